@@ -1,0 +1,80 @@
+package core
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Credential is the one contract every flow, chain and adapter speaks.
+//
+// Implementations are safe for concurrent use. The returned Token must not
+// be modified by the caller.
+type Credential interface {
+	GetToken(ctx context.Context, req TokenRequest) (Token, error)
+}
+
+// CredentialFunc adapts a function to Credential.
+type CredentialFunc func(ctx context.Context, req TokenRequest) (Token, error)
+
+// GetToken calls f.
+func (f CredentialFunc) GetToken(ctx context.Context, req TokenRequest) (Token, error) {
+	return f(ctx, req)
+}
+
+// TokenRequest says what token is wanted.
+type TokenRequest struct {
+	// Scopes requested, e.g. "https://graph.microsoft.com/.default".
+	Scopes []string
+	// TenantID overrides the profile's tenant for this request, if the flow
+	// supports it.
+	TenantID string
+	// Claims is a claims challenge (JSON) from a resource or from the IdP.
+	// A request with claims never answers from a cache.
+	Claims string
+	// UserAssertion is the incoming user token for on-behalf-of.
+	UserAssertion Secret
+	// Account is a hint: a username or home account id to prefer.
+	Account string
+	// ForceRefresh skips every cache.
+	ForceRefresh bool
+}
+
+// NormalizedScopes returns the scopes sorted, trimmed and without duplicates
+// or empties, for use in cache keys.
+func (r TokenRequest) NormalizedScopes() []string {
+	out := make([]string, 0, len(r.Scopes))
+	for _, s := range r.Scopes {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Token is an access token and what is known about it.
+type Token struct {
+	AccessToken Secret
+	// TokenType is usually "Bearer".
+	TokenType string
+	ExpiresOn time.Time
+	// RefreshOn is when a proactive refresh should happen; zero if unknown.
+	RefreshOn time.Time
+	Account   Account
+	// Flow names the flow that produced the token (e.g. "clientcreds").
+	Flow string
+}
+
+// Account identifies the signed-in user. It is empty for app-only tokens.
+type Account struct {
+	HomeAccountID string
+	Username      string
+	TenantID      string
+}
+
+// ExpiresWithin reports whether the token expires within d of now.
+func (t Token) ExpiresWithin(now time.Time, d time.Duration) bool {
+	return !t.ExpiresOn.After(now.Add(d))
+}

@@ -1,0 +1,155 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Flow is one grant, as a plugin implements it. The host drives it through
+// the plugin protocol: Describe, then Configure once per process, then
+// GetToken any number of times, concurrently.
+type Flow interface {
+	// Describe says what the flow is. It must not do I/O.
+	Describe() Description
+	// Configure validates and stores the profile's settings. It must not
+	// touch the network. Field problems are returned as *ConfigError.
+	Configure(ctx context.Context, cfg FlowConfig) error
+	// GetToken acquires a token, using the host's services for state and
+	// for talking to the user.
+	GetToken(ctx context.Context, req TokenRequest, host Services) (Token, error)
+}
+
+// Description is what a flow says about itself.
+type Description struct {
+	// Name is the flow id: one lowercase word ("clientcreds").
+	Name string
+	// Version is the plugin's semantic version ("1.2.0").
+	Version string
+	// Interactive flows may talk to the user (prompts, browsers).
+	Interactive bool
+	// Options lists every key the flow accepts in its profile section.
+	Options []OptionSpec
+	// ForbiddenTenants lists authority tenants the flow cannot use, e.g.
+	// "common" and "consumers" for device code and IWA.
+	ForbiddenTenants []string
+}
+
+// Option returns the spec of the named option.
+func (d Description) Option(name string) (OptionSpec, bool) {
+	for _, o := range d.Options {
+		if o.Name == name {
+			return o, true
+		}
+	}
+	return OptionSpec{}, false
+}
+
+// OptionSpec describes one key of a flow's profile section.
+type OptionSpec struct {
+	Name string
+	// Secret options are resolved by the host (inline, env:NAME or
+	// file:PATH) and delivered in FlowConfig.Secrets, never in Options.
+	Secret bool
+	Help   string
+}
+
+// FlowConfig is a profile's settings for one flow, resolved by the host.
+// A flow never reads configuration files or AZURE_* variables itself.
+type FlowConfig struct {
+	Profile   string
+	Authority string
+	ClientID  string
+	// Options holds the flow's plain settings.
+	Options map[string]string
+	// Secrets holds the flow's secret settings, already dereferenced.
+	Secrets map[string]Secret
+	// CACertificates holds extra PEM roots to trust for HTTPS besides the
+	// system pool (the emulator's CA, a corporate TLS proxy).
+	CACertificates []byte
+}
+
+// Services are the host's services a flow may use during GetToken.
+type Services struct {
+	// Cache stores the flow's state (an MSAL cache blob) per partition.
+	Cache Cache
+	// UI shows prompts and progress to the user.
+	UI UI
+}
+
+// Cache is host-owned storage of opaque blobs, one per partition key. The
+// host scopes keys to the calling profile and flow, so a flow only chooses
+// a sub-key (often "" or a hash of a user assertion). Implementations are
+// safe for concurrent use.
+type Cache interface {
+	// Load returns the blob and its version; an absent key gives a nil
+	// blob and version 0.
+	Load(ctx context.Context, key string) (Blob, error)
+	// Save stores the blob if the stored version still equals
+	// blob.Version and returns the new version; otherwise it returns
+	// ErrCacheConflict and the caller reloads and merges.
+	Save(ctx context.Context, key string, blob Blob) (uint64, error)
+}
+
+// Blob is a versioned cache value.
+type Blob struct {
+	Data    []byte
+	Version uint64
+}
+
+// ErrCacheConflict is returned by Cache.Save when the blob changed since it
+// was loaded.
+var ErrCacheConflict = errors.New("cache: entry changed since it was loaded")
+
+// UI is how a flow reaches the user, through the host.
+type UI interface {
+	// Prompt shows an instruction the user must act on (a device code).
+	Prompt(ctx context.Context, p Prompt) error
+	// Progress reports a step, for logs and status lines.
+	Progress(ctx context.Context, message string)
+}
+
+// Prompt is an instruction for the user, such as a device code.
+type Prompt struct {
+	Message         string
+	VerificationURI string
+	UserCode        string
+	ExpiresOn       time.Time
+}
+
+// ConfigError lists every problem with a flow's settings.
+type ConfigError struct {
+	Flow   string
+	Fields []FieldError
+}
+
+// FieldError is one problem with one setting.
+type FieldError struct {
+	// Field is the option key ("client_secret") or a common setting
+	// ("authority", "client_id").
+	Field   string
+	Message string
+}
+
+func (e *ConfigError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = fmt.Sprintf("%s: %s", f.Field, f.Message)
+	}
+	return fmt.Sprintf("%s: invalid configuration: %s", e.Flow, strings.Join(parts, "; "))
+}
+
+// Add records a problem with field.
+func (e *ConfigError) Add(field, format string, args ...any) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// OrNil returns e if it holds any problem, else nil.
+func (e *ConfigError) OrNil() error {
+	if e == nil || len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}
