@@ -1,0 +1,117 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/credhost/credhost/core"
+	pluginv1 "github.com/credhost/credhost/core/proto/credhost/plugin/v1"
+)
+
+// maxBlob bounds what a plugin may store in one cache entry, so a buggy or
+// hostile plugin cannot exhaust the host's memory or disk.
+const maxBlob = 16 << 20
+
+// cacheServer is the host side of the Cache service: it serves one
+// partition prefix of the host's store to one plugin process.
+type cacheServer struct {
+	pluginv1.UnimplementedCacheServiceServer
+	store core.Cache
+}
+
+func (s *cacheServer) Load(ctx context.Context, req *pluginv1.LoadRequest) (*pluginv1.LoadResponse, error) {
+	b, err := s.store.Load(ctx, req.GetKey())
+	if err != nil {
+		return nil, err
+	}
+	return &pluginv1.LoadResponse{Data: b.Data, Version: b.Version}, nil
+}
+
+func (s *cacheServer) Save(ctx context.Context, req *pluginv1.SaveRequest) (*pluginv1.SaveResponse, error) {
+	if len(req.GetData()) > maxBlob {
+		return nil, fmt.Errorf("cache entry of %d bytes exceeds the %d byte limit", len(req.GetData()), maxBlob)
+	}
+	v, err := s.store.Save(ctx, req.GetKey(), core.Blob{Data: req.GetData(), Version: req.GetVersion()})
+	if errors.Is(err, core.ErrCacheConflict) {
+		return &pluginv1.SaveResponse{Conflict: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &pluginv1.SaveResponse{Version: v}, nil
+}
+
+// serveCache starts the Cache service on the broker and returns its id.
+func serveCache(broker *goplugin.GRPCBroker, store core.Cache) uint32 {
+	id := broker.NextId()
+	go broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
+		s := grpc.NewServer(opts...)
+		pluginv1.RegisterCacheServiceServer(s, &cacheServer{store: store})
+		return s
+	})
+	return id
+}
+
+// cacheClient is the plugin side: a core.Cache that dials the host once,
+// on first use.
+type cacheClient struct {
+	broker *goplugin.GRPCBroker
+	id     uint32
+
+	once   sync.Once
+	client pluginv1.CacheServiceClient
+	err    error
+}
+
+func newCacheClient(broker *goplugin.GRPCBroker, id uint32) *cacheClient {
+	return &cacheClient{broker: broker, id: id}
+}
+
+func (c *cacheClient) dial() (pluginv1.CacheServiceClient, error) {
+	c.once.Do(func() {
+		conn, err := c.broker.Dial(c.id)
+		if err != nil {
+			c.err = fmt.Errorf("dial host cache service: %w", err)
+			return
+		}
+		c.client = pluginv1.NewCacheServiceClient(conn)
+	})
+	return c.client, c.err
+}
+
+func (c *cacheClient) Load(ctx context.Context, key string) (core.Blob, error) {
+	cl, err := c.dial()
+	if err != nil {
+		return core.Blob{}, err
+	}
+	r, err := cl.Load(ctx, &pluginv1.LoadRequest{Key: key})
+	if err != nil {
+		return core.Blob{}, fmt.Errorf("host cache load: %w", err)
+	}
+	return core.Blob{Data: r.GetData(), Version: r.GetVersion()}, nil
+}
+
+func (c *cacheClient) Save(ctx context.Context, key string, b core.Blob) (uint64, error) {
+	cl, err := c.dial()
+	if err != nil {
+		return 0, err
+	}
+	r, err := cl.Save(ctx, &pluginv1.SaveRequest{Key: key, Data: b.Data, Version: b.Version})
+	if err != nil {
+		return 0, fmt.Errorf("host cache save: %w", err)
+	}
+	if r.GetConflict() {
+		return 0, core.ErrCacheConflict
+	}
+	return r.GetVersion(), nil
+}
+
+var (
+	_ pluginv1.CacheServiceServer = (*cacheServer)(nil)
+	_ core.Cache                  = (*cacheClient)(nil)
+)

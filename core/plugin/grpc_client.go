@@ -1,0 +1,95 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/credhost/credhost/core"
+	pluginv1 "github.com/credhost/credhost/core/proto/credhost/plugin/v1"
+)
+
+// Client talks to one running plugin over gRPC. It is safe for concurrent
+// use. Errors are *core.Error: domain errors come from the plugin's error
+// event, transport failures (a crash, a lost stream) name the flow.
+type Client struct {
+	broker *goplugin.GRPCBroker
+	flow   pluginv1.FlowServiceClient
+	name   string // flow id, for error messages; set by the host
+}
+
+// Describe asks the plugin what it is.
+func (c *Client) Describe(ctx context.Context) (core.Description, error) {
+	r, err := c.flow.Describe(ctx, &pluginv1.DescribeRequest{})
+	if err != nil {
+		return core.Description{}, transportError(c.name, "describe", err)
+	}
+	return descriptionFromProto(r), nil
+}
+
+// Configure sends the profile's settings and serves cache (if not nil) to
+// the plugin through the broker. Field problems are a *core.ConfigError.
+func (c *Client) Configure(ctx context.Context, cfg core.FlowConfig, cache core.Cache) error {
+	var id uint32
+	if cache != nil {
+		id = serveCache(c.broker, cache)
+	}
+	r, err := c.flow.Configure(ctx, configToProto(cfg, id))
+	if err != nil {
+		return transportError(c.name, "configure", err)
+	}
+	return fieldErrorsFromProto(c.name, r.GetErrors())
+}
+
+// GetToken runs the flow, passing prompts and progress to ui (which may be
+// nil), and returns its token or its error.
+func (c *Client) GetToken(ctx context.Context, req core.TokenRequest, ui core.UI) (core.Token, error) {
+	// Returning early (a prompt nobody can see) must stop the plugin too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.flow.GetToken(ctx, requestToProto(req))
+	if err != nil {
+		return core.Token{}, c.streamError(ctx, err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return core.Token{}, core.Failed(c.name, "plugin ended the stream without a token or an error (a bug in the plugin)")
+		}
+		if err != nil {
+			return core.Token{}, c.streamError(ctx, err)
+		}
+		switch e := ev.GetEvent().(type) {
+		case *pluginv1.GetTokenEvent_Prompt:
+			if ui == nil {
+				return core.Token{}, core.Unavailable(c.name, "the flow needs to prompt the user, but nobody can see a prompt here")
+			}
+			if err := ui.Prompt(ctx, promptFromProto(e.Prompt)); err != nil {
+				return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: c.name, Err: fmt.Errorf("showing the prompt: %w", err)}
+			}
+		case *pluginv1.GetTokenEvent_Progress:
+			if ui != nil {
+				ui.Progress(ctx, e.Progress.GetMessage())
+			}
+		case *pluginv1.GetTokenEvent_Token:
+			return tokenFromProto(c.name, e.Token)
+		case *pluginv1.GetTokenEvent_Error:
+			return core.Token{}, errorFromProto(c.name, e.Error)
+		default:
+			return core.Token{}, core.Failed(c.name, "plugin sent an event this host does not know (is the plugin newer than the host?)")
+		}
+	}
+}
+
+// streamError prefers the caller's context error: a cancelled call is
+// reported as such, not as a plugin failure.
+func (c *Client) streamError(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return &core.Error{Kind: core.KindFailed, Flow: c.name, Err: ctxErr,
+			Hint: "the call was cancelled or ran out of time; raise the profile's timeout if the flow needs longer"}
+	}
+	return transportError(c.name, "call", err)
+}

@@ -1,0 +1,110 @@
+package plugin
+
+import (
+	"context"
+	"runtime/debug"
+	"sync"
+
+	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/rs/zerolog"
+
+	"github.com/credhost/credhost/core"
+	pluginv1 "github.com/credhost/credhost/core/proto/credhost/plugin/v1"
+)
+
+// flowServer serves a core.Flow inside the plugin process.
+type flowServer struct {
+	pluginv1.UnimplementedFlowServiceServer
+	impl   core.Flow
+	broker *goplugin.GRPCBroker
+	log    zerolog.Logger
+
+	mu    sync.Mutex
+	cache core.Cache // set by Configure when the host offers one
+}
+
+func newFlowServer(impl core.Flow, broker *goplugin.GRPCBroker, log zerolog.Logger) *flowServer {
+	return &flowServer{impl: impl, broker: broker, log: log, cache: noCache{}}
+}
+
+func (s *flowServer) Describe(context.Context, *pluginv1.DescribeRequest) (*pluginv1.DescribeResponse, error) {
+	return descriptionToProto(s.impl.Describe()), nil
+}
+
+func (s *flowServer) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) (resp *pluginv1.ConfigureResponse, err error) {
+	defer s.recoverInto(func(e *pluginv1.Error) {
+		resp, err = &pluginv1.ConfigureResponse{Errors: []*pluginv1.FieldError{{Message: e.GetMessage()}}}, nil
+	})
+	if id := req.GetCacheBrokerId(); id != 0 {
+		s.mu.Lock()
+		s.cache = newCacheClient(s.broker, id)
+		s.mu.Unlock()
+	}
+	cerr := s.impl.Configure(s.log.WithContext(ctx), configFromProto(req))
+	if cerr == nil {
+		return &pluginv1.ConfigureResponse{}, nil
+	}
+	return &pluginv1.ConfigureResponse{Errors: fieldErrorsToProto(cerr)}, nil
+}
+
+func (s *flowServer) GetToken(req *pluginv1.GetTokenRequest, stream pluginv1.FlowService_GetTokenServer) (err error) {
+	ui := &streamUI{stream: stream}
+	defer s.recoverInto(func(e *pluginv1.Error) {
+		err = ui.send(&pluginv1.GetTokenEvent{Event: &pluginv1.GetTokenEvent_Error{Error: e}})
+	})
+
+	s.mu.Lock()
+	cache := s.cache
+	s.mu.Unlock()
+	ctx := s.log.WithContext(stream.Context())
+	tok, ferr := s.impl.GetToken(ctx, requestFromProto(req), core.Services{Cache: cache, UI: ui})
+	if ferr != nil {
+		return ui.send(&pluginv1.GetTokenEvent{Event: &pluginv1.GetTokenEvent_Error{Error: errorToProto(ferr)}})
+	}
+	return ui.send(&pluginv1.GetTokenEvent{Event: &pluginv1.GetTokenEvent_Token{Token: tokenToProto(tok)}})
+}
+
+// recoverInto turns a panic in the flow into an error the host can show.
+// The panic value is not logged or returned: it might hold a secret. The
+// stack (function names and addresses) is logged for the plugin's author.
+func (s *flowServer) recoverInto(report func(*pluginv1.Error)) {
+	if r := recover(); r != nil {
+		s.log.Error().Str("stack", string(debug.Stack())).Msg("flow panicked")
+		report(&pluginv1.Error{Kind: pluginv1.ErrorKind_ERROR_KIND_FAILED, Message: "plugin panicked (its stack is in the plugin log); this is a bug in the plugin"})
+	}
+}
+
+// streamUI sends prompts and progress as stream events. gRPC streams allow
+// one sender at a time, hence the mutex.
+type streamUI struct {
+	mu     sync.Mutex
+	stream pluginv1.FlowService_GetTokenServer
+}
+
+func (u *streamUI) send(ev *pluginv1.GetTokenEvent) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.stream.Send(ev)
+}
+
+func (u *streamUI) Prompt(_ context.Context, p core.Prompt) error {
+	return u.send(&pluginv1.GetTokenEvent{Event: &pluginv1.GetTokenEvent_Prompt{Prompt: promptToProto(p)}})
+}
+
+func (u *streamUI) Progress(_ context.Context, msg string) {
+	_ = u.send(&pluginv1.GetTokenEvent{Event: &pluginv1.GetTokenEvent_Progress{Progress: &pluginv1.Progress{Message: msg}}})
+}
+
+// noCache is used when the host offers no cache: nothing persists.
+type noCache struct{}
+
+func (noCache) Load(context.Context, string) (core.Blob, error) { return core.Blob{}, nil }
+func (noCache) Save(_ context.Context, _ string, b core.Blob) (uint64, error) {
+	return b.Version + 1, nil
+}
+
+var (
+	_ pluginv1.FlowServiceServer = (*flowServer)(nil)
+	_ core.UI                    = (*streamUI)(nil)
+	_ core.Cache                 = noCache{}
+)

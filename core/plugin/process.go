@@ -1,0 +1,252 @@
+package plugin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/rs/zerolog"
+
+	"github.com/credhost/credhost/core"
+)
+
+// Spec says how to run one plugin.
+type Spec struct {
+	// Flow is the flow id ("clientcreds"), used in errors and logs.
+	Flow string
+	// Path is the plugin binary.
+	Path string
+	// Pin is the expected SHA-256 of the binary, as "sha256:<hex>"; empty
+	// means unpinned. A mismatch is refused before the binary runs.
+	Pin string
+	// Log receives the plugin's log lines (flow=<id>); default Nop.
+	Log zerolog.Logger
+	// StartTimeout bounds the handshake; default 10s.
+	StartTimeout time.Duration
+	// Setup runs once after every (re)start, before the process serves any
+	// call: typically Configure. An error kills the process.
+	Setup func(ctx context.Context, c *Client) error
+}
+
+// Process is a lazily started plugin process. It starts on first use,
+// restarts after a crash or a kill, and is safe for concurrent use.
+type Process struct {
+	spec Spec
+
+	mu     sync.Mutex
+	client *goplugin.Client
+	rpc    *Client
+	kills  sync.WaitGroup
+}
+
+// NewProcess returns a Process for spec; nothing runs yet.
+func NewProcess(spec Spec) *Process {
+	if spec.StartTimeout == 0 {
+		spec.StartTimeout = 10 * time.Second
+	}
+	return &Process{spec: spec}
+}
+
+// Flow returns the flow id.
+func (p *Process) Flow() string { return p.spec.Flow }
+
+// Client returns a connected client, starting (and setting up) the plugin
+// if it is not running.
+func (p *Process) Client(ctx context.Context) (*Client, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client != nil && !p.client.Exited() {
+		return p.rpc, nil
+	}
+	if p.client != nil {
+		p.spec.Log.Warn().Str("flow", p.spec.Flow).Msg("plugin exited; starting it again")
+		p.client.Kill()
+		p.client, p.rpc = nil, nil
+	}
+	client, rpc, err := p.start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.spec.Setup != nil {
+		if err := p.spec.Setup(ctx, rpc); err != nil {
+			client.Kill()
+			return nil, err
+		}
+	}
+	p.client, p.rpc = client, rpc
+	return rpc, nil
+}
+
+func (p *Process) start(ctx context.Context) (*goplugin.Client, *Client, error) {
+	secure, err := secureConfig(p.spec.Pin)
+	if err != nil {
+		return nil, nil, &core.Error{Kind: core.KindFailed, Flow: p.spec.Flow, Err: err, Hint: "fix the pin in [plugins.pins]: sha256:<64 hex digits> (credhost plugins verify prints it)"}
+	}
+	timeout := p.spec.StartTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
+	cmd := exec.Command(p.spec.Path)
+	cmd.Env = pluginEnv(p.spec.Log)
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: pluginSets(&flowPlugin{}),
+		Cmd:              cmd,
+		SkipHostEnv:      true,
+		SecureConfig:     secure,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		StartTimeout:     timeout,
+		Logger:           hclogFor(p.spec.Log, p.spec.Flow),
+	})
+	began := time.Now()
+	proto, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return nil, nil, p.startError(err)
+	}
+	raw, err := proto.Dispense(pluginName)
+	if err != nil {
+		client.Kill()
+		return nil, nil, p.startError(err)
+	}
+	rpc, ok := raw.(*Client)
+	if !ok {
+		client.Kill()
+		return nil, nil, core.Failed(p.spec.Flow, "plugin %s dispensed %T, not a flow", p.spec.Path, raw)
+	}
+	rpc.name = p.spec.Flow
+	p.spec.Log.Debug().Str("flow", p.spec.Flow).Str("path", p.spec.Path).
+		Int("protocol", client.NegotiatedVersion()).Int64("duration_ms", time.Since(began).Milliseconds()).Msg("plugin started")
+	return client, rpc, nil
+}
+
+func (p *Process) startError(err error) error {
+	e := &core.Error{Kind: core.KindFailed, Flow: p.spec.Flow, Err: fmt.Errorf("start plugin %s: %w", p.spec.Path, err)}
+	switch {
+	case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
+		e.Hint = "the plugin binary does not match its pin; it was not run. Reinstall the plugin you pinned, or pin this one after checking it (credhost plugins verify)"
+	case strings.Contains(err.Error(), "Incompatible API version"), strings.Contains(err.Error(), "protocol version"):
+		e.Hint = fmt.Sprintf("the plugin speaks a protocol version this host (protocol %d) does not know; install a plugin built for this host", ProtocolVersion)
+	default:
+		e.Hint = "check that the plugin binary is a credhost plugin for this platform; run with --log-level=debug to see its output"
+	}
+	return e
+}
+
+// Kill stops the process if it runs. It returns at once; the process is
+// reaped in the background and Wait waits for that.
+func (p *Process) Kill() {
+	p.mu.Lock()
+	client := p.client
+	p.client, p.rpc = nil, nil
+	p.mu.Unlock()
+	if client == nil {
+		return
+	}
+	p.kills.Add(1)
+	go func() {
+		defer p.kills.Done()
+		client.Kill()
+	}()
+}
+
+// Close kills the process and waits until it is gone.
+func (p *Process) Close() {
+	p.Kill()
+	p.kills.Wait()
+}
+
+// Running reports whether a plugin process is up.
+func (p *Process) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.client != nil && !p.client.Exited()
+}
+
+// Pid returns the plugin's process id, or 0.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client == nil || p.client.ReattachConfig() == nil {
+		return 0
+	}
+	return p.client.ReattachConfig().Pid
+}
+
+func secureConfig(pin string) (*goplugin.SecureConfig, error) {
+	if pin == "" {
+		return nil, nil
+	}
+	sum, err := ParsePin(pin)
+	if err != nil {
+		return nil, err
+	}
+	return &goplugin.SecureConfig{Checksum: sum, Hash: sha256.New()}, nil
+}
+
+// ParsePin decodes "sha256:<64 hex>".
+func ParsePin(pin string) ([]byte, error) {
+	hexsum, ok := strings.CutPrefix(pin, "sha256:")
+	if !ok {
+		return nil, fmt.Errorf("pin %q must start with sha256:", pin)
+	}
+	sum, err := hex.DecodeString(hexsum)
+	if err != nil || len(sum) != sha256.Size {
+		return nil, fmt.Errorf("pin must be sha256: followed by %d hex digits", 2*sha256.Size)
+	}
+	return sum, nil
+}
+
+// Checksum returns the pin string of the file at path.
+func Checksum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// passEnv lists the variables a plugin inherits. Everything else, notably
+// AZURE_CLIENT_SECRET and other credentials, stays in the host: flows get
+// their settings through Configure, and a third-party plugin sees only
+// what its profile gives it.
+var passEnv = []string{
+	"PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "LANG", "LC_ALL", "TZ",
+	"SSL_CERT_FILE", "SSL_CERT_DIR",
+	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+	"KRB5CCNAME", "KRB5_CONFIG", "KRB5_KTNAME", "KRB5_CLIENT_KTNAME",
+	"DISPLAY", "WAYLAND_DISPLAY", "BROWSER", "SSH_CONNECTION", "SSH_TTY", "XDG_RUNTIME_DIR",
+	"SYSTEMROOT", "APPDATA", "LOCALAPPDATA", "USERPROFILE",
+}
+
+// logLevelEnv tells a plugin at which level to log.
+const logLevelEnv = "CREDHOST_PLUGIN_LOG_LEVEL"
+
+func pluginEnv(log zerolog.Logger) []string {
+	env := make([]string, 0, len(passEnv)+1)
+	for _, k := range passEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	lvl := log.GetLevel()
+	if lvl == zerolog.NoLevel || lvl < zerolog.TraceLevel {
+		lvl = zerolog.InfoLevel
+	}
+	return append(env, logLevelEnv+"="+lvl.String())
+}
