@@ -25,6 +25,9 @@ type ChainOptions struct {
 	// RetrySources makes every call try the members from the start instead
 	// of going straight to the member that worked last time.
 	RetrySources bool
+	// OnAttempt, if set, is called after each member that gave no token,
+	// so a caller can log why the chain moved on even when it succeeds.
+	OnAttempt func(Attempt)
 }
 
 // Chain tries its members in order until one returns a token.
@@ -113,7 +116,11 @@ func (c *Chain) run(ctx context.Context, req TokenRequest) (Token, error) {
 			c.mu.Unlock()
 			return tok, nil
 		}
-		attempts = append(attempts, Attempt{Flow: m.Name, Err: err, Duration: time.Since(began)})
+		a := Attempt{Flow: m.Name, Err: err, Duration: time.Since(began)}
+		attempts = append(attempts, a)
+		if c.opts.OnAttempt != nil {
+			c.opts.OnAttempt(a)
+		}
 		switch KindOf(err) {
 		case KindUnavailable:
 			continue

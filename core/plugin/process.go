@@ -143,6 +143,17 @@ func (p *Process) startError(err error) error {
 	return e
 }
 
+// Protocol returns the protocol version negotiated with the running
+// plugin, or 0.
+func (p *Process) Protocol() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client == nil {
+		return 0
+	}
+	return p.client.NegotiatedVersion()
+}
+
 // Kill stops the process if it runs. It returns at once; the process is
 // reaped in the background and Wait waits for that.
 func (p *Process) Kill() {

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/spf13/pflag"
+)
+
+// env abstracts the process environment, so tests can run the CLI
+// in-process with their own variables.
+type env struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	log    zerolog.Logger
+}
+
+// globals are the flags every verb accepts.
+type globals struct {
+	config    string
+	profile   string
+	logLevel  string
+	logFormat string
+	pluginDir string
+}
+
+func (g *globals) flags(fs *pflag.FlagSet) {
+	fs.StringVar(&g.config, "config", "", "config file (env "+envConfig+"; default: the user config file)")
+	fs.StringVarP(&g.profile, "profile", "p", "", "profile to use (env "+envProfile+")")
+	fs.StringVar(&g.logLevel, "log-level", "", "log level: trace, debug, info, warn, error (env "+envLogLevel+"; default warn)")
+	fs.StringVar(&g.logFormat, "log-format", "", "log format: auto, console, json (env "+envLogFormat+"; default auto: console on a terminal)")
+	fs.StringVar(&g.pluginDir, "plugin-dir", "", "directory searched first for credhost-plugin-<flow> binaries (env "+envPluginDir+")")
+}
+
+func (g *globals) fromEnv(getenv func(string) string) {
+	for _, v := range []struct {
+		dst *string
+		env string
+	}{{&g.config, envConfig}, {&g.profile, envProfile}, {&g.logLevel, envLogLevel}, {&g.logFormat, envLogFormat}, {&g.pluginDir, envPluginDir}} {
+		if *v.dst == "" {
+			*v.dst = getenv(v.env)
+		}
+	}
+}
+
+// verb is one subcommand.
+type verb struct {
+	name    string
+	summary string
+	// new returns the verb's options; flags registers its flags on fs.
+	new func() command
+}
+
+// command is a verb's options: flags, then validate, then run.
+type command interface {
+	flags(fs *pflag.FlagSet)
+	validate(g *globals) error
+	run(ctx context.Context, g *globals, e *env, args []string) error
+}
+
+func verbs() []verb {
+	return []verb{
+		{"token", "print an access token for a profile", func() command { return &tokenCmd{} }},
+		{"plugins", "list or verify installed flow plugins (plugins list|verify)", func() command { return &pluginsCmd{} }},
+		{"config", "check the configuration (config validate)", func() command { return &configCmd{} }},
+		{"emulator", "run the Entra ID emulator on loopback (for demos and tests)", func() command { return &emulatorCmd{} }},
+		{"version", "print the version", func() command { return &versionCmd{} }},
+	}
+}
+
+// run is the whole CLI; main only adds the process around it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{getenv: os.Getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	return runEnv(ctx, e, args)
+}
+
+func runEnv(ctx context.Context, e *env, args []string) int {
+	var g globals
+	pre := pflag.NewFlagSet("credhost", pflag.ContinueOnError)
+	pre.SetInterspersed(false)
+	pre.SetOutput(io.Discard)
+	g.flags(pre)
+	help := pre.BoolP("help", "h", false, "show help")
+	if err := pre.Parse(args); err != nil {
+		fmt.Fprintf(e.stderr, "credhost: %v\n\n", err)
+		usage(e.stderr, pre)
+		return exitUsage
+	}
+	rest := pre.Args()
+	if *help || len(rest) == 0 {
+		usage(e.stderr, pre)
+		if *help {
+			return exitOK
+		}
+		return exitUsage
+	}
+	var v *verb
+	for _, cand := range verbs() {
+		if cand.name == rest[0] {
+			v = &cand
+		}
+	}
+	if v == nil {
+		fmt.Fprintf(e.stderr, "credhost: unknown command %q\n\n", rest[0])
+		usage(e.stderr, pre)
+		return exitUsage
+	}
+	cmd := v.new()
+	fs := pflag.NewFlagSet("credhost "+v.name, pflag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	g.flags(fs)
+	cmd.flags(fs)
+	// Values given before the verb stay unless repeated after it.
+	pre.Visit(func(f *pflag.Flag) { _ = fs.Set(f.Name, f.Value.String()) })
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: credhost %s [flags]\n  %s\n\nFlags:\n%s\n%s\n", v.name, v.summary, fs.FlagUsages(), exitCodesHelp)
+	}
+	if err := fs.Parse(rest[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	g.fromEnv(e.getenv)
+	log, err := newLogger(e.stderr, g.logLevel, g.logFormat)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "credhost: %v\n", err)
+		return exitUsage
+	}
+	e.log = log
+	if err := cmd.validate(&g); err != nil {
+		fmt.Fprintf(e.stderr, "credhost %s: %v\n", v.name, err)
+		return exitUsage
+	}
+	if err := cmd.run(ctx, &g, e, fs.Args()); err != nil {
+		code := exitCode(err)
+		fmt.Fprintf(e.stderr, "credhost %s: %v\n", v.name, err)
+		return code
+	}
+	return exitOK
+}
+
+func usage(w io.Writer, fs *pflag.FlagSet) {
+	fmt.Fprintln(w, "Usage: credhost [global flags] <command> [flags]")
+	fmt.Fprintln(w, "\nCommands:")
+	vs := verbs()
+	sort.Slice(vs, func(i, j int) bool { return vs[i].name < vs[j].name })
+	for _, v := range vs {
+		fmt.Fprintf(w, "  %-10s %s\n", v.name, v.summary)
+	}
+	fmt.Fprintf(w, "\nGlobal flags:\n%s\n%s\n", fs.FlagUsages(), exitCodesHelp)
+}
+
+// newLogger logs to w (stderr): console on a terminal, JSON otherwise.
+func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
+	lvl := zerolog.WarnLevel
+	if level != "" {
+		var err error
+		if lvl, err = zerolog.ParseLevel(strings.ToLower(level)); err != nil || lvl == zerolog.NoLevel {
+			return zerolog.Logger{}, usageError{fmt.Errorf("--log-level %q: use trace, debug, info, warn or error", level)}
+		}
+	}
+	switch format {
+	case "", "auto":
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			w = zerolog.ConsoleWriter{Out: w}
+		}
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, NoColor: true}
+	case "json":
+	default:
+		return zerolog.Logger{}, usageError{fmt.Errorf("--log-format %q: use auto, console or json", format)}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}

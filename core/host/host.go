@@ -1,0 +1,161 @@
+// Package host runs profiles: it turns a config profile into a chain of
+// flows, each served by a lazily started plugin process, and owns all
+// token state those flows keep.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/config"
+	"github.com/credhost/credhost/core/plugin"
+)
+
+// DefaultTimeout bounds one chain member's call when the profile sets none.
+const DefaultTimeout = 2 * time.Minute
+
+// Options tunes a Host. The zero value is usable.
+type Options struct {
+	// Log receives host and plugin logs; default zerolog.Nop().
+	Log zerolog.Logger
+	// Getenv resolves env: references; default os.Getenv.
+	Getenv func(string) string
+	// PluginDirs are searched for plugins before the configured dir.
+	PluginDirs []string
+	// Store keeps the flows' state; default an in-memory cache.
+	Store core.Cache
+	// UI shows prompts. Nil means nobody is watching: a flow that needs
+	// to prompt is Unavailable.
+	UI core.UI
+}
+
+// Host runs the profiles of one config file. It is safe for concurrent
+// use. Host.Close stops every plugin it started.
+type Host struct {
+	file *config.File
+	opts Options
+
+	mu     sync.Mutex
+	chains map[string]*core.Chain
+	procs  []*plugin.Process
+	closed bool
+}
+
+// New returns a Host for file. It starts nothing.
+func New(file *config.File, opts *Options) *Host {
+	h := &Host{file: file, chains: map[string]*core.Chain{}}
+	if opts != nil {
+		h.opts = *opts
+	}
+	if h.opts.Getenv == nil {
+		h.opts.Getenv = os.Getenv
+	}
+	if h.opts.Store == nil {
+		h.opts.Store = &core.MemoryCache{}
+	}
+	return h
+}
+
+// Credential returns the chain of the named profile. Plugins start only
+// when a call reaches them.
+func (h *Host) Credential(profile string) (core.Credential, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, errors.New("host: closed")
+	}
+	if c, ok := h.chains[profile]; ok {
+		return c, nil
+	}
+	p, err := h.file.Profile(profile)
+	if err != nil {
+		return nil, err
+	}
+	members := make([]core.ChainMember, 0, len(p.Chain))
+	for _, flow := range p.Chain {
+		m := h.member(p, flow)
+		members = append(members, core.ChainMember{Name: flow, Credential: m, Interactive: m.interactive})
+	}
+	c, err := core.NewChain(p.Name, members, &core.ChainOptions{
+		RetrySources: !p.RememberWinner,
+		OnAttempt: func(a core.Attempt) {
+			h.opts.Log.Info().Str("profile", p.Name).Str("flow", a.Flow).Str("kind", core.KindOf(a.Err).String()).
+				Err(a.Err).Msg("flow gave no token; the chain decides what next")
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.chains[profile] = c
+	return c, nil
+}
+
+// Validate starts the profile's plugins just far enough to describe and
+// configure them (no network call to the IdP) and returns each chain
+// member's problem, in chain order; nil entries are members that are fine.
+// Problems with settings name file:line:key. An Unavailable problem (a
+// plugin not installed, a flow not set up for this profile) is for the
+// caller to show as a warning: the chain would move on.
+func (h *Host) Validate(ctx context.Context, profile string) ([]error, error) {
+	p, err := h.file.Profile(profile)
+	if err != nil {
+		return nil, err
+	}
+	problems := make([]error, len(p.Chain))
+	for i, flow := range p.Chain {
+		_, problems[i] = h.member(p, flow).interactive(ctx)
+	}
+	return problems, nil
+}
+
+// Close stops every plugin process and waits for them to exit.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	procs := h.procs
+	h.procs, h.closed = nil, true
+	h.mu.Unlock()
+	for _, p := range procs {
+		p.Close()
+	}
+	return nil
+}
+
+// member builds the chain member for flow in profile p.
+func (h *Host) member(p *config.Profile, flow string) *member {
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &member{host: h, profile: p, flow: flow, timeout: timeout}
+}
+
+func (h *Host) track(p *plugin.Process) {
+	h.mu.Lock()
+	h.procs = append(h.procs, p)
+	h.mu.Unlock()
+}
+
+func (h *Host) pluginDirs() []string {
+	dirs := append([]string(nil), h.opts.PluginDirs...)
+	if d := h.file.Plugins.Dir.Raw; d != "" {
+		if !filepath.IsAbs(d) && h.file.Path != "" {
+			d = filepath.Join(filepath.Dir(h.file.Path), d)
+		}
+		dirs = append(dirs, d)
+	}
+	return SearchDirs(dirs...)
+}
+
+// partition is the cache prefix of one (profile, flow): keys are chosen by
+// the host, never by MSAL (whose partition keys are unreliable).
+func partition(p *config.Profile, flow string) string {
+	return fmt.Sprintf("%s|%s|%s|%s|", p.Name, flow, p.Authority.Raw, p.ClientID.Raw)
+}

@@ -1,0 +1,81 @@
+// Package testbin builds the project's binaries for tests that run them as
+// real processes (the CLI, plugins), once per test binary.
+package testbin
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	mu    sync.Mutex
+	dir   string
+	built = map[string]string{}
+)
+
+// Build compiles the package at pkg (a path relative to the module root,
+// e.g. "./plugins/clientcreds") into a shared temporary directory under the
+// name out, and returns the binary's path. Repeated calls reuse the build.
+func Build(t testing.TB, pkg, out string) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := built[pkg+"|"+out]; ok {
+		return p
+	}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "credhost-testbin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = d
+	}
+	path := filepath.Join(dir, out)
+	cmd := exec.Command("go", "build", "-o", path, pkg)
+	cmd.Dir = moduleRoot(t)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	built[pkg+"|"+out] = path
+	return path
+}
+
+// Dir returns the directory Build writes to (created on first Build).
+func Dir() string {
+	mu.Lock()
+	defer mu.Unlock()
+	return dir
+}
+
+// Copy copies the binary at src into dstDir and returns the new path.
+func Copy(t testing.TB, src, dstDir string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dstDir, filepath.Base(src))
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func moduleRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Dir(filepath.Dir(filepath.Dir(file)))
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		out, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		root = filepath.Dir(strings.TrimSpace(string(out)))
+	}
+	return root
+}
