@@ -1,0 +1,58 @@
+package emulator_test
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/credhost/credhost/emulator"
+	"github.com/credhost/credhost/emulator/emulatortest"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestLogsHaveNoSecrets plants secrets, assertions and tokens and checks
+// that none reaches the debug log.
+func TestLogsHaveNoSecrets(t *testing.T) {
+	var buf syncBuffer
+	srv := emulatortest.StartOptions(t, emulator.Options{Logger: zerolog.New(&buf).Level(zerolog.DebugLevel)})
+	const canary = "canary-secret-7f3a9"
+	r := postToken(t, srv, tenantID, secretForm(secret))
+	tok, _ := r.body["access_token"].(string)
+	postToken(t, srv, tenantID, secretForm(canary))
+	fed, _ := srv.IssueFederatedToken("sub", "", 0)
+	postToken(t, srv, tenantID, assertionForm(fed))
+	req, _ := http.NewRequest(http.MethodGet, srv.URL()+"/"+tenantID+"/discovery/v2.0/keys", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	do(t, srv, req)
+
+	logs := buf.String()
+	if !strings.Contains(logs, `"aadsts":7000215`) || !strings.Contains(logs, `"client_id":"`+clientID+`"`) {
+		t.Errorf("expected request lines, got:\n%s", logs)
+	}
+	for name, s := range map[string]string{"secret": secret, "canary": canary, "token": tok, "assertion": fed} {
+		if s == "" || strings.Contains(logs, s) {
+			t.Errorf("%s leaked into logs (or empty)", name)
+		}
+	}
+}
