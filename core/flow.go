@@ -97,6 +97,22 @@ type Cache interface {
 type Blob struct {
 	Data    []byte
 	Version uint64
+	// ExpiresOn, if set, is when the entry is useless (an access token's
+	// expiry); stores may drop it after that. Zero means no expiry.
+	ExpiresOn time.Time
+}
+
+// Store is the host's token state: a Cache that can also list and delete
+// entries, backed by a file, Redis or memory. Implementations are safe for
+// concurrent use by goroutines and, for persistent stores, by processes.
+type Store interface {
+	Cache
+	// Delete removes key; deleting an absent key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Keys returns the keys that start with prefix, sorted.
+	Keys(ctx context.Context, prefix string) ([]string, error)
+	// Close releases the store's resources.
+	Close() error
 }
 
 // ErrCacheConflict is returned by Cache.Save when the blob changed since it

@@ -2,10 +2,12 @@ package core
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 )
 
-// MemoryCache is an in-process Cache. It is safe for concurrent use; the
+// MemoryCache is an in-process Store. It is safe for concurrent use; the
 // zero value is ready.
 type MemoryCache struct {
 	mu sync.Mutex
@@ -17,7 +19,7 @@ func (c *MemoryCache) Load(_ context.Context, key string) (Blob, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.m[key]
-	return Blob{Data: append([]byte(nil), b.Data...), Version: b.Version}, nil
+	return Blob{Data: append([]byte(nil), b.Data...), Version: b.Version, ExpiresOn: b.ExpiresOn}, nil
 }
 
 // Save implements Cache.
@@ -31,9 +33,34 @@ func (c *MemoryCache) Save(_ context.Context, key string, b Blob) (uint64, error
 		return 0, ErrCacheConflict
 	}
 	v := b.Version + 1
-	c.m[key] = Blob{Data: append([]byte(nil), b.Data...), Version: v}
+	c.m[key] = Blob{Data: append([]byte(nil), b.Data...), Version: v, ExpiresOn: b.ExpiresOn}
 	return v, nil
 }
+
+// Delete implements Store.
+func (c *MemoryCache) Delete(_ context.Context, key string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, key)
+	return nil
+}
+
+// Keys implements Store.
+func (c *MemoryCache) Keys(_ context.Context, prefix string) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var keys []string
+	for k := range c.m {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// Close implements Store; it does nothing.
+func (c *MemoryCache) Close() error { return nil }
 
 // Len returns the number of entries.
 func (c *MemoryCache) Len() int {
@@ -60,6 +87,6 @@ func (p PrefixCache) Save(ctx context.Context, key string, b Blob) (uint64, erro
 }
 
 var (
-	_ Cache = (*MemoryCache)(nil)
+	_ Store = (*MemoryCache)(nil)
 	_ Cache = PrefixCache{}
 )
