@@ -45,9 +45,10 @@ func (m *member) GetToken(ctx context.Context, req core.TokenRequest) (core.Toke
 	tok, err := client.GetToken(ctx, req, m.host.opts.UI)
 	log := m.host.opts.Log.Debug().Str("profile", m.profile.Name).Str("flow", m.flow).Int64("duration_ms", time.Since(began).Milliseconds())
 	if err != nil {
-		if ctx.Err() != nil {
-			// A plugin that ignores cancellation must not linger: kill it
-			// now; the next call starts a fresh one.
+		if ctx.Err() != nil || errors.Is(err, plugin.ErrTransport) {
+			// A plugin that ignores cancellation must not linger, and one
+			// whose connection broke is of no further use: kill it now;
+			// the next call starts a fresh one.
 			proc.Kill()
 		}
 		log.Str("kind", core.KindOf(err).String()).Msg("flow gave no token")

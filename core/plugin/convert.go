@@ -248,8 +248,13 @@ func timeFromProto(t *timestamppb.Timestamp) time.Time {
 	return t.AsTime()
 }
 
-// describeError names the plugin in a transport failure.
+// ErrTransport is wrapped by errors that come from the connection to the
+// plugin (a crash, a lost stream), not from the flow: the host should
+// replace the process.
+var ErrTransport = errors.New("plugin connection failed")
+
+// transportError names the plugin in a transport failure.
 func transportError(flow, what string, err error) *core.Error {
-	return &core.Error{Kind: core.KindFailed, Flow: flow, Err: fmt.Errorf("plugin %s: %w", what, err),
+	return &core.Error{Kind: core.KindFailed, Flow: flow, Err: fmt.Errorf("plugin %s: %w: %w", what, ErrTransport, err),
 		Hint: "the plugin process failed or exited; run with --log-level=debug to see its log, or `credhost plugins verify`"}
 }

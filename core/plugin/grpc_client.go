@@ -77,6 +77,11 @@ func (c *Client) GetToken(ctx context.Context, req core.TokenRequest, ui core.UI
 		case *pluginv1.GetTokenEvent_Token:
 			return tokenFromProto(c.name, e.Token)
 		case *pluginv1.GetTokenEvent_Error:
+			if ctx.Err() != nil {
+				// The flow gave up because our context ended: say so
+				// in a way errors.Is(err, context.DeadlineExceeded) sees.
+				return core.Token{}, c.streamError(ctx, errors.New(e.Error.GetMessage()))
+			}
 			return core.Token{}, errorFromProto(c.name, e.Error)
 		default:
 			return core.Token{}, core.Failed(c.name, "plugin sent an event this host does not know (is the plugin newer than the host?)")

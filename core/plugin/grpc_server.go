@@ -36,8 +36,14 @@ func (s *flowServer) Configure(ctx context.Context, req *pluginv1.ConfigureReque
 		resp, err = &pluginv1.ConfigureResponse{Errors: []*pluginv1.FieldError{{Message: e.GetMessage()}}}, nil
 	})
 	if id := req.GetCacheBrokerId(); id != 0 {
+		// Dial now, not on first use: the host's broker waits for this
+		// connection, and a never-dialled id would linger until shutdown.
+		c := newCacheClient(s.broker, id)
+		if _, err := c.dial(); err != nil {
+			return &pluginv1.ConfigureResponse{Errors: []*pluginv1.FieldError{{Message: err.Error()}}}, nil
+		}
 		s.mu.Lock()
-		s.cache = newCacheClient(s.broker, id)
+		s.cache = c
 		s.mu.Unlock()
 	}
 	cerr := s.impl.Configure(s.log.WithContext(ctx), configFromProto(req))

@@ -14,13 +14,12 @@ import (
 // tests need no built binaries. It is for tests only.
 func TestConnect(t testing.TB, flow core.Flow, log zerolog.Logger) *Client {
 	t.Helper()
-	client, server := goplugin.TestPluginGRPCConn(t, false, map[string]goplugin.Plugin{
+	client, _ := goplugin.TestPluginGRPCConn(t, false, map[string]goplugin.Plugin{
 		pluginName: &flowPlugin{impl: flow, log: log},
 	})
-	t.Cleanup(func() {
-		_ = client.Close()
-		server.Stop()
-	})
+	// Close asks the server to shut down through go-plugin's controller;
+	// stopping the server here as well would race with that.
+	t.Cleanup(func() { _ = client.Close() })
 	raw, err := client.Dispense(pluginName)
 	if err != nil {
 		t.Fatalf("dispense %s: %v", pluginName, err)

@@ -1,5 +1,6 @@
 // Command fakeflow is a test plugin whose behaviour its profile chooses:
-// option mode = ok | hang | crash | slow | ignore-cancel. It forbids the
+// option mode = ok | hang | crash | slow | ignore-cancel; the scope "slow"
+// makes any mode slow. It forbids the
 // common and consumers authorities, like device code does.
 package main
 
@@ -31,8 +32,12 @@ func (f *flow) Configure(_ context.Context, cfg sdk.FlowConfig) error {
 	return ce
 }
 
-func (f *flow) GetToken(ctx context.Context, _ sdk.TokenRequest, _ sdk.Services) (sdk.Token, error) {
-	switch f.mode {
+func (f *flow) GetToken(ctx context.Context, req sdk.TokenRequest, _ sdk.Services) (sdk.Token, error) {
+	mode := f.mode
+	if len(req.Scopes) > 0 && req.Scopes[0] == "slow" {
+		mode = "slow"
+	}
+	switch mode {
 	case "crash":
 		os.Exit(3)
 	case "hang":

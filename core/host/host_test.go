@@ -1,0 +1,232 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/config"
+	"github.com/credhost/credhost/core/plugin"
+	"github.com/credhost/credhost/internal/testbin"
+)
+
+// fakePlugin builds the test plugin into a fresh plugin dir.
+func fakePlugin(t *testing.T) (dir, path string) {
+	t.Helper()
+	bin := testbin.Build(t, "./core/host/testdata/fakeflow", BinaryName("fakeflow"))
+	dir = t.TempDir()
+	return dir, testbin.Copy(t, bin, dir)
+}
+
+func writeConfig(t *testing.T, dir, body string) *config.File {
+	t.Helper()
+	path := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return f
+}
+
+func profile(mode, extra string) string {
+	return fmt.Sprintf(`
+[profiles.p]
+authority = "https://login.example.test/72f988bf-0000-4000-8000-000000000001"
+client_id = "11111111-1111-4111-8111-111111111111"
+chain = ["fakeflow"]
+timeout = "20s"
+%s
+[profiles.p.fakeflow]
+mode = %q
+`, extra, mode)
+}
+
+func newHost(t *testing.T, dir string, f *config.File, log zerolog.Logger) *Host {
+	t.Helper()
+	h := New(f, &Options{PluginDirs: []string{dir}, Log: log})
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+func token(t *testing.T, h *Host, ctx context.Context) (core.Token, error) {
+	t.Helper()
+	c, err := h.Credential("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.GetToken(ctx, core.TokenRequest{Scopes: []string{"s"}})
+}
+
+func TestPluginToken(t *testing.T) {
+	dir, _ := fakePlugin(t)
+	var logs bytes.Buffer
+	h := newHost(t, dir, writeConfig(t, dir, profile("ok", "")), zerolog.New(&logs).Level(zerolog.DebugLevel))
+	tok, err := token(t, h, context.Background())
+	if err != nil || tok.AccessToken.Reveal() != "fake-token" || tok.Flow != "fakeflow" {
+		t.Fatalf("token %+v err %v", tok, err)
+	}
+	if !strings.Contains(logs.String(), `"flow":"fakeflow"`) || !strings.Contains(logs.String(), "plugin started") {
+		t.Errorf("plugin logs did not reach the host logger with flow=fakeflow:\n%s", logs.String())
+	}
+}
+
+func TestPinnedPluginChangedIsRefusedAndNeverRuns(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	// A plugin that would leave a mark if it ever ran.
+	script := "#!/bin/sh\n# build 1\ntouch " + marker + "\nexit 1\n"
+	path := filepath.Join(dir, BinaryName("fakeflow"))
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pin, err := plugin.Checksum(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Change one byte.
+	if err := os.WriteFile(path, []byte(strings.Replace(script, "build 1", "build 2", 1)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := newHost(t, dir, writeConfig(t, dir, profile("ok", "")+fmt.Sprintf("\n[plugins.pins]\nfakeflow = %q\n", pin)), zerolog.Nop())
+	_, err = token(t, h, context.Background())
+	if core.KindOf(err) != core.KindFailed || !strings.Contains(err.Error(), "pin") {
+		t.Fatalf("err = %v, want a pin mismatch failure", err)
+	}
+	if _, statErr := os.Stat(marker); statErr == nil {
+		t.Fatal("the tampered plugin ran")
+	}
+}
+
+func TestPluginCrashIsAnErrorAndNextCallRestarts(t *testing.T) {
+	dir, _ := fakePlugin(t)
+	h := newHost(t, dir, writeConfig(t, dir, profile("crash", "")), zerolog.Nop())
+	for i := range 2 {
+		_, err := token(t, h, context.Background())
+		if core.KindOf(err) != core.KindFailed || !strings.Contains(err.Error(), "fakeflow") {
+			t.Fatalf("call %d: err = %v, want a failure naming the flow", i, err)
+		}
+	}
+}
+
+func TestPluginKilledMidCallAndRecovers(t *testing.T) {
+	dir, _ := fakePlugin(t)
+	h := newHost(t, dir, writeConfig(t, dir, profile("ok", "")), zerolog.Nop())
+	c, _ := h.Credential("p")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.GetToken(ctx, core.TokenRequest{Scopes: []string{"slow"}})
+		done <- err
+	}()
+	p := waitForProcess(t, h)
+	pid := p.Pid()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if core.KindOf(err) != core.KindFailed || ctx.Err() != nil || !strings.Contains(err.Error(), "fakeflow") {
+			t.Fatalf("err = %v (ctx %v): want a failure naming the plugin, before the deadline", err, ctx.Err())
+		}
+	case <-ctx.Done():
+		t.Fatal("the host hung after its plugin was killed")
+	}
+	tok, err := c.GetToken(context.Background(), core.TokenRequest{Scopes: []string{"s"}})
+	if err != nil || tok.AccessToken.Reveal() != "fake-token" {
+		t.Fatalf("call after the kill: %v", err)
+	}
+	if p.Pid() == pid || p.Pid() == 0 {
+		t.Fatalf("plugin pid %d after restart, was %d: not restarted", p.Pid(), pid)
+	}
+}
+
+// waitForProcess waits until the host has a running plugin and returns it.
+func waitForProcess(t *testing.T, h *Host) *plugin.Process {
+	t.Helper()
+	for range 200 {
+		h.mu.Lock()
+		procs := append([]*plugin.Process(nil), h.procs...)
+		h.mu.Unlock()
+		for _, p := range procs {
+			if p.Running() && p.Pid() > 0 {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("no plugin process started")
+	return nil
+}
+
+func TestHungPluginBoundedByDeadline(t *testing.T) {
+	dir, _ := fakePlugin(t)
+	for _, mode := range []string{"hang", "ignore-cancel"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHost(t, dir, writeConfig(t, dir, profile(mode, "")), zerolog.Nop())
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_, err := token(t, h, ctx)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err = %v, want deadline exceeded", err)
+			}
+			// The hung process was killed, not left behind.
+			h.mu.Lock()
+			procs := append([]*plugin.Process(nil), h.procs...)
+			h.mu.Unlock()
+			for _, p := range procs {
+				p.Close()
+				if p.Running() {
+					t.Fatal("hung plugin still running")
+				}
+			}
+		})
+	}
+}
+
+func TestValidateNamesFileLineKey(t *testing.T) {
+	dir, _ := fakePlugin(t)
+	body := strings.Replace(profile("ok", ""), "72f988bf-0000-4000-8000-000000000001", "common", 1) + "typo = \"x\"\n"
+	h := newHost(t, dir, writeConfig(t, dir, body), zerolog.Nop())
+	problems, err := h.Validate(context.Background(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := problems[0].Error()
+	for _, want := range []string{"config.toml:3:", "profiles.p.authority", `cannot use the "common" authority`, "config.toml:10:", "profiles.p.fakeflow.typo", "unknown option"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("validation error lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestBadFlowSettingIsAFailureAtItsLine(t *testing.T) {
+	dir, _ := fakePlugin(t)
+	h := newHost(t, dir, writeConfig(t, dir, profile("nonsense", "")), zerolog.Nop())
+	_, err := token(t, h, context.Background())
+	if core.KindOf(err) != core.KindFailed || !strings.Contains(err.Error(), "config.toml:9:") || !strings.Contains(err.Error(), "profiles.p.fakeflow.mode") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestMissingPluginIsUnavailable(t *testing.T) {
+	dir := t.TempDir()
+	h := newHost(t, dir, writeConfig(t, dir, strings.Replace(profile("ok", ""), `["fakeflow"]`, `["nosuchflow"]`, 1)), zerolog.Nop())
+	_, err := token(t, h, context.Background())
+	if core.KindOf(err) != core.KindUnavailable || !strings.Contains(err.Error(), "credhost-plugin-nosuchflow") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,131 @@
+package sdk_test
+
+// Plugin overhead, measured against in-process MSAL on the same emulator in
+// the same run:
+//
+//	go test -run '^$' -bench . -benchtime 50x ./sdk/
+//
+// Cold: a new client for every token (MSAL: new confidential.Client, tenant
+// discovery, token request; sdk: new host, plugin process start, handshake,
+// Describe, Configure, discovery, token request, process exit).
+// Warm: one long-lived client, a token for a new resource every time (a
+// cache miss, so each iteration is a real token request).
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+
+	"github.com/credhost/credhost/core/config"
+	"github.com/credhost/credhost/emulator"
+	"github.com/credhost/credhost/emulator/emulatortest"
+	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/sdk"
+)
+
+const (
+	benchTenant = "72f988bf-0000-4000-8000-000000000001"
+	benchClient = "11111111-1111-4111-8111-111111111111"
+	benchSecret = "demo-secret-value"
+)
+
+func benchSetup(b *testing.B) (*emulator.Server, *config.File, string) {
+	b.Helper()
+	bin := testbin.Build(b, "./plugins/clientcreds", "credhost-plugin-clientcreds")
+	srv := emulatortest.Start(b, emulator.DefaultConfig())
+	dir := b.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, srv.CACertPEM(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	body := fmt.Sprintf(`[profiles.bench]
+authority = %q
+client_id = %q
+chain = ["clientcreds"]
+ca_file = %q
+[profiles.bench.clientcreds]
+client_secret = %q
+`, srv.Authority(benchTenant), benchClient, ca, benchSecret)
+	file, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv, file, filepath.Dir(bin)
+}
+
+func msalClient(b *testing.B, srv *emulator.Server) confidential.Client {
+	b.Helper()
+	cred, err := confidential.NewCredFromSecret(benchSecret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := confidential.New(srv.Authority(benchTenant), benchClient, cred,
+		confidential.WithHTTPClient(srv.HTTPClient()), confidential.WithInstanceDiscovery(false))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+func BenchmarkColdMSALInProcess(b *testing.B) {
+	srv, _, _ := benchSetup(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		c := msalClient(b, srv)
+		if _, err := c.AcquireTokenByCredential(ctx, []string{"https://graph.microsoft.com/.default"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkColdSDKPlugin(b *testing.B) {
+	_, file, dir := benchSetup(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		c, err := sdk.New(file, "bench", &sdk.Options{PluginDirs: []string{dir}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.GetToken(ctx, sdk.TokenRequest{Scopes: []string{"https://graph.microsoft.com/.default"}}); err != nil {
+			b.Fatal(err)
+		}
+		_ = c.Close()
+	}
+}
+
+func BenchmarkWarmMSALInProcess(b *testing.B) {
+	srv, _, _ := benchSetup(b)
+	ctx := context.Background()
+	c := msalClient(b, srv)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := c.AcquireTokenByCredential(ctx, []string{fmt.Sprintf("api://warm-%d/.default", i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWarmSDKPlugin(b *testing.B) {
+	_, file, dir := benchSetup(b)
+	ctx := context.Background()
+	c, err := sdk.New(file, "bench", &sdk.Options{PluginDirs: []string{dir}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.GetToken(ctx, sdk.TokenRequest{Scopes: []string{"api://warmup/.default"}}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := c.GetToken(ctx, sdk.TokenRequest{Scopes: []string{fmt.Sprintf("api://warm-%d/.default", i)}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

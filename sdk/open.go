@@ -1,0 +1,106 @@
+package sdk
+
+import (
+	"context"
+	"os"
+
+	"github.com/rs/zerolog"
+
+	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/config"
+	"github.com/credhost/credhost/core/host"
+)
+
+// Options tunes Open and New. The zero value (or nil) is the default.
+type Options struct {
+	// ConfigPath is the config file; default $CREDHOST_CONFIG, else the
+	// user's credhost/config.toml. Ignored by New.
+	ConfigPath string
+	// Log receives host and plugin logs; default none.
+	Log zerolog.Logger
+	// PluginDirs are searched first for plugin binaries.
+	PluginDirs []string
+	// OnPrompt receives prompts (a device code). Nil means nobody is
+	// watching, and a flow that must prompt is Unavailable.
+	OnPrompt func(ctx context.Context, p Prompt) error
+	// Getenv replaces os.Getenv for env: references and AZURE_* overrides.
+	Getenv func(string) string
+}
+
+// Client is a Credential for one profile. It is safe for concurrent use;
+// Close stops the plugin processes it started.
+type Client struct {
+	host *host.Host
+	cred core.Credential
+}
+
+// Open returns a Client for the named profile of the config file (profile
+// "" picks $CREDHOST_PROFILE, the only profile, or "default").
+func Open(profile string, opts *Options) (*Client, error) {
+	o := defaults(opts)
+	file, err := host.LoadConfig(o.ConfigPath, o.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	name, err := host.SelectProfile(file, profile, o.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(file, name, o)
+}
+
+// New returns a Client for a config file already parsed (for instance with
+// config.Parse from an embedded string).
+func New(file *config.File, profile string, opts *Options) (*Client, error) {
+	o := defaults(opts)
+	name, err := host.SelectProfile(file, profile, o.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(file, name, o)
+}
+
+func newClient(file *config.File, profile string, o Options) (*Client, error) {
+	var ui core.UI
+	if o.OnPrompt != nil {
+		ui = promptFunc{fn: o.OnPrompt, log: o.Log}
+	}
+	h := host.New(file, &host.Options{Log: o.Log, Getenv: o.Getenv, PluginDirs: o.PluginDirs, UI: ui})
+	cred, err := h.Credential(profile)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &Client{host: h, cred: cred}, nil
+}
+
+func defaults(opts *Options) Options {
+	var o Options
+	if opts != nil {
+		o = *opts
+	} else {
+		o.Log = zerolog.Nop()
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	return o
+}
+
+// GetToken implements Credential.
+func (c *Client) GetToken(ctx context.Context, req TokenRequest) (Token, error) {
+	return c.cred.GetToken(ctx, req)
+}
+
+// Close stops the plugins this client started and waits for them.
+func (c *Client) Close() error { return c.host.Close() }
+
+type promptFunc struct {
+	fn  func(context.Context, Prompt) error
+	log zerolog.Logger
+}
+
+func (p promptFunc) Prompt(ctx context.Context, pr Prompt) error { return p.fn(ctx, pr) }
+func (p promptFunc) Progress(_ context.Context, msg string)        { p.log.Debug().Msg(msg) }
+
+var _ Credential = (*Client)(nil)
