@@ -101,6 +101,6 @@ type promptFunc struct {
 }
 
 func (p promptFunc) Prompt(ctx context.Context, pr Prompt) error { return p.fn(ctx, pr) }
-func (p promptFunc) Progress(_ context.Context, msg string)        { p.log.Debug().Msg(msg) }
+func (p promptFunc) Progress(_ context.Context, msg string)      { p.log.Debug().Msg(msg) }
 
 var _ Credential = (*Client)(nil)
