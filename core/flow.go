@@ -74,6 +74,8 @@ type FlowConfig struct {
 // Services are the host's services a flow may use during GetToken.
 type Services struct {
 	// Cache stores the flow's state (an MSAL cache blob) per partition.
+	// It is nil when the host keeps no state for the flow; the flow then
+	// keeps what it needs in memory.
 	Cache Cache
 	// UI shows prompts and progress to the user.
 	UI UI

@@ -38,6 +38,9 @@ func LoadConfig(path string, getenv func(string) string) (*config.File, error) {
 	f, err := config.Load(path)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
 		if p, ok := config.FromEnv(config.Env(getenv)); ok {
+			if err := p.Validate(); err != nil {
+				return nil, err
+			}
 			return &config.File{Profiles: map[string]*config.Profile{p.Name: p}, Order: []string{p.Name}}, nil
 		}
 		return nil, fmt.Errorf("no config file at %s and no AZURE_TENANT_ID/AZURE_CLIENT_ID in the environment: create the file (see README: Configuration) or pass --config", path)
@@ -45,8 +48,14 @@ func LoadConfig(path string, getenv func(string) string) (*config.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range f.Profiles {
-		p.ApplyEnv(config.Env(getenv))
+	var errs []error
+	for _, name := range f.Order {
+		if err := f.Profiles[name].ApplyEnv(config.Env(getenv)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return f, nil
 }

@@ -132,7 +132,11 @@ func (m *member) flowConfig(desc core.Description) (core.FlowConfig, error) {
 	p := m.profile
 	var errs []error
 	if _, tenant, err := config.Tenant(p.Authority.Raw); err == nil && slices.Contains(desc.ForbiddenTenants, strings.ToLower(tenant)) {
-		errs = append(errs, p.ErrorAt("authority", "flow %s cannot use the %q authority: use a tenant id, a tenant domain or \"organizations\"", m.flow, tenant))
+		use := "a tenant id or a tenant domain"
+		if !slices.Contains(desc.ForbiddenTenants, "organizations") {
+			use += ` or "organizations"`
+		}
+		errs = append(errs, p.ErrorAt("authority", "flow %s cannot use the %q authority: use %s", m.flow, tenant, use))
 	}
 	cfg := core.FlowConfig{
 		Profile:   p.Name,

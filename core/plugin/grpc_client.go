@@ -7,6 +7,8 @@ import (
 	"io"
 
 	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/credhost/credhost/core"
 	pluginv1 "github.com/credhost/credhost/core/proto/credhost/plugin/v1"
@@ -92,7 +94,17 @@ func (c *Client) GetToken(ctx context.Context, req core.TokenRequest, ui core.UI
 // streamError prefers the caller's context error: a cancelled call is
 // reported as such, not as a plugin failure.
 func (c *Client) streamError(ctx context.Context, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil {
+	ctxErr := ctx.Err()
+	if ctxErr == nil {
+		// gRPC's own deadline timer may fire a moment before ctx's.
+		switch status.Code(err) {
+		case codes.DeadlineExceeded:
+			ctxErr = context.DeadlineExceeded
+		case codes.Canceled:
+			ctxErr = context.Canceled
+		}
+	}
+	if ctxErr != nil {
 		return &core.Error{Kind: core.KindFailed, Flow: c.name, Err: ctxErr,
 			Hint: "the call was cancelled or ran out of time; raise the profile's timeout if the flow needs longer"}
 	}

@@ -20,11 +20,11 @@ type flowServer struct {
 	log    zerolog.Logger
 
 	mu    sync.Mutex
-	cache core.Cache // set by Configure when the host offers one
+	cache core.Cache // set by Configure when the host offers one; else nil
 }
 
 func newFlowServer(impl core.Flow, broker *goplugin.GRPCBroker, log zerolog.Logger) *flowServer {
-	return &flowServer{impl: impl, broker: broker, log: log, cache: noCache{}}
+	return &flowServer{impl: impl, broker: broker, log: log}
 }
 
 func (s *flowServer) Describe(context.Context, *pluginv1.DescribeRequest) (*pluginv1.DescribeResponse, error) {
@@ -101,16 +101,7 @@ func (u *streamUI) Progress(_ context.Context, msg string) {
 	_ = u.send(&pluginv1.GetTokenEvent{Event: &pluginv1.GetTokenEvent_Progress{Progress: &pluginv1.Progress{Message: msg}}})
 }
 
-// noCache is used when the host offers no cache: nothing persists.
-type noCache struct{}
-
-func (noCache) Load(context.Context, string) (core.Blob, error) { return core.Blob{}, nil }
-func (noCache) Save(_ context.Context, _ string, b core.Blob) (uint64, error) {
-	return b.Version + 1, nil
-}
-
 var (
 	_ pluginv1.FlowServiceServer = (*flowServer)(nil)
 	_ core.UI                    = (*streamUI)(nil)
-	_ core.Cache                 = noCache{}
 )

@@ -1,0 +1,245 @@
+// Package msalerr turns the errors MSAL Go returns into classified
+// *core.Error values: the AADSTS code, OAuth error, correlation and trace
+// ids and claims challenge from Entra ID's error response, the kind and
+// hint from core's AADSTS table, and clear kinds for cancellation and
+// network failures. Messages never carry a request body, a secret or a
+// token.
+package msalerr
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
+
+	"github.com/credhost/credhost/core"
+)
+
+// Hints for failures that are not Entra ID error responses.
+const (
+	HintNetwork     = "the identity provider could not be reached; check the network, proxy (HTTPS_PROXY) and the authority URL"
+	HintTLS         = "the identity provider's TLS certificate is not trusted; if a TLS-inspecting proxy or the emulator sits in between, add its CA with ca_file"
+	HintThrottled   = "the identity provider is throttling requests (HTTP 429); retry later"
+	HintServer      = "the identity provider had a server error; retry later"
+	HintInteraction = "the identity provider requires user interaction; use an interactive flow (authcode or devicecode)"
+)
+
+// interactionCodes are OAuth error codes that always mean the user must
+// interact, whatever the AADSTS code.
+var interactionCodes = map[string]bool{
+	"interaction_required": true,
+	"login_required":       true,
+	"consent_required":     true,
+}
+
+// Entra ID's error response body.
+type errorBody struct {
+	Error         string `json:"error"`
+	Description   string `json:"error_description"`
+	ErrorCodes    []int  `json:"error_codes"`
+	CorrelationID string `json:"correlation_id"`
+	TraceID       string `json:"trace_id"`
+	Claims        string `json:"claims"`
+	SubError      string `json:"suberror"`
+}
+
+// Classify returns err as a *core.Error of flow. nil stays nil. A
+// *core.Error is returned as is (its Flow filled in if empty) and a
+// *core.ConfigError unchanged. Entra ID error responses keep their AADSTS
+// code, OAuth code, ids and claims, with kind and hint from
+// core.LookupAADSTS; "interaction_required" is KindInteractionRequired even
+// for an unknown code. Cancellation and deadlines are KindFailed wrapping
+// the context error; network and TLS failures are KindFailed with a hint.
+// Anything else is KindFailed with a sanitized first line of its text.
+func Classify(flow string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		if ce.Flow == "" {
+			c := *ce
+			c.Flow = flow
+			return &c
+		}
+		return ce
+	}
+	var cfgErr *core.ConfigError
+	if errors.As(err, &cfgErr) {
+		return cfgErr
+	}
+
+	if e := fromCallErr(flow, err); e != nil {
+		return e
+	}
+
+	switch {
+	case errors.Is(err, context.Canceled):
+		return &core.Error{Kind: core.KindFailed, Flow: flow, Err: fmt.Errorf("token request canceled: %w", context.Canceled)}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &core.Error{Kind: core.KindFailed, Flow: flow, Err: fmt.Errorf("token request timed out: %w", context.DeadlineExceeded)}
+	}
+
+	if e := fromNetErr(flow, err); e != nil {
+		return e
+	}
+	return &core.Error{Kind: core.KindFailed, Flow: flow, Err: errors.New(sanitize(err.Error()))}
+}
+
+// fromCallErr classifies an HTTP error response, or returns nil if err
+// holds none.
+func fromCallErr(flow string, err error) *core.Error {
+	var call msalerrors.CallErr
+	var callp *msalerrors.CallErr
+	switch {
+	case errors.As(err, &call):
+	case errors.As(err, &callp) && callp != nil:
+		call = *callp
+	default:
+		return nil
+	}
+	e := &core.Error{Kind: core.KindFailed, Flow: flow}
+	status := 0
+	var body []byte
+	if call.Resp != nil {
+		status = call.Resp.StatusCode
+		if call.Resp.Body != nil {
+			body, _ = io.ReadAll(io.LimitReader(call.Resp.Body, 1<<20))
+			call.Resp.Body = io.NopCloser(bytes.NewReader(body))
+		}
+	}
+	var eb errorBody
+	if json.Unmarshal(body, &eb) == nil && (eb.Error != "" || eb.Description != "") {
+		e.OAuthCode = eb.Error
+		e.CorrelationID = eb.CorrelationID
+		e.TraceID = eb.TraceID
+		e.Claims = eb.Claims
+		if len(eb.ErrorCodes) > 0 {
+			e.Code = eb.ErrorCodes[0]
+		} else {
+			e.Code = core.ParseAADSTS(eb.Description)
+		}
+		info := core.LookupAADSTS(e.Code)
+		e.Kind, e.Hint = info.Kind, info.Hint
+		if interactionCodes[eb.Error] {
+			e.Kind = core.KindInteractionRequired
+			if e.Hint == "" {
+				e.Hint = HintInteraction
+			}
+		}
+		msg := firstLine(eb.Description)
+		if msg == "" {
+			msg = eb.Error
+		} else if eb.Error != "" && !strings.Contains(msg, eb.Error) {
+			msg = eb.Error + ": " + msg
+		}
+		e.Err = errors.New(sanitize(msg))
+		if e.Hint == "" {
+			e.Hint = statusHint(status)
+		}
+		return e
+	}
+	// Not an Entra ID error document: say what was called, never the body.
+	where := ""
+	if call.Req != nil && call.Req.URL != nil {
+		u := *call.Req.URL
+		u.RawQuery, u.Fragment, u.User = "", "", nil
+		where = " from " + call.Req.Method + " " + u.String()
+	}
+	e.Err = fmt.Errorf("HTTP %d%s", status, where)
+	e.Hint = statusHint(status)
+	return e
+}
+
+func statusHint(status int) string {
+	switch {
+	case status == 429:
+		return HintThrottled
+	case status >= 500:
+		return HintServer
+	}
+	return ""
+}
+
+// fromNetErr classifies transport failures, or returns nil.
+func fromNetErr(flow string, err error) *core.Error {
+	var (
+		certErr    *tls.CertificateVerificationError
+		unknownCA  x509.UnknownAuthorityError
+		hostErr    x509.HostnameError
+		invalidErr x509.CertificateInvalidError
+		recErr     tls.RecordHeaderError
+		dnsErr     *net.DNSError
+		opErr      *net.OpError
+		urlErr     *url.Error
+	)
+	tlsErr := func(inner error) *core.Error {
+		return &core.Error{Kind: core.KindFailed, Flow: flow, Hint: HintTLS,
+			Err: fmt.Errorf("TLS handshake with the identity provider failed: %w", inner)}
+	}
+	switch {
+	case errors.As(err, &certErr):
+		return tlsErr(certErr)
+	case errors.As(err, &unknownCA):
+		return tlsErr(unknownCA)
+	case errors.As(err, &hostErr):
+		return tlsErr(hostErr)
+	case errors.As(err, &invalidErr):
+		return tlsErr(invalidErr)
+	case errors.As(err, &recErr):
+		return tlsErr(recErr)
+	case errors.As(err, &dnsErr):
+		return &core.Error{Kind: core.KindFailed, Flow: flow, Hint: HintNetwork, Err: fmt.Errorf("network: %w", dnsErr)}
+	case errors.As(err, &opErr):
+		return &core.Error{Kind: core.KindFailed, Flow: flow, Hint: HintNetwork, Err: fmt.Errorf("network: %w", opErr)}
+	case errors.As(err, &urlErr):
+		// A transport failure without a typed cause (EOF, reset, timeout
+		// awaiting headers). The URL carries no secret; the body is not in it.
+		u := urlErr.URL
+		if pu, perr := url.Parse(u); perr == nil {
+			pu.RawQuery, pu.User = "", nil
+			u = pu.String()
+		}
+		return &core.Error{Kind: core.KindFailed, Flow: flow, Hint: HintNetwork,
+			Err: fmt.Errorf("network: %s %s: %s", urlErr.Op, u, sanitize(urlErr.Err.Error()))}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}
+
+// tokenLike matches JWTs and other long opaque credentials.
+var tokenLike = regexp.MustCompile(`[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*|[A-Za-z0-9+/_\-]{40,}={0,2}`)
+
+// sanitize keeps the first line of s, redacts anything token-like and
+// caps the length. MSAL puts response bodies (which may hold tokens) after
+// the first line of some errors.
+func sanitize(s string) string {
+	s = firstLine(s)
+	s = tokenLike.ReplaceAllString(s, "[redacted]")
+	const max = 400
+	if utf8.RuneCountInString(s) > max {
+		s = string([]rune(s)[:max]) + "…"
+	}
+	if s == "" {
+		s = "unexpected error"
+	}
+	return s
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	"github.com/rs/zerolog"
+
+	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/internal/clientauth"
+	"github.com/credhost/credhost/internal/httpclient"
+	"github.com/credhost/credhost/internal/msalcache"
+	"github.com/credhost/credhost/internal/msalerr"
+)
+
+// Flow identity.
+const (
+	flowName    = "clientcreds"
+	flowVersion = "0.1.0"
+)
+
+// cacheKey is the flow's one cache partition: app-only tokens of every
+// tenant live in one MSAL cache blob.
+const cacheKey = ""
+
+// multiTenants name no single tenant; the client credentials grant needs
+// one.
+var multiTenants = []string{"common", "consumers", "organizations"}
+
+// newFlow returns the client credentials flow, unconfigured.
+func newFlow() core.Flow { return &flow{} }
+
+// flow is the OAuth 2.0 client credentials grant (app-only tokens) with any
+// client authentication clientauth supports. It is safe for concurrent use:
+// Configure swaps an immutable state; GetToken works on a snapshot.
+type flow struct {
+	mu    sync.Mutex
+	state *state // nil until Configure succeeds
+}
+
+// state is one successful Configure: the settings, the credential, and the
+// MSAL client built on first use.
+type state struct {
+	cfg  core.FlowConfig
+	cred confidential.Credential
+	http *http.Client
+
+	once    sync.Mutex
+	client  *confidential.Client
+	adapter *msalcache.Adapter
+}
+
+// Describe implements core.Flow.
+func (f *flow) Describe() core.Description {
+	return core.Description{
+		Name:             flowName,
+		Version:          flowVersion,
+		Interactive:      false,
+		Options:          clientauth.Options(),
+		ForbiddenTenants: slices.Clone(multiTenants),
+	}
+}
+
+// Configure implements core.Flow: it checks the authority, client id and
+// client authentication, and builds the HTTP client, without network I/O.
+// On error the previous configuration (if any) stays in force.
+func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
+	ce := &core.ConfigError{Flow: flowName}
+	clientauth.CheckCommon(cfg, ce)
+	if t := strings.ToLower(clientauth.Tenant(cfg.Authority)); slices.Contains(multiTenants, t) {
+		ce.Add("authority", "the client credentials grant needs a specific tenant (tenant id or domain), not %q", t)
+	}
+	cred, err := clientauth.Load(cfg)
+	if err != nil {
+		var lce *core.ConfigError
+		if !errors.As(err, &lce) {
+			return err
+		}
+		ce.Fields = append(ce.Fields, lce.Fields...)
+	}
+	hc, err := httpclient.New(cfg.CACertificates)
+	if err != nil {
+		ce.Add("ca_file", "%v", err)
+	}
+	if err := ce.OrNil(); err != nil {
+		return err
+	}
+	st := &state{cfg: cfg, cred: cred, http: hc}
+	f.mu.Lock()
+	f.state = st
+	f.mu.Unlock()
+	zerolog.Ctx(ctx).Debug().Str("flow", flowName).Str("client_id", cfg.ClientID).Msg("configured")
+	return nil
+}
+
+// GetToken implements core.Flow. A token cached by MSAL (in the host's
+// cache) is returned while it is valid, unless req.ForceRefresh or
+// req.Claims asks for a new one. Errors are *core.Error; an unconfigured
+// flow is Unavailable.
+func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Services) (core.Token, error) {
+	f.mu.Lock()
+	st := f.state
+	f.mu.Unlock()
+	if st == nil {
+		return core.Token{}, core.Unavailable(flowName, "not configured: set one of client_secret, certificate, client_assertion, client_assertion_command or federated_token_file")
+	}
+	scopes := req.NormalizedScopes()
+	if len(scopes) == 0 {
+		return core.Token{}, &core.Error{Kind: core.KindFailed, Flow: flowName,
+			Err:  errors.New("no scopes requested"),
+			Hint: "client credentials need a resource scope ending in /.default, e.g. https://graph.microsoft.com/.default"}
+	}
+	client, err := st.msal()
+	if err != nil {
+		return core.Token{}, msalerr.Classify(flowName, err)
+	}
+
+	ctx = msalcache.WithStore(ctx, host.Cache)
+	var opts []confidential.AcquireByCredentialOption
+	if req.Claims != "" {
+		// With claims MSAL skips its cache and asks the IdP.
+		opts = append(opts, confidential.WithClaims(req.Claims))
+	} else if req.ForceRefresh {
+		ctx = msalcache.WithoutAccessTokens(ctx, st.cfg.ClientID, scopes)
+	}
+	if req.TenantID != "" {
+		opts = append(opts, confidential.WithTenantID(req.TenantID))
+	}
+	// In MSAL Go, AcquireTokenSilent of a confidential client needs an
+	// account; for app-only tokens AcquireTokenByCredential looks in the
+	// cache first and only then calls the token endpoint.
+	start := time.Now()
+	res, err := client.AcquireTokenByCredential(ctx, scopes, opts...)
+	if err != nil {
+		return core.Token{}, msalerr.Classify(flowName, err)
+	}
+	zerolog.Ctx(ctx).Debug().Str("flow", flowName).Str("tenant", req.TenantID).
+		Strs("scopes", scopes).Bool("cache", res.Metadata.TokenSource == confidential.TokenSourceCache).
+		Int64("duration_ms", time.Since(start).Milliseconds()).Msg("token acquired")
+	return core.Token{
+		AccessToken: core.NewSecret(res.AccessToken),
+		TokenType:   "Bearer",
+		ExpiresOn:   res.ExpiresOn,
+		RefreshOn:   res.Metadata.RefreshOn,
+		Flow:        flowName,
+	}, nil
+}
+
+// msal returns the state's MSAL client, building it on first use. A failed
+// build is retried by the next call.
+func (s *state) msal() (*confidential.Client, error) {
+	s.once.Lock()
+	defer s.once.Unlock()
+	if s.client != nil {
+		return s.client, nil
+	}
+	s.adapter = msalcache.New(nil, cacheKey, nil)
+	c, err := clientauth.NewClient(s.cfg, s.cred, s.http, s.adapter)
+	if err != nil {
+		return nil, err
+	}
+	s.client = &c
+	return s.client, nil
+}
+
+// Interface guards.
+var _ core.Flow = (*flow)(nil)

@@ -1,0 +1,508 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/plugin"
+	"github.com/credhost/credhost/emulator"
+	"github.com/credhost/credhost/emulator/emulatortest"
+	"github.com/credhost/credhost/internal/clientauth"
+	"github.com/credhost/credhost/internal/clientauth/clientauthtest"
+)
+
+const (
+	graph        = "https://graph.microsoft.com/.default"
+	otherTenant  = "72f988bf-0000-4000-8000-000000000002"
+	fedSubject   = "system:serviceaccount:default:workload"
+	wrongSecret  = "canary-wrong-secret-9c1e"
+	certAppID    = "22222222-2222-4222-8222-222222222222"
+	fedAppID     = "33333333-3333-4333-8333-333333333333"
+	chainCertApp = "44444444-4444-4444-8444-444444444444"
+)
+
+// nopUI is a core.UI that shows nothing.
+type nopUI struct{}
+
+func (nopUI) Prompt(context.Context, core.Prompt) error { return nil }
+func (nopUI) Progress(context.Context, string)          {}
+
+// idp is a started emulator with the apps these tests use.
+type idp struct {
+	srv  *emulator.Server
+	cert *clientauthtest.Cert
+}
+
+// startIdP serves the default tenant (DefaultClientID with a secret), plus
+// an app with a certificate, one with a federated credential, and a second
+// tenant holding DefaultClientID for tenant overrides.
+func startIdP(t *testing.T) *idp {
+	t.Helper()
+	cert := clientauthtest.NewRSA(t, "clientcreds test", 0)
+	cfg := emulator.DefaultConfig()
+	cfg.Tenants[0].Apps = append(cfg.Tenants[0].Apps,
+		emulator.App{ClientID: certAppID, Name: "cert-app", Certificates: []string{cert.CertPEM()}},
+		emulator.App{ClientID: chainCertApp, Name: "chain-app", Certificates: []string{cert.CertPEM()}},
+		emulator.App{ClientID: fedAppID, Name: "fed-app", FederatedCredentials: []emulator.FederatedCredential{{Subject: fedSubject}}},
+	)
+	cfg.Tenants = append(cfg.Tenants, emulator.Tenant{
+		ID:     otherTenant,
+		Domain: "fabrikam.onmicrosoft.com",
+		Apps:   []emulator.App{{ClientID: emulator.DefaultClientID, Name: "credhost-demo", Secrets: []string{emulator.DefaultClientSecret}}},
+	})
+	return &idp{srv: emulatortest.Start(t, cfg), cert: cert}
+}
+
+// config returns the flow settings for clientID against the default tenant.
+func (p *idp) config(clientID string, options map[string]string, secrets map[string]core.Secret) core.FlowConfig {
+	return core.FlowConfig{
+		Profile:        "test",
+		Authority:      p.srv.Authority(emulator.DefaultTenantID),
+		ClientID:       clientID,
+		Options:        options,
+		Secrets:        secrets,
+		CACertificates: p.srv.CACertPEM(),
+	}
+}
+
+func (p *idp) federatedToken(t *testing.T) string {
+	t.Helper()
+	tok, err := p.srv.IssueFederatedToken(fedSubject, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func configured(t *testing.T, cfg core.FlowConfig) core.Flow {
+	t.Helper()
+	f := newFlow()
+	if err := f.Configure(context.Background(), cfg); err != nil {
+		t.Fatalf("Configure() error = %v", err)
+	}
+	return f
+}
+
+func getToken(ctx context.Context, f core.Flow, cache core.Cache, req core.TokenRequest) (core.Token, error) {
+	if req.Scopes == nil {
+		req.Scopes = []string{graph}
+	}
+	return f.GetToken(ctx, req, core.Services{Cache: cache, UI: nopUI{}})
+}
+
+// claims decodes an access token's payload.
+func claims(t *testing.T, tok core.Token) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok.AccessToken.Reveal(), ".")
+	if len(parts) != 3 {
+		t.Fatalf("access token is not a JWT")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func secretsOf(kv ...string) map[string]core.Secret {
+	m := map[string]core.Secret{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = core.NewSecret(kv[i+1])
+	}
+	return m
+}
+
+func TestDescribe(t *testing.T) {
+	d := newFlow().Describe()
+	if d.Name != "clientcreds" || d.Version != flowVersion || d.Interactive {
+		t.Errorf("Describe() = %+v", d)
+	}
+	for _, o := range clientauth.Options() {
+		got, ok := d.Option(o.Name)
+		if !ok || got.Secret != o.Secret {
+			t.Errorf("option %s: %+v, %v", o.Name, got, ok)
+		}
+	}
+}
+
+func TestConfigureErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    core.FlowConfig
+		fields []string
+	}{
+		{name: "no credential", cfg: core.FlowConfig{Authority: "https://login.microsoftonline.com/contoso.onmicrosoft.com", ClientID: "c"},
+			fields: []string{"client_secret|certificate|client_assertion|client_assertion_command|federated_token_file"}},
+		{name: "multi-tenant authority", cfg: core.FlowConfig{Authority: "https://login.microsoftonline.com/organizations", ClientID: "c", Secrets: secretsOf("client_secret", "s")},
+			fields: []string{"authority"}},
+		{name: "missing client id and authority", cfg: core.FlowConfig{Secrets: secretsOf("client_secret", "s")},
+			fields: []string{"client_id", "authority"}},
+		{name: "bad CA", cfg: core.FlowConfig{Authority: "https://h/t", ClientID: "c", Secrets: secretsOf("client_secret", "s"), CACertificates: []byte("junk")},
+			fields: []string{"ca_file"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := newFlow().Configure(context.Background(), tt.cfg)
+			var ce *core.ConfigError
+			if !errors.As(err, &ce) || ce.Flow != "clientcreds" {
+				t.Fatalf("Configure() = %v, want *core.ConfigError of clientcreds", err)
+			}
+			var got []string
+			for _, f := range ce.Fields {
+				got = append(got, f.Field)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.fields, ",") {
+				t.Errorf("fields = %v, want %v", got, tt.fields)
+			}
+		})
+	}
+}
+
+func TestUnconfigured(t *testing.T) {
+	f := newFlow()
+	_ = f.Configure(context.Background(), core.FlowConfig{}) // fails; the host may still call GetToken
+	_, err := getToken(context.Background(), f, &core.MemoryCache{}, core.TokenRequest{})
+	if core.KindOf(err) != core.KindUnavailable {
+		t.Fatalf("GetToken() = %v, want Unavailable", err)
+	}
+}
+
+// TestCredentials acquires a token with each kind of client authentication.
+func TestCredentials(t *testing.T) {
+	p := startIdP(t)
+	dir := t.TempDir()
+	assertionFile := filepath.Join(dir, "assertion.jwt")
+	if err := os.WriteFile(assertionFile, []byte(p.federatedToken(t)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const pfxPassword = "pfx-password"
+
+	tests := []struct {
+		name     string
+		clientID string
+		options  map[string]string
+		secrets  map[string]core.Secret
+		azpacr   string
+		skip     string
+	}{
+		{name: "client secret", clientID: emulator.DefaultClientID, secrets: secretsOf("client_secret", emulator.DefaultClientSecret), azpacr: "1"},
+		{name: "PEM certificate", clientID: certAppID, secrets: secretsOf("certificate", string(p.cert.PEM(t, clientauthtest.PKCS8))), azpacr: "2"},
+		{name: "PEM certificate sending x5c", clientID: chainCertApp, secrets: secretsOf("certificate", string(p.cert.PEM(t, clientauthtest.PKCS1))),
+			options: map[string]string{"send_certificate_chain": "true"}, azpacr: "2"},
+		{name: "PFX certificate", clientID: certAppID, secrets: secretsOf("certificate", string(p.cert.LegacyPFX(t, pfxPassword)), "certificate_password", pfxPassword), azpacr: "2"},
+		{name: "client assertion literal", clientID: fedAppID, secrets: secretsOf("client_assertion", p.federatedToken(t)), azpacr: "2"},
+		{name: "client assertion command", clientID: fedAppID, options: map[string]string{"client_assertion_command": "cat '" + assertionFile + "'"}, azpacr: "2",
+			skip: map[bool]string{true: "the command is POSIX shell"}[runtime.GOOS == "windows"]},
+		{name: "federated token file", clientID: fedAppID, options: map[string]string{"federated_token_file": assertionFile}, azpacr: "2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.skip != "" {
+				t.Skip(tt.skip)
+			}
+			f := configured(t, p.config(tt.clientID, tt.options, tt.secrets))
+			tok, err := getToken(context.Background(), f, &core.MemoryCache{}, core.TokenRequest{})
+			if err != nil {
+				t.Fatalf("GetToken() error = %v", err)
+			}
+			if tok.Flow != "clientcreds" || tok.TokenType != "Bearer" || !tok.ExpiresOn.After(time.Now().Add(10*time.Minute)) {
+				t.Errorf("token = flow %q type %q expires %v", tok.Flow, tok.TokenType, tok.ExpiresOn)
+			}
+			c := claims(t, tok)
+			if c["appid"] != tt.clientID || c["tid"] != emulator.DefaultTenantID || c["aud"] != "https://graph.microsoft.com" || c["azpacr"] != tt.azpacr {
+				t.Errorf("claims = appid %v tid %v aud %v azpacr %v", c["appid"], c["tid"], c["aud"], c["azpacr"])
+			}
+		})
+	}
+}
+
+func TestWrongSecret(t *testing.T) {
+	p := startIdP(t)
+	f := configured(t, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", wrongSecret)))
+	_, err := getToken(context.Background(), f, &core.MemoryCache{}, core.TokenRequest{})
+	var e *core.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("GetToken() = %v, want *core.Error", err)
+	}
+	if e.Kind != core.KindFailed || e.Code != 7000215 || e.OAuthCode != "invalid_client" || e.Flow != "clientcreds" || e.Hint == "" || e.CorrelationID == "" {
+		t.Errorf("error = kind %v code %d oauth %q flow %q hint %q correlation %q", e.Kind, e.Code, e.OAuthCode, e.Flow, e.Hint, e.CorrelationID)
+	}
+	if !strings.Contains(err.Error(), "AADSTS7000215") || strings.Contains(err.Error(), wrongSecret) {
+		t.Errorf("error text = %q", err)
+	}
+}
+
+// TestCache checks that MSAL's cache lives in the host's cache: a second
+// call, and a new flow instance (a restarted plugin) over the same host
+// cache, are served without the token endpoint; ForceRefresh and claims
+// are not.
+func TestCache(t *testing.T) {
+	p := startIdP(t)
+	cfg := p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret))
+	cache := &core.MemoryCache{}
+	ctx := context.Background()
+	f := configured(t, cfg)
+
+	first, err := getToken(ctx, f, cache, core.TokenRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := p.srv.Count("token")
+	if calls != 1 {
+		t.Fatalf("token endpoint calls = %d, want 1", calls)
+	}
+	if cache.Len() != 1 {
+		t.Fatalf("host cache holds %d entries, want 1", cache.Len())
+	}
+
+	steps := []struct {
+		name      string
+		flow      core.Flow
+		req       core.TokenRequest
+		wantCalls int // added token endpoint calls
+		sameToken bool
+	}{
+		{name: "second call is silent", flow: f, wantCalls: 0, sameToken: true},
+		{name: "scopes normalized", flow: f, req: core.TokenRequest{Scopes: []string{" " + graph, graph}}, wantCalls: 0, sameToken: true},
+		{name: "restarted plugin reads the host cache", flow: configured(t, cfg), wantCalls: 0, sameToken: true},
+		{name: "force refresh", flow: f, req: core.TokenRequest{ForceRefresh: true}, wantCalls: 1},
+		{name: "after force refresh the new token is cached", flow: f, wantCalls: 0},
+		{name: "claims skip the cache", flow: f, req: core.TokenRequest{Claims: `{"access_token":{"xms_cc":{"values":["cp1"]}}}`}, wantCalls: 1},
+		{name: "other resource", flow: f, req: core.TokenRequest{Scopes: []string{"https://vault.azure.net/.default"}}, wantCalls: 1},
+	}
+	var last core.Token
+	for _, s := range steps {
+		tok, err := getToken(ctx, s.flow, cache, s.req)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		got := p.srv.Count("token") - calls
+		calls += got
+		if got != s.wantCalls {
+			t.Errorf("%s: %d token endpoint calls, want %d", s.name, got, s.wantCalls)
+		}
+		if s.sameToken && tok.AccessToken.Reveal() != first.AccessToken.Reveal() {
+			t.Errorf("%s: got a different token", s.name)
+		}
+		if s.name == "force refresh" && tok.AccessToken.Reveal() == first.AccessToken.Reveal() {
+			t.Errorf("force refresh returned the cached token")
+		}
+		if s.name == "after force refresh the new token is cached" && tok.AccessToken.Reveal() != last.AccessToken.Reveal() {
+			t.Errorf("the refreshed token was not cached")
+		}
+		last = tok
+	}
+}
+
+func TestTenantOverride(t *testing.T) {
+	p := startIdP(t)
+	f := configured(t, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret)))
+	cache := &core.MemoryCache{}
+	ctx := context.Background()
+
+	home, err := getToken(ctx, f, cache, core.TokenRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tid := claims(t, home)["tid"]; tid != emulator.DefaultTenantID {
+		t.Errorf("home tid = %v", tid)
+	}
+	for i := 0; i < 2; i++ {
+		before := p.srv.Count("token")
+		tok, err := getToken(ctx, f, cache, core.TokenRequest{TenantID: otherTenant})
+		if err != nil {
+			t.Fatalf("override %d: %v", i, err)
+		}
+		if tid := claims(t, tok)["tid"]; tid != otherTenant {
+			t.Errorf("override %d: tid = %v, want %s", i, tid, otherTenant)
+		}
+		if want, got := map[int]int{0: 1, 1: 0}[i], p.srv.Count("token")-before; got != want {
+			t.Errorf("override %d: %d token endpoint calls, want %d", i, got, want)
+		}
+	}
+	// The home tenant's token is still cached next to the other's.
+	before := p.srv.Count("token")
+	if tok, err := getToken(ctx, f, cache, core.TokenRequest{}); err != nil || tok.AccessToken.Reveal() != home.AccessToken.Reveal() || p.srv.Count("token") != before {
+		t.Errorf("home token after override: err %v, same %v, calls %d", err, tok.AccessToken.Reveal() == home.AccessToken.Reveal(), p.srv.Count("token")-before)
+	}
+}
+
+// TestFederatedTokenRotation re-reads the token file on every acquisition
+// and reports a missing file by path.
+func TestFederatedTokenRotation(t *testing.T) {
+	p := startIdP(t)
+	path := filepath.Join(t.TempDir(), "azure-identity-token")
+	f := configured(t, p.config(fedAppID, map[string]string{"federated_token_file": path}, nil))
+	ctx := context.Background()
+	cache := &core.MemoryCache{}
+
+	_, err := getToken(ctx, f, cache, core.TokenRequest{})
+	if core.KindOf(err) != core.KindFailed || !strings.Contains(err.Error(), path) {
+		t.Fatalf("missing file: GetToken() = %v, want a failure naming %s", err, path)
+	}
+
+	// An expired token in the file is refused by the IdP; a rotated one works.
+	expired, err := p.srv.IssueFederatedToken(fedSubject, "", -time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(expired), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = getToken(ctx, f, cache, core.TokenRequest{})
+	var e *core.Error
+	if !errors.As(err, &e) || e.Code == 0 || strings.Contains(err.Error(), expired) {
+		t.Fatalf("expired token: GetToken() = %v, want an AADSTS error without the token", err)
+	}
+	if err := os.WriteFile(path, []byte(p.federatedToken(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := getToken(ctx, f, cache, core.TokenRequest{}); err != nil {
+		t.Fatalf("rotated token: %v", err)
+	}
+}
+
+func TestCanceled(t *testing.T) {
+	p := startIdP(t)
+	f := configured(t, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret)))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := getToken(ctx, f, &core.MemoryCache{}, core.TokenRequest{})
+	if !errors.Is(err, context.Canceled) || core.KindOf(err) != core.KindFailed {
+		t.Fatalf("GetToken() = %v, want KindFailed wrapping context.Canceled", err)
+	}
+}
+
+func TestUntrustedCA(t *testing.T) {
+	p := startIdP(t)
+	cfg := p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret))
+	cfg.CACertificates = nil
+	f := configured(t, cfg)
+	_, err := getToken(context.Background(), f, &core.MemoryCache{}, core.TokenRequest{})
+	var e *core.Error
+	if !errors.As(err, &e) || e.Kind != core.KindFailed || !strings.Contains(e.Hint, "ca_file") {
+		t.Fatalf("GetToken() = %v, want a failure hinting at ca_file", err)
+	}
+}
+
+// TestNoHostCache: without a host cache, MSAL's in-memory cache still
+// serves repeated calls of the same process.
+func TestNoHostCache(t *testing.T) {
+	p := startIdP(t)
+	f := configured(t, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret)))
+	for i := 0; i < 2; i++ {
+		if _, err := getToken(context.Background(), f, nil, core.TokenRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := p.srv.Count("token"); n != 1 {
+		t.Errorf("token endpoint calls = %d, want 1", n)
+	}
+	if _, err := getToken(context.Background(), f, nil, core.TokenRequest{ForceRefresh: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.srv.Count("token"); n != 2 {
+		t.Errorf("after force refresh: token endpoint calls = %d, want 2", n)
+	}
+}
+
+// TestConcurrent runs many GetToken calls at once on two flows (two plugin
+// processes) over one host cache, for the race detector and to exercise
+// conflict merges of real MSAL cache blobs.
+func TestConcurrent(t *testing.T) {
+	p := startIdP(t)
+	cfg := p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret))
+	flows := []core.Flow{configured(t, cfg), configured(t, cfg)}
+	cache := &core.MemoryCache{}
+	scopes := []string{graph, "https://vault.azure.net/.default", "https://storage.azure.com/.default"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 30)
+	for i := 0; i < 30; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := core.TokenRequest{Scopes: []string{scopes[i%len(scopes)]}}
+			if i%2 == 1 {
+				req.TenantID = otherTenant
+			}
+			if _, err := getToken(context.Background(), flows[i%2], cache, req); err != nil {
+				errs <- fmt.Errorf("call %d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// Every (scope, tenant) pair is now in the host cache: a third process
+	// finds them all.
+	f := configured(t, cfg)
+	before := p.srv.Count("token")
+	for i := 0; i < 6; i++ {
+		req := core.TokenRequest{Scopes: []string{scopes[i%len(scopes)]}}
+		if i%2 == 1 {
+			req.TenantID = otherTenant
+		}
+		if _, err := getToken(context.Background(), f, cache, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := p.srv.Count("token") - before; n != 0 {
+		t.Errorf("%d token endpoint calls after warm-up, want 0 (cache entries lost in merges?)", n)
+	}
+}
+
+// TestOverPlugin drives the flow through the real plugin protocol (gRPC,
+// broker and host cache service) in-process.
+func TestOverPlugin(t *testing.T) {
+	p := startIdP(t)
+	ctx := context.Background()
+	cache := &core.MemoryCache{}
+	c := plugin.TestConnect(t, newFlow(), zerolog.Nop())
+	if err := c.Configure(ctx, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret)), cache); err != nil {
+		t.Fatalf("Configure() = %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		tok, err := c.GetToken(ctx, core.TokenRequest{Scopes: []string{graph}}, nopUI{})
+		if err != nil {
+			t.Fatalf("GetToken() = %v", err)
+		}
+		if tok.Flow != "clientcreds" || tok.AccessToken.IsZero() {
+			t.Errorf("token = %+v", tok)
+		}
+	}
+	if n := p.srv.Count("token"); n != 1 {
+		t.Errorf("token endpoint calls = %d, want 1", n)
+	}
+	if cache.Len() != 1 {
+		t.Errorf("host cache entries = %d, want 1", cache.Len())
+	}
+
+	bad := plugin.TestConnect(t, newFlow(), zerolog.Nop())
+	if err := bad.Configure(ctx, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", wrongSecret)), &core.MemoryCache{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := bad.GetToken(ctx, core.TokenRequest{Scopes: []string{graph}}, nopUI{})
+	var e *core.Error
+	if !errors.As(err, &e) || e.Kind != core.KindFailed || e.Code != 7000215 || e.Hint == "" || strings.Contains(err.Error(), wrongSecret) {
+		t.Fatalf("GetToken(wrong secret) = %v", err)
+	}
+}
