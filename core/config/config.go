@@ -37,6 +37,8 @@ type File struct {
 	// Order lists the profile names in the order the file defines them.
 	Order   []string
 	Plugins Plugins
+	// Cache is the [cache] table.
+	Cache Cache
 }
 
 // Plugins is the [plugins] table.
@@ -105,7 +107,7 @@ const (
 
 var (
 	settingKeys = []string{keyAuthority, keyClientID, keyChain, keyTimeout, keyCAFile, keyRememberWinner}
-	topKeys     = []string{"defaults", "profiles", "plugins"}
+	topKeys     = []string{"defaults", "profiles", "plugins", "cache"}
 	pluginKeys  = []string{"dir", "pins"}
 )
 

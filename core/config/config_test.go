@@ -375,3 +375,29 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func TestCacheSection(t *testing.T) {
+	const head = "[profiles.p]\nauthority = \"https://login.microsoftonline.com/t\"\nclient_id = \"c\"\nchain = [\"clientcreds\"]\n"
+	f, err := Parse("c.toml", []byte(head+"[cache]\nbackend = \"file\"\npath = \"/tmp/x\"\nmin_lifetime = \"10m\"\nkey = \"env:K\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Cache.Backend.Raw != "file" || f.Cache.Path.Raw != "/tmp/x" || f.Cache.MinLifetime != 10*time.Minute || f.Cache.Key.Raw != "env:K" || f.Cache.Path.Origin.Line != 7 {
+		t.Fatalf("cache = %+v", f.Cache)
+	}
+	if f, _ := Parse("c.toml", []byte(head)); f.Cache.MinLifetime != DefaultMinLifetime {
+		t.Fatalf("default min lifetime = %v", f.Cache.MinLifetime)
+	}
+	for body, want := range map[string]string{
+		"[cache]\nbackend = \"disk\"\n":                 `c.toml:6:1: cache.backend: unknown backend "disk"`,
+		"[cache]\nbackend = \"redis\"\n":                "cache.url: the redis backend needs url",
+		"[cache]\nmin_lifetime = 5\n":                   "cache.min_lifetime: expected a string",
+		"[cache]\npaht = \"x\"\n":                       `cache.paht: unknown key; did you mean "path"?`,
+		"[cache]\nkey = \"env:A\"\npassphrase = \"x\"\n": "set key or passphrase, not both",
+	} {
+		_, err := Parse("c.toml", []byte(head+body))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", body, err, want)
+		}
+	}
+}

@@ -14,7 +14,7 @@ type decoder struct {
 }
 
 func (d *decoder) file(path string, root *node) *File {
-	f := &File{Path: path, Profiles: map[string]*Profile{}, Plugins: Plugins{Pins: map[string]Value{}}}
+	f := &File{Path: path, Profiles: map[string]*Profile{}, Plugins: Plugins{Pins: map[string]Value{}}, Cache: Cache{MinLifetime: DefaultMinLifetime}}
 	for _, k := range root.keys {
 		n := root.fields[k]
 		switch k {
@@ -38,8 +38,12 @@ func (d *decoder) file(path string, root *node) *File {
 			if d.isTable(n, []string{k}, "[plugins]") {
 				f.Plugins = d.plugins(n)
 			}
+		case "cache":
+			if d.isTable(n, []string{k}, "[cache]") {
+				f.Cache = d.cache(n)
+			}
 		default:
-			d.unknown(n, []string{k}, topKeys, "the file takes [defaults], [profiles.<name>] and [plugins]")
+			d.unknown(n, []string{k}, topKeys, "the file takes [defaults], [profiles.<name>], [plugins] and [cache]")
 		}
 	}
 	for _, name := range f.Order {

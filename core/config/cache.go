@@ -1,0 +1,115 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Cache backends.
+const (
+	CacheFile   = "file"   // encrypted file (default)
+	CacheRedis  = "redis"  // Redis, for web farms
+	CacheMemory = "memory" // nothing persists: every process starts cold
+)
+
+// DefaultMinLifetime is how much lifetime a cached access token must have
+// left to be answered from the cache.
+const DefaultMinLifetime = 5 * time.Minute
+
+// Cache is the [cache] table: where the host keeps tokens and flow state.
+type Cache struct {
+	// Origin is the position of the [cache] header; zero if absent.
+	Origin Origin
+	// Backend is file (default), redis or memory.
+	Backend Value
+	// Path is the cache file (file backend); default in the user's cache
+	// directory.
+	Path Value
+	// KeyFile holds the encryption key (file backend); created 0600 on
+	// first use; default beside Path.
+	KeyFile Value
+	// Key is the 32-byte encryption key, a secret (inline, env:, file:).
+	// For the file backend it overrides KeyFile; Redis requires it.
+	Key Value
+	// Passphrase derives the key with Argon2id (file backend), a secret.
+	Passphrase Value
+	// URL is the Redis URL (redis:// or rediss://, user and password
+	// allowed; the password may be an env: reference in PasswordRef).
+	URL Value
+	// Prefix namespaces Redis keys per application.
+	Prefix Value
+	// MinLifetime is the lifetime a cached token needs to be used.
+	MinLifetime       time.Duration
+	MinLifetimeOrigin Origin
+}
+
+var cacheKeys = []string{"backend", "path", "key_file", "key", "passphrase", "url", "prefix", "min_lifetime"}
+
+// cache decodes [cache].
+func (d *decoder) cache(n *node) Cache {
+	cc := Cache{Origin: n.pos, MinLifetime: DefaultMinLifetime}
+	c := checker{probs: d.probs, table: []string{"cache"}}
+	for _, k := range n.keys {
+		v := n.fields[k]
+		switch k {
+		case "backend":
+			s, ok := c.str(k, v, `"file", "redis" or "memory"`)
+			if ok && !slices.Contains([]string{CacheFile, CacheRedis, CacheMemory}, s) {
+				d.probs.add(v.pos, c.key(k), `unknown backend %q: use "file", "redis" or "memory"`, s)
+			}
+			cc.Backend = Value{Raw: s, Origin: v.pos}
+		case "min_lifetime":
+			cc.MinLifetimeOrigin = v.pos
+			s, ok := c.str(k, v, `a duration like "5m"`)
+			if !ok {
+				continue
+			}
+			dur, err := time.ParseDuration(s)
+			if err != nil || dur < 0 {
+				d.probs.add(v.pos, c.key(k), `invalid duration %q: write a number and a unit, like "5m"`, s)
+				continue
+			}
+			cc.MinLifetime = dur
+		case "path", "key_file", "key", "passphrase", "url", "prefix":
+			s, ok := c.str(k, v, "a string")
+			if ok && s == "" {
+				d.probs.add(v.pos, c.key(k), "is empty: set it, or remove the key")
+			}
+			val := Value{Raw: s, Origin: v.pos}
+			switch k {
+			case "path":
+				cc.Path = val
+			case "key_file":
+				cc.KeyFile = val
+			case "key":
+				cc.Key = val
+			case "passphrase":
+				cc.Passphrase = val
+			case "url":
+				cc.URL = val
+			case "prefix":
+				cc.Prefix = val
+			}
+		default:
+			d.unknown(v, []string{"cache", k}, cacheKeys, "[cache] takes "+strings.Join(cacheKeys, ", "))
+		}
+	}
+	switch cc.Backend.Raw {
+	case CacheRedis:
+		if !cc.URL.IsSet() {
+			d.probs.add(n.pos, "cache.url", `the redis backend needs url = "redis://host:6379/0" (or rediss:// for TLS)`)
+		}
+		if !cc.Key.IsSet() {
+			d.probs.add(n.pos, "cache.key", `the redis backend needs an encryption key: key = "env:CREDHOST_CACHE_KEY" (32 bytes, base64)`)
+		}
+	case "", CacheFile:
+		if cc.URL.IsSet() {
+			d.probs.add(cc.URL.Origin, "cache.url", `url is for backend = "redis"`)
+		}
+		if cc.Key.IsSet() && cc.Passphrase.IsSet() {
+			d.probs.add(cc.Passphrase.Origin, "cache.passphrase", "set key or passphrase, not both")
+		}
+	}
+	return cc
+}
