@@ -95,6 +95,16 @@ type Cache interface {
 	Save(ctx context.Context, key string, blob Blob) (uint64, error)
 }
 
+// ConditionalCache is a Cache that can skip sending a blob the caller
+// already holds. The host's Cache service implements it, so a flow whose
+// state did not change since its last call pays no transfer or decoding.
+type ConditionalCache interface {
+	Cache
+	// LoadIfChanged returns the blob and true if its version is not
+	// known; otherwise an empty blob and false.
+	LoadIfChanged(ctx context.Context, key string, known uint64) (Blob, bool, error)
+}
+
 // Blob is a versioned cache value.
 type Blob struct {
 	Data    []byte

@@ -29,6 +29,9 @@ func (s *cacheServer) Load(ctx context.Context, req *pluginv1.LoadRequest) (*plu
 	if err != nil {
 		return nil, err
 	}
+	if known := req.GetKnownVersion(); known != 0 && known == b.Version {
+		return &pluginv1.LoadResponse{Version: b.Version, NotModified: true}, nil
+	}
 	return &pluginv1.LoadResponse{Data: b.Data, Version: b.Version}, nil
 }
 
@@ -96,6 +99,22 @@ func (c *cacheClient) Load(ctx context.Context, key string) (core.Blob, error) {
 	return core.Blob{Data: r.GetData(), Version: r.GetVersion()}, nil
 }
 
+// LoadIfChanged implements core.ConditionalCache.
+func (c *cacheClient) LoadIfChanged(ctx context.Context, key string, known uint64) (core.Blob, bool, error) {
+	cl, err := c.dial()
+	if err != nil {
+		return core.Blob{}, false, err
+	}
+	r, err := cl.Load(ctx, &pluginv1.LoadRequest{Key: key, KnownVersion: known})
+	if err != nil {
+		return core.Blob{}, false, fmt.Errorf("host cache load: %w", err)
+	}
+	if r.GetNotModified() {
+		return core.Blob{}, false, nil
+	}
+	return core.Blob{Data: r.GetData(), Version: r.GetVersion()}, true, nil
+}
+
 func (c *cacheClient) Save(ctx context.Context, key string, b core.Blob) (uint64, error) {
 	cl, err := c.dial()
 	if err != nil {
@@ -113,5 +132,5 @@ func (c *cacheClient) Save(ctx context.Context, key string, b core.Blob) (uint64
 
 var (
 	_ pluginv1.CacheServiceServer = (*cacheServer)(nil)
-	_ core.Cache                  = (*cacheClient)(nil)
+	_ core.ConditionalCache       = (*cacheClient)(nil)
 )

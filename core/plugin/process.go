@@ -95,8 +95,12 @@ func (p *Process) start(ctx context.Context) (*goplugin.Client, *Client, error) 
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = max(time.Until(dl), time.Millisecond)
 	}
+	tlsConfig, tlsPair, err := newPairing()
+	if err != nil {
+		return nil, nil, core.Failed(p.spec.Flow, "plugin TLS keys: %v", err)
+	}
 	cmd := exec.Command(p.spec.Path)
-	cmd.Env = pluginEnv(p.spec.Log)
+	cmd.Env = append(pluginEnv(p.spec.Log), tlsPair)
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: pluginSets(&flowPlugin{}),
@@ -104,7 +108,7 @@ func (p *Process) start(ctx context.Context) (*goplugin.Client, *Client, error) 
 		SkipHostEnv:      true,
 		SecureConfig:     secure,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		AutoMTLS:         true,
+		TLSConfig:        tlsConfig, // mutual TLS with Ed25519 keys: see tls.go
 		StartTimeout:     timeout,
 		Logger:           hclogFor(p.spec.Log, p.spec.Flow),
 	})

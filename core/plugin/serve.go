@@ -32,6 +32,7 @@ func Serve(flow core.Flow) {
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: pluginSets(&flowPlugin{impl: flow, log: log}),
 		GRPCServer:       goplugin.DefaultGRPCServer,
+		TLSProvider:      pluginTLS,
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Name:       flow.Describe().Name,
 			Level:      hclogLevel(lvl),

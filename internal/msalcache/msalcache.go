@@ -98,7 +98,20 @@ func (a *Adapter) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.Repl
 	if store == nil {
 		return a.filterInMemory(ctx, u)
 	}
-	blob, err := store.Load(ctx, a.key)
+	drop := dropFrom(ctx)
+	var blob core.Blob
+	var err error
+	if cc, ok := store.(core.ConditionalCache); ok && a.version != 0 && drop == nil {
+		// MSAL already holds version a.version (we loaded or saved it):
+		// skip the transfer and the JSON decoding if it is still current.
+		var changed bool
+		blob, changed, err = cc.LoadIfChanged(ctx, a.key, a.version)
+		if err == nil && !changed {
+			return nil
+		}
+	} else {
+		blob, err = store.Load(ctx, a.key)
+	}
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
@@ -110,7 +123,7 @@ func (a *Adapter) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.Repl
 	if len(data) == 0 {
 		data = []byte("{}")
 	}
-	if drop := dropFrom(ctx); drop != nil {
+	if drop != nil {
 		if filtered, err := dropAccessTokens(data, drop); err == nil {
 			data = filtered
 		}

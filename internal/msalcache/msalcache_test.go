@@ -451,3 +451,41 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Errorf("%d entries survived, want %d", n, adapters*calls)
 	}
 }
+
+// conditionalStore answers LoadIfChanged like the host's Cache service.
+type conditionalStore struct {
+	fakeStore
+	unchanged int
+}
+
+func (s *conditionalStore) LoadIfChanged(ctx context.Context, key string, known uint64) (core.Blob, bool, error) {
+	b, err := s.Load(ctx, key)
+	if err != nil || b.Version != known {
+		return b, true, err
+	}
+	s.mu.Lock()
+	s.unchanged++
+	s.mu.Unlock()
+	return core.Blob{}, false, nil
+}
+
+func TestReplaceSkipsUnchangedBlob(t *testing.T) {
+	ctx := context.Background()
+	store := &conditionalStore{}
+	store.put("k", `{"AccessToken":{"a":{}}}`)
+	a := New(store, "k", nil)
+	msal := &fakeMSAL{}
+	if err := a.Replace(ctx, msal, cache.ReplaceHints{}); err != nil || msal.get() != `{"AccessToken":{"a":{}}}` {
+		t.Fatalf("first Replace: %v, msal %q", err, msal.get())
+	}
+	// MSAL's copy is current: the second Replace must not reload it.
+	msal.set(`{"sentinel":1}`)
+	if err := a.Replace(ctx, msal, cache.ReplaceHints{}); err != nil || msal.get() != `{"sentinel":1}` || store.unchanged != 1 {
+		t.Fatalf("unchanged Replace touched MSAL: %v, msal %q, unchanged %d", err, msal.get(), store.unchanged)
+	}
+	// Another process wrote: the blob comes again.
+	store.put("k", `{"AccessToken":{"b":{}}}`)
+	if err := a.Replace(ctx, msal, cache.ReplaceHints{}); err != nil || msal.get() != `{"AccessToken":{"b":{}}}` {
+		t.Fatalf("changed Replace: %v, msal %q", err, msal.get())
+	}
+}

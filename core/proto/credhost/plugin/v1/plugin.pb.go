@@ -996,8 +996,11 @@ func (x *Error) GetClaims() string {
 }
 
 type LoadRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The version the plugin already holds; if it is still current, the host
+	// answers not_modified without the data. 0 means "send it".
+	KnownVersion  uint64 `protobuf:"varint,2,opt,name=known_version,json=knownVersion,proto3" json:"known_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1039,10 +1042,18 @@ func (x *LoadRequest) GetKey() string {
 	return ""
 }
 
+func (x *LoadRequest) GetKnownVersion() uint64 {
+	if x != nil {
+		return x.KnownVersion
+	}
+	return 0
+}
+
 type LoadResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
 	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	NotModified   bool                   `protobuf:"varint,3,opt,name=not_modified,json=notModified,proto3" json:"not_modified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1089,6 +1100,13 @@ func (x *LoadResponse) GetVersion() uint64 {
 		return x.Version
 	}
 	return 0
+}
+
+func (x *LoadResponse) GetNotModified() bool {
+	if x != nil {
+		return x.NotModified
+	}
+	return false
 }
 
 type SaveRequest struct {
@@ -1284,12 +1302,14 @@ const file_credhost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x0ecorrelation_id\x18\x05 \x01(\tR\rcorrelationId\x12\x19\n" +
 	"\btrace_id\x18\x06 \x01(\tR\atraceId\x12\x12\n" +
 	"\x04hint\x18\a \x01(\tR\x04hint\x12\x16\n" +
-	"\x06claims\x18\b \x01(\tR\x06claims\"\x1f\n" +
+	"\x06claims\x18\b \x01(\tR\x06claims\"D\n" +
 	"\vLoadRequest\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\"<\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12#\n" +
+	"\rknown_version\x18\x02 \x01(\x04R\fknownVersion\"_\n" +
 	"\fLoadResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x04R\aversion\"M\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12!\n" +
+	"\fnot_modified\x18\x03 \x01(\bR\vnotModified\"M\n" +
 	"\vSaveRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x18\n" +
