@@ -389,10 +389,10 @@ func TestCacheSection(t *testing.T) {
 		t.Fatalf("default min lifetime = %v", f.Cache.MinLifetime)
 	}
 	for body, want := range map[string]string{
-		"[cache]\nbackend = \"disk\"\n":                 `c.toml:6:1: cache.backend: unknown backend "disk"`,
-		"[cache]\nbackend = \"redis\"\n":                "cache.url: the redis backend needs url",
-		"[cache]\nmin_lifetime = 5\n":                   "cache.min_lifetime: expected a string",
-		"[cache]\npaht = \"x\"\n":                       `cache.paht: unknown key; did you mean "path"?`,
+		"[cache]\nbackend = \"disk\"\n":                  `c.toml:6:1: cache.backend: unknown backend "disk"`,
+		"[cache]\nbackend = \"redis\"\n":                 "cache.url: the redis backend needs url",
+		"[cache]\nmin_lifetime = 5\n":                    "cache.min_lifetime: expected a string",
+		"[cache]\npaht = \"x\"\n":                        `cache.paht: unknown key; did you mean "path"?`,
 		"[cache]\nkey = \"env:A\"\npassphrase = \"x\"\n": "set key or passphrase, not both",
 	} {
 		_, err := Parse("c.toml", []byte(head+body))
