@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -368,3 +369,38 @@ func signAssertion(t *testing.T, key *rsa.PrivateKey, der []byte, client, aud st
 	}
 	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
+
+func TestPluginsListAndVerify(t *testing.T) {
+	w := newWorld(t)
+	pluginDir := t.TempDir()
+	path := testbin.Copy(t, filepath.Join(testbin.Dir(), "credhost-plugin-fakeflow"), pluginDir)
+	r := w.run(nil, "plugins", "verify", "--plugin-dir", pluginDir, "fakeflow")
+	if r.code != 0 || !strings.Contains(r.stdout, `fakeflow = "sha256:`) || !strings.Contains(r.stdout, "unpinned") {
+		t.Fatalf("verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	pin := strings.Split(strings.Split(r.stdout, `"`)[1], `"`)[0]
+	conf := filepath.Join(w.dir, "pins.toml")
+	write := func(pin string) {
+		body := fmt.Sprintf("[profiles.p]\nauthority = \"https://login.microsoftonline.com/t\"\nclient_id = \"c\"\nchain = [\"fakeflow\"]\n[plugins]\ndir = %q\n[plugins.pins]\nfakeflow = %q\n", pluginDir, pin)
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(pin)
+	r = w.run(nil, "plugins", "list", "--config", conf)
+	if r.code != 0 || !regexpMatch(`fakeflow\s+0\.0\.1\s+1\s+false\s+ok\s+`+regexpQuote(path), r.stdout) {
+		t.Fatalf("list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	write("sha256:" + strings.Repeat("0", 64))
+	r = w.run(nil, "plugins", "verify", "--config", conf)
+	if r.code != exitFailed || !strings.Contains(r.stdout, "MISMATCH") {
+		t.Fatalf("verify with a wrong pin: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = w.run(nil, "plugins", "list", "--config", conf)
+	if !regexpMatch(`fakeflow\s+\?\s+\?\s+\?\s+MISMATCH`, r.stdout) {
+		t.Fatalf("list ran a plugin whose pin does not match:\n%s", r.stdout)
+	}
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+func regexpQuote(s string) string    { return regexp.QuoteMeta(s) }
