@@ -33,7 +33,7 @@ const (
 	benchSecret = "demo-secret-value"
 )
 
-func benchSetup(b *testing.B) (*emulator.Server, *config.File, string) {
+func benchSetup(b testing.TB) (*emulator.Server, *config.File, string) {
 	b.Helper()
 	bin := testbin.Build(b, "./plugins/clientcreds", "credhost-plugin-clientcreds")
 	srv := emulatortest.Start(b, emulator.DefaultConfig())

@@ -30,8 +30,12 @@ type Options struct {
 	Getenv func(string) string
 	// PluginDirs are searched for plugins before the configured dir.
 	PluginDirs []string
-	// Store keeps the flows' state; default an in-memory cache.
-	Store core.Cache
+	// Store keeps access tokens (the L1 cache) and the flows' state;
+	// default in memory. The host does not close it.
+	Store core.Store
+	// MinLifetime is the lifetime a cached token needs to be served;
+	// default 5 minutes.
+	MinLifetime time.Duration
 	// UI shows prompts. Nil means nobody is watching: a flow that needs
 	// to prompt is Unavailable.
 	UI core.UI
@@ -43,15 +47,18 @@ type Host struct {
 	file *config.File
 	opts Options
 
+	l1      *core.TokenCache
+	flights flights
+
 	mu     sync.Mutex
-	chains map[string]*core.Chain
+	chains map[string]core.Credential
 	procs  []*plugin.Process
 	closed bool
 }
 
 // New returns a Host for file. It starts nothing.
 func New(file *config.File, opts *Options) *Host {
-	h := &Host{file: file, chains: map[string]*core.Chain{}}
+	h := &Host{file: file, chains: map[string]core.Credential{}}
 	if opts != nil {
 		h.opts = *opts
 	}
@@ -61,11 +68,13 @@ func New(file *config.File, opts *Options) *Host {
 	if h.opts.Store == nil {
 		h.opts.Store = &core.MemoryCache{}
 	}
+	h.l1 = core.NewTokenCache(h.opts.Store, &core.TokenCacheOptions{MinLifetime: h.opts.MinLifetime})
 	return h
 }
 
-// Credential returns the chain of the named profile. Plugins start only
-// when a call reaches them.
+// Credential returns the named profile's credential: the L1 token cache
+// in front of the profile's chain. Plugins start only when a call misses
+// the cache and reaches them.
 func (h *Host) Credential(profile string) (core.Credential, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -94,8 +103,15 @@ func (h *Host) Credential(profile string) (core.Credential, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.chains[profile] = c
-	return c, nil
+	cred := &cachedCredential{
+		key:     core.TokenKey{Profile: p.Name, Authority: p.Authority.Raw, ClientID: p.ClientID.Raw},
+		l1:      h.l1,
+		next:    c,
+		flights: &h.flights,
+		log:     h.opts.Log,
+	}
+	h.chains[profile] = cred
+	return cred, nil
 }
 
 // Validate starts the profile's plugins just far enough to describe and
@@ -154,8 +170,38 @@ func (h *Host) pluginDirs() []string {
 	return SearchDirs(dirs...)
 }
 
-// partition is the cache prefix of one (profile, flow): keys are chosen by
+// StateKeyPrefix starts the Store keys of flow state (MSAL cache blobs).
+const StateKeyPrefix = "state|"
+
+// partition is the Store prefix of one (profile, flow): keys are chosen by
 // the host, never by MSAL (whose partition keys are unreliable).
 func partition(p *config.Profile, flow string) string {
-	return fmt.Sprintf("%s|%s|%s|%s|", p.Name, flow, p.Authority.Raw, p.ClientID.Raw)
+	return fmt.Sprintf("%s%s|%s|%s|%s|", StateKeyPrefix, p.Name, flow, p.Authority.Raw, p.ClientID.Raw)
+}
+
+// Forget deletes the cached tokens and flow state of profile (of every
+// profile if profile is ""): a sign-out.
+func (h *Host) Forget(ctx context.Context, profile string) error {
+	if err := h.l1.Forget(ctx, profile); err != nil {
+		return err
+	}
+	prefix := StateKeyPrefix
+	if profile != "" {
+		prefix += profile + "|"
+	}
+	keys, err := h.opts.Store.Keys(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := h.opts.Store.Delete(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Tokens lists the cached tokens of profile (every profile if "").
+func (h *Host) Tokens(ctx context.Context, profile string) ([]core.CachedToken, error) {
+	return h.l1.List(ctx, profile)
 }

@@ -1,0 +1,108 @@
+package host
+
+import (
+	"context"
+	"strconv"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/credhost/credhost/core"
+)
+
+// cachedCredential answers from the L1 token cache and sends misses to
+// the profile's chain, one call per distinct request at a time.
+type cachedCredential struct {
+	key     core.TokenKey
+	l1      *core.TokenCache
+	next    core.Credential
+	flights *flights
+	log     zerolog.Logger
+}
+
+// GetToken implements core.Credential.
+func (c *cachedCredential) GetToken(ctx context.Context, req core.TokenRequest) (core.Token, error) {
+	if tok, ok := c.l1.Lookup(ctx, &c.key, &req); ok {
+		return tok, nil
+	}
+	return c.miss(ctx, req)
+}
+
+// miss is apart from GetToken so that its closure's capture of req does
+// not move req to the heap on the hit path (which allocates nothing).
+func (c *cachedCredential) miss(ctx context.Context, req core.TokenRequest) (core.Token, error) {
+	fk := core.StoreKey(c.key, req) + "|" + strconv.FormatBool(req.ForceRefresh) + "|" + req.Claims
+	return c.flights.do(ctx, fk, func(ctx context.Context) (core.Token, error) {
+		// A flight that just ended may have filled the cache.
+		if tok, ok := c.l1.Lookup(ctx, &c.key, &req); ok {
+			return tok, nil
+		}
+		tok, err := c.next.GetToken(ctx, req)
+		if err != nil {
+			return tok, err
+		}
+		if err := c.l1.Put(ctx, &c.key, &req, tok); err != nil {
+			c.log.Warn().Str("profile", c.key.Profile).Str("error", err.Error()).Msg("could not store the token in the cache; the next call will ask the flow again")
+		}
+		return tok, nil
+	})
+}
+
+// flights collapses concurrent identical requests into one call.
+//
+// golang.org/x/sync/singleflight would run the call under the first
+// caller's context, so that caller's Ctrl-C would fail everyone else's
+// wait. Here the call runs under a context that ends only when every
+// waiter has gone (and then it is cancelled, so the plugin is stopped).
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+type flight struct {
+	done    chan struct{}
+	tok     core.Token
+	err     error
+	waiters int
+	cancel  context.CancelFunc
+}
+
+func (f *flights) do(ctx context.Context, key string, fn func(context.Context) (core.Token, error)) (core.Token, error) {
+	f.mu.Lock()
+	if f.m == nil {
+		f.m = map[string]*flight{}
+	}
+	fl := f.m[key]
+	if fl == nil {
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		fl = &flight{done: make(chan struct{}), cancel: cancel}
+		f.m[key] = fl
+		go func() {
+			tok, err := fn(fctx)
+			f.mu.Lock()
+			fl.tok, fl.err = tok, err
+			delete(f.m, key)
+			f.mu.Unlock()
+			cancel()
+			close(fl.done)
+		}()
+	}
+	fl.waiters++
+	f.mu.Unlock()
+
+	select {
+	case <-fl.done:
+		return fl.tok, fl.err
+	case <-ctx.Done():
+		f.mu.Lock()
+		fl.waiters--
+		if fl.waiters == 0 {
+			fl.cancel()
+		}
+		f.mu.Unlock()
+		return core.Token{}, &core.Error{Kind: core.KindFailed, Err: ctx.Err(),
+			Hint: "the call was cancelled or ran out of time; raise the profile's timeout if the flow needs longer"}
+	}
+}
+
+var _ core.Credential = (*cachedCredential)(nil)

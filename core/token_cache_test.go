@@ -1,0 +1,99 @@
+package core
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestTokenCache(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	store := &MemoryCache{}
+	c := NewTokenCache(store, &TokenCacheOptions{Now: clock})
+	k := &TokenKey{Profile: "p", Authority: "https://login/t", ClientID: "c"}
+	req := TokenRequest{Scopes: []string{"b", "a"}}
+	tok := Token{AccessToken: NewSecret("at"), TokenType: "Bearer", ExpiresOn: now.Add(time.Hour), Flow: "clientcreds", Account: Account{Username: "u"}}
+
+	if _, ok := c.Lookup(ctx, k, &req); ok {
+		t.Fatal("hit on an empty cache")
+	}
+	if err := c.Put(ctx, k, &req, tok); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := c.Lookup(ctx, k, &TokenRequest{Scopes: []string{" a", "b "}})
+	if !ok || got.AccessToken.Reveal() != "at" || got.Flow != "clientcreds" || got.Account.Username != "u" {
+		t.Fatalf("scope order or spacing changed the key: %v %v", got, ok)
+	}
+	misses := []TokenRequest{
+		{Scopes: []string{"a"}},                     // fewer scopes
+		{Scopes: []string{"a", "b", "c"}},           // more scopes
+		{Scopes: []string{"a", "b"}, TenantID: "x"}, // other tenant
+		{Scopes: []string{"a", "b"}, Account: "x"},  // other account hint
+		{Scopes: []string{"a", "b"}, Claims: "{}"},  // claims bypass
+		{Scopes: []string{"a", "b"}, ForceRefresh: true},
+	}
+	for _, m := range misses {
+		if _, ok := c.Lookup(ctx, k, &m); ok {
+			t.Errorf("hit for %+v", m)
+		}
+	}
+	if _, ok := c.Lookup(ctx, &TokenKey{Profile: "q", Authority: k.Authority, ClientID: "c"}, &req); ok {
+		t.Error("hit for another profile")
+	}
+
+	// A new process (new cache, same store) hits from the store.
+	c2 := NewTokenCache(store, &TokenCacheOptions{Now: clock})
+	if got, ok := c2.Lookup(ctx, k, &req); !ok || got.AccessToken.Reveal() != "at" || !got.ExpiresOn.Equal(tok.ExpiresOn) {
+		t.Fatalf("store hit: %v %v", got, ok)
+	}
+
+	// Less than MinLifetime left: a miss, so the flow refreshes.
+	now = now.Add(56 * time.Minute)
+	if _, ok := c.Lookup(ctx, k, &req); ok {
+		t.Fatal("served a token with 4 minutes left (min lifetime 5)")
+	}
+
+	list, err := c.List(ctx, "p")
+	if err != nil || len(list) != 1 || list[0].Flow != "clientcreds" || len(list[0].Scopes) != 2 {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+	if err := c.Forget(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if store.Len() != 0 {
+		t.Fatalf("Forget left %d entries", store.Len())
+	}
+}
+
+func TestTokenCacheRefreshOn(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	c := NewTokenCache(nil, &TokenCacheOptions{Now: func() time.Time { return now }})
+	k := &TokenKey{Profile: "p"}
+	req := TokenRequest{Scopes: []string{"s"}}
+	_ = c.Put(ctx, k, &req, Token{AccessToken: NewSecret("x"), ExpiresOn: now.Add(time.Hour), RefreshOn: now.Add(time.Minute)})
+	if _, ok := c.Lookup(ctx, k, &req); !ok {
+		t.Fatal("miss before refresh_on")
+	}
+	now = now.Add(2 * time.Minute)
+	if _, ok := c.Lookup(ctx, k, &req); ok {
+		t.Fatal("hit after refresh_on: the flow should refresh proactively")
+	}
+}
+
+func BenchmarkTokenCacheHit(b *testing.B) {
+	ctx := context.Background()
+	c := NewTokenCache(nil, nil)
+	k := &TokenKey{Profile: "p", Authority: "https://login.microsoftonline.com/t", ClientID: "c"}
+	req := TokenRequest{Scopes: []string{"https://graph.microsoft.com/.default"}}
+	_ = c.Put(ctx, k, &req, Token{AccessToken: NewSecret("x"), ExpiresOn: time.Now().Add(time.Hour)})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, ok := c.Lookup(ctx, k, &req); !ok {
+			b.Fatal("miss")
+		}
+	}
+}
