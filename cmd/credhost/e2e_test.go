@@ -403,4 +403,4 @@ func TestPluginsListAndVerify(t *testing.T) {
 }
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
-func regexpQuote(s string) string    { return regexp.QuoteMeta(s) }
+func regexpQuote(s string) string   { return regexp.QuoteMeta(s) }
