@@ -104,13 +104,26 @@ const (
 	DefaultClientSecret = "demo-secret-value"
 	DefaultUsername     = "alice@contoso.onmicrosoft.com"
 	DefaultPassword     = "alice-password"
+	// DefaultPublicClientID is the public client "credhost-cli" of the
+	// demo tenant, for user sign-ins (device code, interactive).
+	DefaultPublicClientID = "0c1e7c11-0000-4000-8000-0000000c11e7"
+	// DefaultMFAUsername is a demo user who requires multi-factor
+	// authentication, which no emulator sign-in gives: every grant for
+	// them answers interaction_required (AADSTS50076).
+	DefaultMFAUsername = "bob@contoso.onmicrosoft.com"
+	DefaultMFAPassword = "bob-password"
 )
+
+// DefaultRedirectURIs are the loopback redirect URIs of the demo public
+// client; any port is accepted on them (RFC 8252).
+var DefaultRedirectURIs = []string{"http://localhost", "http://127.0.0.1"}
 
 // DefaultConfig returns the demo directory: tenant DefaultTenantID
 // (DefaultTenantDomain) with the confidential app "credhost-demo"
-// (DefaultClientID, secret DefaultClientSecret) and the user
-// DefaultUsername with password DefaultPassword. Each call returns a fresh
-// value.
+// (DefaultClientID, secret DefaultClientSecret), the public client
+// "credhost-cli" (DefaultPublicClientID, loopback redirect URIs), the user
+// DefaultUsername with password DefaultPassword and the MFA user
+// DefaultMFAUsername. Each call returns a fresh value.
 func DefaultConfig() Config {
 	return Config{Tenants: []Tenant{{
 		ID:     DefaultTenantID,
@@ -119,11 +132,21 @@ func DefaultConfig() Config {
 			ClientID: DefaultClientID,
 			Name:     "credhost-demo",
 			Secrets:  []string{DefaultClientSecret},
+		}, {
+			ClientID:     DefaultPublicClientID,
+			Name:         "credhost-cli",
+			Public:       true,
+			RedirectURIs: append([]string(nil), DefaultRedirectURIs...),
 		}},
 		Users: []User{{
 			Username:    DefaultUsername,
 			Password:    DefaultPassword,
 			DisplayName: "Alice",
+		}, {
+			Username:    DefaultMFAUsername,
+			Password:    DefaultMFAPassword,
+			DisplayName: "Bob",
+			MFA:         true,
 		}},
 	}}}
 }

@@ -8,12 +8,25 @@
 //	GET  /{tenant}/discovery/v2.0/keys                    ("keys")
 //	GET  /common/discovery/instance                       ("instance_discovery")
 //	POST /{tenant}/oauth2/v2.0/token                      ("token")
+//	POST /{tenant}/oauth2/v2.0/devicecode                 ("devicecode")
+//	GET  /{tenant}/oauth2/v2.0/authorize, POST sign-in    ("authorize")
+//	GET  /devicelogin, POST code and sign-in              ("devicelogin")
 //
 // The token endpoint dispatches on grant_type to a table of grants, one
-// file each (grant_client_credentials.go). Client authentication (secret,
-// certificate assertion, federated assertion) is shared by all grants
-// (client_auth.go, client_assertion.go). Errors look like Entra ID's,
-// with AADSTS codes.
+// file each (grant_client_credentials.go, grant_device_code.go,
+// grant_authorization_code.go, grant_refresh_token.go). Client
+// authentication (secret, certificate assertion, federated assertion) is
+// shared by all grants (client_auth.go, client_assertion.go); so is the
+// issuance of user tokens (user_token.go: access token, id_token,
+// client_info, rotated refresh token). Errors look like Entra ID's, with
+// AADSTS codes.
+//
+// Users sign in on the emulator's own pages (signin_page.go) with their
+// password; a user with MFA set gets interaction_required (AADSTS50076)
+// from every grant, since no emulator sign-in satisfies MFA. Tests drive
+// sign-ins with ApproveDeviceCode, DeviceCode (recorded polls),
+// ScriptDeviceCode and friends, or unattended with Options.AutoSignIn and
+// Options.AutoApproveAfter.
 //
 // Point MSAL at it with Authority(tenant), WithHTTPClient(HTTPClient())
 // and WithInstanceDiscovery(false):

@@ -36,6 +36,9 @@ func (s *Server) routes() *http.ServeMux {
 		{name: "keys", pattern: "/{tenant}/discovery/v2.0/keys", methods: []string{http.MethodGet}, handle: s.handleKeys},
 		{name: "instance_discovery", pattern: "/common/discovery/instance", methods: []string{http.MethodGet}, handle: s.handleInstanceDiscovery},
 		{name: "token", pattern: "/{tenant}/oauth2/v2.0/token", methods: []string{http.MethodPost}, handle: s.handleToken, extra: s.tokenCounterKeys},
+		{name: "devicecode", pattern: "/{tenant}/oauth2/v2.0/devicecode", methods: []string{http.MethodPost}, handle: s.handleDeviceCode},
+		{name: "authorize", pattern: "/{tenant}/oauth2/v2.0/authorize", methods: []string{http.MethodGet, http.MethodPost}, handle: s.handleAuthorize},
+		{name: "devicelogin", pattern: "/devicelogin", methods: []string{http.MethodGet, http.MethodPost}, handle: s.handleDeviceLogin},
 	} {
 		mux.Handle(rt.pattern, s.endpoint(rt))
 	}

@@ -38,6 +38,21 @@ type Options struct {
 	// expiry, client assertion validity); default time.Now. TLS
 	// certificates always use the real clock.
 	Now func() time.Time
+	// DeviceCodeInterval is the polling interval device codes ask for,
+	// in whole seconds; default DefaultDeviceCodeInterval (5s).
+	DeviceCodeInterval time.Duration
+	// DeviceCodeLifetime is how long a device code can be redeemed;
+	// default DefaultDeviceCodeLifetime (15m).
+	DeviceCodeLifetime time.Duration
+	// AutoSignIn names a user (username) the sign-in pages sign in
+	// without a password: the authorization endpoint's page and the
+	// device code page fill in and submit themselves for this user. For
+	// demos and browser tests only.
+	AutoSignIn string
+	// AutoApproveAfter, if positive, approves every device code this long
+	// after it was issued, as AutoSignIn (or, if that is empty, the
+	// alphabetically first user of the code's tenant).
+	AutoApproveAfter time.Duration
 }
 
 // Server is an Entra ID lookalike. Create it with New, then Start it, or
@@ -53,6 +68,7 @@ type Server struct {
 
 	counters counters
 	faults   faults
+	users    userState
 
 	mu       sync.Mutex
 	url      string
@@ -75,6 +91,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.DeviceCodeInterval <= 0 {
+		opts.DeviceCodeInterval = DefaultDeviceCodeInterval
+	}
+	if opts.DeviceCodeLifetime <= 0 {
+		opts.DeviceCodeLifetime = DefaultDeviceCodeLifetime
 	}
 	listenHost, _, err := net.SplitHostPort(opts.Addr)
 	if err != nil {

@@ -23,6 +23,10 @@ type emulatorCmd struct {
 	latency  time.Duration
 	faults   []string
 	lifetime time.Duration
+	// User sign-ins (device code, interactive) for demos.
+	autoSignIn     string
+	autoApprove    time.Duration
+	deviceInterval time.Duration
 }
 
 func (c *emulatorCmd) flags(fs *pflag.FlagSet) {
@@ -33,6 +37,9 @@ func (c *emulatorCmd) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.latency, "latency", 0, "add this latency to every request")
 	fs.StringArrayVar(&c.faults, "fault", nil, "inject a fault, e.g. endpoint=token,status=429,retry-after=3,times=2 (repeatable; keys: endpoint, status, retry-after, latency, drop, times)")
 	fs.DurationVar(&c.lifetime, "token-lifetime", time.Hour, "lifetime of issued access tokens")
+	fs.StringVar(&c.autoSignIn, "auto-sign-in", "", "sign this user in without a password on the sign-in pages (demos, browser tests)")
+	fs.DurationVar(&c.autoApprove, "auto-approve-after", 0, "approve every device code this long after it is issued, as --auto-sign-in (default: "+emulator.DefaultUsername+")")
+	fs.DurationVar(&c.deviceInterval, "device-code-interval", emulator.DefaultDeviceCodeInterval, "polling interval device codes ask for (whole seconds)")
 }
 
 func (c *emulatorCmd) validate(*globals) error {
@@ -52,7 +59,11 @@ func (c *emulatorCmd) run(ctx context.Context, _ *globals, e *env, _ []string) e
 			return usageError{err}
 		}
 	}
-	srv, err := emulator.New(emulator.Options{Addr: c.addr, CAFile: c.caFile, Config: cfg, TokenLifetime: c.lifetime, Logger: e.log})
+	if c.autoApprove > 0 && c.autoSignIn == "" && c.tenants == "" {
+		c.autoSignIn = emulator.DefaultUsername
+	}
+	srv, err := emulator.New(emulator.Options{Addr: c.addr, CAFile: c.caFile, Config: cfg, TokenLifetime: c.lifetime, Logger: e.log,
+		AutoSignIn: c.autoSignIn, AutoApproveAfter: c.autoApprove, DeviceCodeInterval: c.deviceInterval})
 	if err != nil {
 		return err
 	}

@@ -89,17 +89,17 @@ func TestParseForms(t *testing.T) {
 		flowKey   Origin // of p.clientcreds.client_secret
 	}{
 		{"tables", "[profiles.p]\nauthority = \"" + authority + "\"\nclient_id = \"c\"\nchain = [\"clientcreds\"]\n[profiles.p.clientcreds]\nclient_secret = \"env:S\"\n",
-			Origin{"f.toml", 1, 1, ""}, Origin{"f.toml", 6, 1, ""}},
+			Origin{File: "f.toml", Line: 1, Col: 1}, Origin{File: "f.toml", Line: 6, Col: 1}},
 		{"dotted keys", "[profiles]\np.authority = \"" + authority + "\"\np.client_id = \"c\"\np.chain = [\"clientcreds\"]\np.clientcreds.client_secret = \"env:S\"\n",
-			Origin{"f.toml", 2, 1, ""}, Origin{"f.toml", 5, 15, ""}},
+			Origin{File: "f.toml", Line: 2, Col: 1}, Origin{File: "f.toml", Line: 5, Col: 15}},
 		{"inline table", "profiles.p = { authority = \"" + authority + "\", client_id = \"c\", chain = [\"clientcreds\"], clientcreds = { client_secret = \"env:S\" } }\n",
-			Origin{"f.toml", 1, 10, ""}, Origin{"f.toml", 1, 147, ""}},
+			Origin{File: "f.toml", Line: 1, Col: 10}, Origin{File: "f.toml", Line: 1, Col: 147}},
 		{"sub-table first", "[profiles.p.clientcreds]\nclient_secret = \"env:S\"\n[profiles.p]\nauthority = \"" + authority + "\"\nclient_id = \"c\"\nchain = [\"clientcreds\"]\n",
-			Origin{"f.toml", 3, 1, ""}, Origin{"f.toml", 2, 1, ""}},
+			Origin{File: "f.toml", Line: 3, Col: 1}, Origin{File: "f.toml", Line: 2, Col: 1}},
 		{"crlf and bom", "\ufeff[profiles.p]\r\nauthority = \"" + authority + "\"\r\nclient_id = \"c\"\r\nchain = [\"clientcreds\"]\r\n[profiles.p.clientcreds]\r\nclient_secret = \"env:S\"\r\n",
-			Origin{"f.toml", 1, 1, ""}, Origin{"f.toml", 6, 1, ""}},
+			Origin{File: "f.toml", Line: 1, Col: 1}, Origin{File: "f.toml", Line: 6, Col: 1}},
 		{"indented header", "  [ profiles.p ]\nauthority = \"" + authority + "\"\nclient_id = \"c\"\nchain = [\"clientcreds\"]\n  [profiles.p.clientcreds]\n  client_secret = \"env:S\"\n",
-			Origin{"f.toml", 1, 3, ""}, Origin{"f.toml", 6, 3, ""}},
+			Origin{File: "f.toml", Line: 1, Col: 3}, Origin{File: "f.toml", Line: 6, Col: 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,9 +5,9 @@ import (
 	"strings"
 )
 
-// Origin says where a value came from: a position in a config file, or an
-// environment variable. The zero Origin means "not set" (a built-in
-// default applies).
+// Origin says where a value came from: a position in a config file, an
+// environment variable, or a command-line flag. The zero Origin means "not
+// set" (a built-in default applies).
 type Origin struct {
 	// File is the config file's path as given to Load or Parse.
 	File string
@@ -17,13 +17,18 @@ type Origin struct {
 	// variables built it (AZURE_AUTHORITY_HOST and AZURE_TENANT_ID both
 	// rewrite the authority), they are listed comma-separated.
 	Env string
+	// Flag names the command-line flag that set the value ("--profile").
+	Flag string
 }
 
-// String returns "file:line:col", "env NAME", or "" for the zero Origin.
+// String returns "file:line:col", "env NAME", "flag --name", or "" for
+// the zero Origin.
 func (o Origin) String() string {
 	switch {
 	case o.Env != "":
 		return "env " + o.Env
+	case o.Flag != "":
+		return "flag " + o.Flag
 	case o.File == "" && o.Line == 0:
 		return ""
 	case o.Line == 0:
@@ -33,7 +38,7 @@ func (o Origin) String() string {
 }
 
 // IsZero reports whether o is the zero Origin, i.e. the value was not set
-// by any file or variable.
+// by any file, variable or flag.
 func (o Origin) IsZero() bool { return o == Origin{} }
 
 // Value is one setting and where it came from.

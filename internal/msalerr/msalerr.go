@@ -119,6 +119,9 @@ func fromCallErr(flow string, err error) *core.Error {
 			call.Resp.Body = io.NopCloser(bytes.NewReader(body))
 		}
 	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = bodyFromText(call.Err)
+	}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil && (eb.Error != "" || eb.Description != "") {
 		e.OAuthCode = eb.Error
@@ -160,6 +163,23 @@ func fromCallErr(flow string, err error) *core.Error {
 	e.Err = fmt.Errorf("HTTP %d%s", status, where)
 	e.Hint = statusHint(status)
 	return e
+}
+
+// bodyFromText recovers an error response from the text of a CallErr.
+// MSAL Go reads some response bodies itself before returning the error
+// (v1.10.1: the device code loop's isWaitDeviceCodeErr drains
+// Resp.Body), but its comm client always puts the body after the first
+// line of the error text ("http call(...) error: reply status code was
+// 400:\n{...}").
+func bodyFromText(err error) []byte {
+	if err == nil {
+		return nil
+	}
+	_, rest, ok := strings.Cut(err.Error(), "\n")
+	if !ok {
+		return nil
+	}
+	return []byte(strings.TrimSpace(rest))
 }
 
 func statusHint(status int) string {

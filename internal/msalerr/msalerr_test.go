@@ -32,6 +32,15 @@ func callErr(status int, body string) error {
 	})
 }
 
+// drainedCallErr is callErr after MSAL has read the response body itself
+// (its device code loop does): the body survives only in the error text.
+func drainedCallErr(status int, body string) error {
+	req, _ := http.NewRequest(http.MethodPost, "https://login.example/tenant/oauth2/v2.0/token", nil)
+	resp := &http.Response{StatusCode: status, Body: io.NopCloser(strings.NewReader("")), Request: req}
+	return msalerrors.CallErr{Req: req, Resp: resp,
+		Err: fmt.Errorf("http call(%s)(POST) error: reply status code was %d:\n%s", req.URL, status, body)}
+}
+
 const invalidSecret = `{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value.\r\nTrace ID: t-1\r\nCorrelation ID: c-1\r\nTimestamp: 2026-01-01 00:00:00Z","error_codes":[7000215],"timestamp":"2026-01-01 00:00:00Z","trace_id":"t-1","correlation_id":"c-1"}`
 
 const mfa = `{"error":"interaction_required","error_description":"AADSTS50076: Due to a configuration change made by your administrator, you must use multi-factor authentication.\nTrace ID: t-2","error_codes":[50076],"trace_id":"t-2","correlation_id":"c-2","suberror":"basic_action","claims":"{\"access_token\":{\"capolids\":{\"essential\":true,\"values\":[\"p1\"]}}}"}`
@@ -55,6 +64,8 @@ func TestClassifyResponses(t *testing.T) {
 			notInText: []string{canary, "Trace ID", "Timestamp", "client_secret="}},
 		{name: "mfa required keeps claims", err: callErr(400, mfa), kind: core.KindInteractionRequired, code: 50076, oauth: "interaction_required",
 			corr: "c-2", trace: "t-2", claims: `{"access_token":{"capolids":{"essential":true,"values":["p1"]}}}`, hint: "multi-factor", msg: "AADSTS50076"},
+		{name: "body drained by MSAL, kept in the text", err: drainedCallErr(400, mfa), kind: core.KindInteractionRequired, code: 50076,
+			oauth: "interaction_required", corr: "c-2", trace: "t-2", claims: `{"access_token":{"capolids":{"essential":true,"values":["p1"]}}}`, hint: "multi-factor", msg: "AADSTS50076"},
 		{name: "unknown code with interaction_required", err: callErr(400, `{"error":"interaction_required","error_description":"AADSTS99999: something new","error_codes":[99999]}`),
 			kind: core.KindInteractionRequired, code: 99999, oauth: "interaction_required", hint: "interactive flow", msg: "AADSTS99999: something new"},
 		{name: "code only in description", err: callErr(400, `{"error":"invalid_grant","error_description":"AADSTS70011: The provided request must include a 'scope' input parameter."}`),

@@ -1,0 +1,5 @@
+//go:build race
+
+package file
+
+const raceNote = " (race detector on: RSS includes its shadow memory)"

@@ -1,0 +1,21 @@
+//go:build !unix && !windows
+
+package file
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+)
+
+func inode(fs.FileInfo) uint64                   { return 0 }
+func loosePerms(fs.FileInfo) bool                { return false }
+func checkKeyFileMode(string, fs.FileInfo) error { return nil }
+func syncDir(string)                             {}
+func replaceFile(src, dst string) error          { return os.Rename(src, dst) }
+func unlock(*os.File)                            {}
+func processName(int) (string, bool)             { return "", true }
+
+func tryLock(*os.File) (bool, error) {
+	return false, errors.New("file: file locking is not supported on this system; use the memory or redis backend")
+}

@@ -1,0 +1,222 @@
+package emulator
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// User-token issuance, shared by every grant that signs a user in (device
+// code, authorization code, refresh token; later password, SAML and
+// on-behalf-of). A grant decides who the user is and whether the sign-in
+// is good enough; issueUserTokens mints what MSAL needs to build an
+// account: an access token, an id_token, client_info and a refresh token.
+
+// Lifetimes of what the emulator issues besides access tokens.
+const (
+	refreshTokenLifetime = 90 * 24 * time.Hour
+	authCodeLifetime     = 10 * time.Minute
+	signInLifetime       = 15 * time.Minute
+)
+
+// graphResource is the resource of scopes named without one ("User.Read"),
+// as Entra ID reads them.
+const graphResource = "https://graph.microsoft.com"
+
+// userScopes is a parsed scope parameter of a user grant.
+type userScopes struct {
+	// requested is every scope as sent (OIDC ones included), echoed back
+	// in the response's scope: MSAL requires every requested scope there.
+	requested []string
+	// resource is the one resource of the resource scopes; graphResource
+	// if only OIDC scopes were asked for.
+	resource string
+	// permissions are the resource scopes without their resource, e.g.
+	// "User.Read" or ".default".
+	permissions []string
+	// offline is whether offline_access was asked for (a refresh token).
+	offline bool
+}
+
+// parseUserScopes reads a scope parameter. Like Entra ID, it accepts scopes
+// of one resource only ("https://graph.microsoft.com/User.Read",
+// "api://app/.default", or "User.Read" for Graph) plus the OIDC scopes.
+func parseUserScopes(scope string) (userScopes, *aadError) {
+	var us userScopes
+	for _, sc := range strings.Fields(scope) {
+		us.requested = append(us.requested, sc)
+		lower := strings.ToLower(sc)
+		if oidcScopes[lower] {
+			us.offline = us.offline || lower == "offline_access"
+			continue
+		}
+		resource, perm := graphResource, sc
+		if i := strings.LastIndex(sc, "/"); i >= 0 {
+			resource, perm = sc[:i], sc[i+1:]
+		}
+		if resource == "" || perm == "" {
+			return userScopes{}, errInvalidScope(sc, "A scope is a resource identifier followed by a permission, e.g. https://graph.microsoft.com/User.Read.")
+		}
+		if us.resource != "" && !strings.EqualFold(us.resource, resource) {
+			return userScopes{}, newError(http.StatusBadRequest, "invalid_scope", 28000,
+				"Provided value for the input parameter scope is not valid because it contains more than one resource. Scope %s is not valid.", scope)
+		}
+		us.resource = resource
+		us.permissions = append(us.permissions, perm)
+	}
+	if len(us.requested) == 0 {
+		return userScopes{}, errMissingParameter("scope")
+	}
+	if us.resource == "" {
+		us.resource = graphResource
+	}
+	return us, nil
+}
+
+// scp is the access token's "scp" claim: the permissions granted, with
+// ".default" standing for the statically consented "user_impersonation".
+func (us userScopes) scp() string {
+	out := make([]string, 0, len(us.permissions))
+	for _, p := range us.permissions {
+		if p == ".default" {
+			p = "user_impersonation"
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return "openid profile"
+	}
+	return strings.Join(out, " ")
+}
+
+// userGrant is who signed in, for whom and how: everything a user grant
+// has decided before tokens are minted.
+type userGrant struct {
+	client client
+	user   *userRec
+	scopes userScopes
+	// nonce comes from the authorization request, echoed in the id_token.
+	nonce string
+	// authTime is when the user entered their credentials.
+	authTime time.Time
+}
+
+// issueUserTokens mints the tokens of g's sign-in as seen on q's host:
+// an access token for the resource, an id_token for the client, the
+// client_info MSAL builds accounts from and, when offline_access was asked
+// for, a new refresh token remembered by the server.
+func (s *Server) issueUserTokens(q *tokenRequest, g userGrant) (*tokenResponse, *aadError) {
+	now := s.now()
+	lifetime := s.opts.TokenLifetime
+	tid := g.user.tenantID
+	iss := issuerURL(q.host, tid)
+	name := g.user.DisplayName
+	if name == "" {
+		name = g.user.Username
+	}
+	at, err := s.signToken(map[string]any{
+		"aud":                g.scopes.resource,
+		"iss":                iss,
+		"iat":                now.Unix(),
+		"nbf":                now.Unix(),
+		"exp":                now.Add(lifetime).Unix(),
+		"auth_time":          g.authTime.Unix(),
+		"tid":                tid,
+		"oid":                g.user.ObjectID,
+		"sub":                stableGUID("sub", g.user.ObjectID, strings.ToLower(g.client.app.ClientID)),
+		"upn":                g.user.Username,
+		"preferred_username": g.user.Username,
+		"name":               name,
+		"appid":              g.client.app.ClientID,
+		"azp":                g.client.app.ClientID,
+		"azpacr":             g.client.azpacr(),
+		"scp":                g.scopes.scp(),
+		"amr":                []string{"pwd"},
+		"idtyp":              "user",
+		"ver":                "2.0",
+		"uti":                newUTI(),
+	})
+	if err != nil {
+		return nil, errServer(err)
+	}
+	idClaims := map[string]any{
+		"aud":                g.client.app.ClientID,
+		"iss":                iss,
+		"iat":                now.Unix(),
+		"nbf":                now.Unix(),
+		"exp":                now.Add(time.Hour).Unix(),
+		"auth_time":          g.authTime.Unix(),
+		"tid":                tid,
+		"oid":                g.user.ObjectID,
+		"sub":                stableGUID("sub", g.user.ObjectID, strings.ToLower(g.client.app.ClientID)),
+		"preferred_username": g.user.Username,
+		"name":               name,
+		"ver":                "2.0",
+	}
+	if g.nonce != "" {
+		idClaims["nonce"] = g.nonce
+	}
+	idt, err := s.signToken(idClaims)
+	if err != nil {
+		return nil, errServer(err)
+	}
+	ci, _ := json.Marshal(map[string]string{"uid": g.user.ObjectID, "utid": tid})
+	secs := int64(lifetime.Seconds())
+	resp := &tokenResponse{
+		TokenType:    "Bearer",
+		Scope:        strings.Join(g.scopes.requested, " "),
+		ExpiresIn:    secs,
+		ExtExpiresIn: secs,
+		AccessToken:  at,
+		IDToken:      idt,
+		ClientInfo:   base64.RawURLEncoding.EncodeToString(ci),
+	}
+	if g.scopes.offline {
+		resp.RefreshToken = s.users.newRefreshToken(g, now)
+	}
+	return resp, nil
+}
+
+// refreshRec is what the server remembers of a refresh token.
+type refreshRec struct {
+	clientID string
+	user     *userRec
+	authTime time.Time
+	expires  time.Time
+}
+
+// newRefreshToken returns an opaque refresh token for g's sign-in and
+// remembers it (by hash only).
+func (u *userState) newRefreshToken(g userGrant, now time.Time) string {
+	rt := "rt." + randomToken(48)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.init()
+	u.pruneLocked(now)
+	u.refreshTokens[secretKey(rt)] = &refreshRec{
+		clientID: g.client.app.ClientID,
+		user:     g.user,
+		authTime: g.authTime,
+		expires:  now.Add(refreshTokenLifetime),
+	}
+	return rt
+}
+
+// secretKey is the map key of a secret value: the raw value is kept only
+// by the client it was issued to.
+func secretKey(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// randomToken returns n random bytes, base64url encoded.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

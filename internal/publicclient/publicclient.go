@@ -1,0 +1,142 @@
+// Package publicclient is what the flows that sign a user in (devicecode,
+// authcode's interactive mode) share: the MSAL public client over the
+// host's cache, the silent path (a cached access token, else the refresh
+// token) with account selection, authority rules, and the conversion of
+// MSAL results and errors into core values.
+//
+// Each flow keeps its interactive step (polling a device code, driving a
+// browser) to itself; once that step has a token, MSAL has already stored
+// it in the host's cache, so the next call is silent.
+package publicclient
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
+
+	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/internal/clientauth"
+	"github.com/credhost/credhost/internal/msalcache"
+)
+
+// OptLoginHint is the option naming the account to use, shared by every
+// public-client flow.
+const OptLoginHint = "login_hint"
+
+// LoginHintOption describes OptLoginHint.
+func LoginHintOption() core.OptionSpec {
+	return core.OptionSpec{Name: OptLoginHint,
+		Help: "username (user@domain) to sign in as; also picks that account from the cache when several have signed in"}
+}
+
+// cacheKey is the one cache partition of a public-client flow: the host
+// already scopes it to the profile, flow, authority and client.
+const cacheKey = ""
+
+// Client is the MSAL public client of one flow configuration. It is safe
+// for concurrent use.
+type Client struct {
+	flow     string
+	clientID string
+	app      public.Client
+}
+
+// New returns the public client for cfg: its authority and client id,
+// httpClient for every request (nil means MSAL's default) and the host's
+// cache through msalcache; each call brings the cache of its own GetToken
+// in its context (WithCache). Instance discovery runs only for Microsoft
+// cloud hosts. New does no network I/O.
+func New(flow string, cfg core.FlowConfig, httpClient *http.Client) (*Client, error) {
+	opts := []public.Option{
+		public.WithAuthority(cfg.Authority),
+		public.WithInstanceDiscovery(clientauth.InstanceDiscovery(cfg.Authority)),
+		public.WithCache(msalcache.New(nil, cacheKey, nil)),
+	}
+	if httpClient != nil {
+		opts = append(opts, public.WithHTTPClient(httpClient))
+	}
+	app, err := public.New(cfg.ClientID, opts...)
+	if err != nil {
+		return nil, core.Failed(flow, "build the MSAL client: %v", err)
+	}
+	return &Client{flow: flow, clientID: cfg.ClientID, app: app}, nil
+}
+
+// MSAL returns the MSAL client, for the flow's interactive step. Call it
+// with a context from WithCache so that its result is cached.
+func (c *Client) MSAL() public.Client { return c.app }
+
+// WithCache returns ctx for the MSAL calls of one GetToken: they read and
+// write cache (the host's Services.Cache of that call). A nil cache leaves
+// MSAL's in-memory cache, good for the life of the plugin process.
+func WithCache(ctx context.Context, cache core.Cache) context.Context {
+	return msalcache.WithStore(ctx, cache)
+}
+
+// Scopes returns req's scopes, normalized, or a failure if there are none.
+func Scopes(flow string, req core.TokenRequest) ([]string, error) {
+	scopes := req.NormalizedScopes()
+	if len(scopes) == 0 {
+		return nil, &core.Error{Kind: core.KindFailed, Flow: flow, Err: errors.New("no scopes requested"),
+			Hint: "ask for a resource scope, e.g. https://graph.microsoft.com/.default or https://graph.microsoft.com/User.Read"}
+	}
+	return scopes, nil
+}
+
+// Token converts an MSAL result into a core.Token of the client's flow.
+func (c *Client) Token(res public.AuthResult) core.Token {
+	tenant := res.IDToken.TenantID
+	if tenant == "" {
+		tenant = res.Account.Realm
+	}
+	return core.Token{
+		AccessToken: core.NewSecret(res.AccessToken),
+		TokenType:   "Bearer",
+		ExpiresOn:   res.ExpiresOn,
+		RefreshOn:   res.Metadata.RefreshOn,
+		Account: core.Account{
+			HomeAccountID: res.Account.HomeAccountID,
+			Username:      res.Account.PreferredUsername,
+			TenantID:      tenant,
+		},
+		Flow: c.flow,
+	}
+}
+
+// CheckAuthority adds to ce the problems with cfg's client id and
+// authority, including a tenant the flow cannot use (forbidden, lower
+// case), naming the rule.
+func CheckAuthority(flow string, cfg core.FlowConfig, forbidden []string, ce *core.ConfigError) {
+	clientauth.CheckCommon(cfg, ce)
+	if err := CheckTenant(flow, clientauth.Tenant(cfg.Authority), forbidden); err != nil {
+		var e *core.Error
+		if errors.As(err, &e) {
+			ce.Add("authority", "%v (%s)", e.Err, e.Hint)
+		}
+	}
+}
+
+// CheckTenant returns a failure naming the rule if tenant (an authority's
+// tenant or a request's override) is one the flow cannot use, else nil.
+func CheckTenant(flow, tenant string, forbidden []string) error {
+	t := strings.ToLower(strings.TrimSpace(tenant))
+	if t == "" || !slices.Contains(forbidden, t) {
+		return nil
+	}
+	return &core.Error{Kind: core.KindFailed, Flow: flow,
+		Err: errors.New(flow + " cannot use the \"" + t + "\" tenant"),
+		Hint: "rule: " + flow + " needs an authority naming one tenant (tenant id or domain) or \"organizations\"; " +
+			strings.Join(quoted(forbidden), " and ") + " are not allowed"}
+}
+
+func quoted(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = `"` + s + `"`
+	}
+	return out
+}
