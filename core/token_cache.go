@@ -59,6 +59,11 @@ func NewTokenCache(store Store, opts *TokenCacheOptions) *TokenCache {
 // the request's scopes, tenant and account hint.
 type TokenKey struct {
 	Profile, Authority, ClientID string
+	// Chain names the profile's flows ("iwa,devicecode"). A token is
+	// only served to the chain that could have produced it: when a
+	// profile moves from an app flow to a user flow, its cached app
+	// tokens must not answer for the user.
+	Chain string
 }
 
 // tokenEntry is what the cache keeps; it also is the Store format.
@@ -66,6 +71,7 @@ type tokenEntry struct {
 	Profile   string      `json:"profile"`
 	Authority string      `json:"authority"`
 	ClientID  string      `json:"client_id"`
+	Chain     string      `json:"chain,omitempty"`
 	Scopes    []string    `json:"scopes"` // normalized
 	Tenant    string      `json:"tenant,omitempty"`
 	AccountIn string      `json:"account_hint,omitempty"`
@@ -105,6 +111,8 @@ func memKey(k *TokenKey, req *TokenRequest) uint64 {
 	h.WriteByte(0)
 	h.WriteString(k.ClientID)
 	h.WriteByte(0)
+	h.WriteString(k.Chain)
+	h.WriteByte(0)
 	h.WriteString(req.TenantID)
 	h.WriteByte(0)
 	h.WriteString(req.Account)
@@ -117,14 +125,14 @@ func memKey(k *TokenKey, req *TokenRequest) uint64 {
 // StoreKey is the key of a token in the Store: stable across processes.
 func StoreKey(k TokenKey, req TokenRequest) string {
 	h := sha256.New()
-	for _, part := range []string{k.Authority, k.ClientID, req.TenantID, req.Account, strings.Join(req.NormalizedScopes(), " ")} {
+	for _, part := range []string{k.Authority, k.ClientID, k.Chain, req.TenantID, req.Account, strings.Join(req.NormalizedScopes(), " ")} {
 		fmt.Fprintf(h, "%d:%s", len(part), part)
 	}
 	return TokenKeyPrefix + k.Profile + "|" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 func (e *tokenEntry) matches(k *TokenKey, req *TokenRequest) bool {
-	if e.Profile != k.Profile || e.Authority != k.Authority || e.ClientID != k.ClientID || e.Tenant != req.TenantID || e.AccountIn != req.Account {
+	if e.Profile != k.Profile || e.Authority != k.Authority || e.ClientID != k.ClientID || e.Chain != k.Chain || e.Tenant != req.TenantID || e.AccountIn != req.Account {
 		return false
 	}
 	n := 0
@@ -185,7 +193,7 @@ func (c *TokenCache) Lookup(ctx context.Context, k *TokenKey, req *TokenRequest)
 // returned but the memory entry stays: the token is good either way.
 func (c *TokenCache) Put(ctx context.Context, k *TokenKey, req *TokenRequest, tok Token) error {
 	e := &tokenEntry{
-		Profile: k.Profile, Authority: k.Authority, ClientID: k.ClientID,
+		Profile: k.Profile, Authority: k.Authority, ClientID: k.ClientID, Chain: k.Chain,
 		Scopes: req.NormalizedScopes(), Tenant: req.TenantID, AccountIn: req.Account,
 		Token: storedToken{
 			AccessToken: tok.AccessToken.Reveal(), TokenType: tok.TokenType, ExpiresOn: tok.ExpiresOn.UTC(), RefreshOn: tok.RefreshOn.UTC(),

@@ -42,6 +42,18 @@ func TestTokenCache(t *testing.T) {
 	if _, ok := c.Lookup(ctx, &TokenKey{Profile: "q", Authority: k.Authority, ClientID: "c"}, &req); ok {
 		t.Error("hit for another profile")
 	}
+	for _, other := range []*TokenKey{
+		{Profile: "p", Authority: k.Authority, ClientID: "c", Chain: "devicecode"}, // the profile's chain changed
+		{Profile: "p", Authority: k.Authority, ClientID: "d"},
+		{Profile: "p", Authority: "https://login/u", ClientID: "c"},
+	} {
+		if _, ok := c.Lookup(ctx, other, &req); ok {
+			t.Errorf("hit for %+v", other)
+		}
+		if _, ok := NewTokenCache(store, &TokenCacheOptions{Now: clock}).Lookup(ctx, other, &req); ok {
+			t.Errorf("store hit for %+v", other)
+		}
+	}
 
 	// A new process (new cache, same store) hits from the store.
 	c2 := NewTokenCache(store, &TokenCacheOptions{Now: clock})

@@ -49,6 +49,8 @@ chain = ["clientcreds"]
 ca_file = %q
 [profiles.bench.clientcreds]
 client_secret = %q
+[cache]
+backend = "memory" # each host starts cold; the file store has its own tests
 `, srv.Authority(benchTenant), benchClient, ca, benchSecret)
 	file, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(body))
 	if err != nil {

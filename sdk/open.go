@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"os"
 
 	"github.com/rs/zerolog"
@@ -25,13 +26,18 @@ type Options struct {
 	OnPrompt func(ctx context.Context, p Prompt) error
 	// Getenv replaces os.Getenv for env: references and AZURE_* overrides.
 	Getenv func(string) string
+	// Store replaces the token store the config's [cache] table asks
+	// for (by default the encrypted file shared with the credhost CLI).
+	// The Client does not close it.
+	Store Store
 }
 
 // Client is a Credential for one profile. It is safe for concurrent use;
 // Close stops the plugin processes it started.
 type Client struct {
-	host *host.Host
-	cred core.Credential
+	host  *host.Host
+	cred  core.Credential
+	close func() error // closes the store the Client opened
 }
 
 // Open returns a Client for the named profile of the config file (profile
@@ -65,13 +71,22 @@ func newClient(file *config.File, profile string, o Options) (*Client, error) {
 	if o.OnPrompt != nil {
 		ui = promptFunc{fn: o.OnPrompt, log: o.Log}
 	}
-	h := host.New(file, &host.Options{Log: o.Log, Getenv: o.Getenv, PluginDirs: o.PluginDirs, UI: ui})
+	st, closeStore := o.Store, func() error { return nil }
+	if st == nil {
+		opened, err := host.OpenStore(context.Background(), file, o.Getenv, o.Log)
+		if err != nil {
+			return nil, err
+		}
+		st, closeStore = opened, opened.Close
+	}
+	h := host.New(file, &host.Options{Log: o.Log, Getenv: o.Getenv, PluginDirs: o.PluginDirs, UI: ui, Store: st, MinLifetime: file.Cache.MinLifetime})
 	cred, err := h.Credential(profile)
 	if err != nil {
 		h.Close()
+		_ = closeStore()
 		return nil, err
 	}
-	return &Client{host: h, cred: cred}, nil
+	return &Client{host: h, cred: cred, close: closeStore}, nil
 }
 
 func defaults(opts *Options) Options {
@@ -92,8 +107,11 @@ func (c *Client) GetToken(ctx context.Context, req TokenRequest) (Token, error) 
 	return c.cred.GetToken(ctx, req)
 }
 
-// Close stops the plugins this client started and waits for them.
-func (c *Client) Close() error { return c.host.Close() }
+// Close stops the plugins this client started, waits for them, and closes
+// the token store it opened.
+func (c *Client) Close() error {
+	return errors.Join(c.host.Close(), c.close())
+}
 
 type promptFunc struct {
 	fn  func(context.Context, Prompt) error

@@ -34,6 +34,8 @@ type (
 	Cache = core.Cache
 	// Blob is a versioned cache value.
 	Blob = core.Blob
+	// Store is a token store: a Cache that can also list, delete and close.
+	Store = core.Store
 	// UI reaches the user through the host.
 	UI = core.UI
 	// Prompt is an instruction for the user.

@@ -70,6 +70,10 @@ type command interface {
 func verbs() []verb {
 	return []verb{
 		{"token", "print an access token for a profile", func() command { return &tokenCmd{} }},
+		{"login", "sign in to a profile so that later token calls are silent", func() command { return &loginCmd{} }},
+		{"logout", "forget a profile's cached tokens and sign-ins (--all: every profile)", func() command { return &logoutCmd{} }},
+		{"accounts", "list signed-in accounts and cached tokens (never the tokens)", func() command { return &accountsCmd{} }},
+		{"cache", "describe the token cache (cache info)", func() command { return &cacheCmd{} }},
 		{"plugins", "list or verify installed flow plugins (plugins list|verify)", func() command { return &pluginsCmd{} }},
 		{"config", "check the configuration (config validate)", func() command { return &configCmd{} }},
 		{"emulator", "run the Entra ID emulator on loopback (for demos and tests)", func() command { return &emulatorCmd{} }},

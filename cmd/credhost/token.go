@@ -9,11 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
 	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/host"
 )
 
 // tokenCmd prints an access token. Only the token goes to stdout.
@@ -46,20 +44,15 @@ func (c *tokenCmd) validate(*globals) error {
 }
 
 func (c *tokenCmd) run(ctx context.Context, g *globals, e *env, _ []string) error {
-	h, profile, err := openHost(g, e)
+	s, err := openSession(ctx, g, e)
 	if err != nil {
 		return err
 	}
-	defer h.Close()
-	cred, err := h.Credential(profile)
-	if err != nil {
-		return usageError{err}
-	}
-	tok, err := cred.GetToken(ctx, core.TokenRequest{Scopes: c.scopes, TenantID: c.tenant, Claims: c.claims, ForceRefresh: c.forceRefresh})
+	defer s.Close()
+	tok, err := s.getToken(ctx, core.TokenRequest{Scopes: c.scopes, TenantID: c.tenant, Claims: c.claims, ForceRefresh: c.forceRefresh})
 	if err != nil {
 		return err
 	}
-	e.log.Info().Str("profile", profile).Str("flow", tok.Flow).Time("expires_on", tok.ExpiresOn).Msg("token acquired")
 	return writeToken(e.stdout, tok, c.output)
 }
 
@@ -117,41 +110,4 @@ func decodeClaims(jwt string) ([]byte, error) {
 		return nil, fmt.Errorf("the access token's payload is not JSON: %w", err)
 	}
 	return json.MarshalIndent(claims, "", "  ")
-}
-
-// openHost loads the config and returns a host and the profile to use.
-func openHost(g *globals, e *env) (*host.Host, string, error) {
-	file, err := host.LoadConfig(g.config, e.getenv)
-	if err != nil {
-		return nil, "", usageError{err}
-	}
-	profile, err := host.SelectProfile(file, g.profile, e.getenv)
-	if err != nil {
-		return nil, "", usageError{err}
-	}
-	h := host.New(file, &host.Options{Log: e.log, Getenv: e.getenv, PluginDirs: nonEmpty(g.pluginDir), UI: &stderrUI{w: e.stderr, log: e.log}})
-	return h, profile, nil
-}
-
-// stderrUI shows prompts on stderr, where a person at a terminal (or the
-// log of a CI job) sees them; stdout stays clean for the token.
-type stderrUI struct {
-	w   io.Writer
-	log zerolog.Logger
-}
-
-func (u *stderrUI) Prompt(_ context.Context, p core.Prompt) error {
-	msg := p.Message
-	if msg == "" {
-		msg = fmt.Sprintf("To sign in, open %s and enter the code %s", p.VerificationURI, p.UserCode)
-	}
-	if !p.ExpiresOn.IsZero() {
-		msg += fmt.Sprintf(" (expires at %s)", p.ExpiresOn.Local().Format(time.Kitchen))
-	}
-	_, err := fmt.Fprintln(u.w, msg)
-	return err
-}
-
-func (u *stderrUI) Progress(_ context.Context, message string) {
-	u.log.Debug().Msg(message)
 }

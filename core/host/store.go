@@ -1,0 +1,89 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/rs/zerolog"
+
+	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/config"
+	"github.com/credhost/credhost/core/store/file"
+)
+
+// EnvCacheKey holds the cache encryption key (32 bytes: base64, hex or
+// raw). It overrides [cache] key and the key file.
+const EnvCacheKey = "CREDHOST_CACHE_KEY"
+
+// Store is the token store a config file asks for, with what `credhost
+// cache info` shows about it.
+type Store struct {
+	core.Store
+	// Backend is config.CacheFile, config.CacheRedis or config.CacheMemory.
+	Backend string
+	// Location is the cache file's path or the Redis address; never a
+	// password.
+	Location string
+}
+
+// OpenStore opens the store of f's [cache] table: the encrypted file by
+// default, Redis, or memory. Secrets (key, passphrase) are resolved like
+// profile secrets, relative to the config file; $CREDHOST_CACHE_KEY
+// overrides the key. Nothing here touches the network except a Redis
+// connection check bounded by the store's dial timeout.
+func OpenStore(ctx context.Context, f *config.File, getenv func(string) string, log zerolog.Logger) (*Store, error) {
+	c := f.Cache
+	base := ""
+	if f.Path != "" {
+		base = filepath.Dir(f.Path)
+	}
+	secret := func(v config.Value) (core.Secret, error) {
+		if !v.IsSet() {
+			return core.Secret{}, nil
+		}
+		return config.ResolveSecret(v, config.Env(getenv), base)
+	}
+	key, err := secret(c.Key)
+	if err != nil {
+		return nil, err
+	}
+	if k := getenv(EnvCacheKey); k != "" {
+		key = core.NewSecret(k)
+	}
+	switch c.Backend.Raw {
+	case config.CacheMemory:
+		return &Store{Store: &core.MemoryCache{}, Backend: config.CacheMemory, Location: "memory (nothing persists)"}, nil
+	case config.CacheRedis:
+		return openRedis(ctx, c, key, secret, log)
+	}
+	pass, err := secret(c.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	if !key.IsZero() && !pass.IsZero() {
+		// [cache] passphrase with CREDHOST_CACHE_KEY: the variable wins,
+		// as it does over a key file.
+		pass = core.Secret{}
+	}
+	path := relTo(base, c.Path.Raw)
+	if path == "" {
+		if path, err = file.DefaultPath(); err != nil {
+			return nil, err
+		}
+	}
+	s, err := file.Open(path, &file.Options{Key: key, Passphrase: pass, KeyFile: relTo(base, c.KeyFile.Raw), Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	return &Store{Store: s, Backend: config.CacheFile, Location: s.Path()}, nil
+}
+
+// relTo makes a relative path from the config file relative to its
+// directory; "" stays "".
+func relTo(base, p string) string {
+	if p == "" || filepath.IsAbs(p) || base == "" {
+		return p
+	}
+	return filepath.Join(base, p)
+}
