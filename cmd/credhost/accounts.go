@@ -36,7 +36,7 @@ type accountJSON struct {
 }
 
 func (c *accountsCmd) run(ctx context.Context, g *globals, e *env, _ []string) error {
-	s, err := openStoreSession(ctx, g, e)
+	s, err := openStoreSession(ctx, g, e, false)
 	if err != nil {
 		return err
 	}

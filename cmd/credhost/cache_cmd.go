@@ -42,7 +42,7 @@ func (c *cacheCmd) run(ctx context.Context, g *globals, e *env, args []string) e
 	if len(args) != 1 || args[0] != "info" {
 		return usageError{errors.New("say info: credhost cache info")}
 	}
-	s, err := openStoreSession(ctx, g, e)
+	s, err := openStoreSession(ctx, g, e, false)
 	if err != nil {
 		return err
 	}

@@ -41,13 +41,13 @@ const (
 
 // world is one emulator plus the built binaries.
 type world struct {
-	t   *testing.T
+	t   testing.TB
 	srv *emulator.Server
 	cli string
 	dir string
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	cli := testbin.Build(t, "./cmd/credhost", "credhost")
 	// Plugins sit next to the credhost binary: the host finds them there.

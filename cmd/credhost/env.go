@@ -9,3 +9,8 @@ const (
 	envLogFormat = "CREDHOST_LOG_FORMAT" // auto|console|json
 	envPluginDir = "CREDHOST_PLUGIN_DIR" // extra plugin directory
 )
+
+// envKubernetesExecInfo is what kubectl gives an exec credential plugin:
+// a JSON ExecCredential whose spec.interactive says whether a person can
+// answer a prompt.
+const envKubernetesExecInfo = "KUBERNETES_EXEC_INFO"

@@ -32,7 +32,7 @@ func (c *loginCmd) flags(fs *pflag.FlagSet) {
 func (c *loginCmd) validate(*globals) error { return nil }
 
 func (c *loginCmd) run(ctx context.Context, g *globals, e *env, _ []string) error {
-	s, err := openSession(ctx, g, e)
+	s, err := openSession(ctx, g, e, true)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func (c *logoutCmd) validate(g *globals) error {
 }
 
 func (c *logoutCmd) run(ctx context.Context, g *globals, e *env, _ []string) error {
-	s, err := openStoreSession(ctx, g, e)
+	s, err := openStoreSession(ctx, g, e, false)
 	if err != nil {
 		return err
 	}

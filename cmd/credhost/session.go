@@ -6,6 +6,7 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/host"
+	"github.com/credhost/credhost/core/store/redis"
 )
 
 // session is what the verbs that reach tokens share: the config, the
@@ -21,8 +22,8 @@ type session struct {
 
 // openSession loads the config, picks the profile and opens the store.
 // Problems with the config are usage errors (exit code 2).
-func openSession(ctx context.Context, g *globals, e *env) (*session, error) {
-	s, err := openStoreSession(ctx, g, e)
+func openSession(ctx context.Context, g *globals, e *env, prompt bool) (*session, error) {
+	s, err := openStoreSession(ctx, g, e, prompt)
 	if err != nil {
 		return nil, err
 	}
@@ -35,19 +36,27 @@ func openSession(ctx context.Context, g *globals, e *env) (*session, error) {
 
 // openStoreSession is openSession for verbs that may work on every
 // profile (logout --all, cache info): the profile is picked only if one
-// was named.
-func openStoreSession(ctx context.Context, g *globals, e *env) (*session, error) {
+// was named. Without prompt, nobody is watching: flows that would prompt
+// are Unavailable.
+func openStoreSession(ctx context.Context, g *globals, e *env, prompt bool) (*session, error) {
 	file, err := host.LoadConfig(g.config, e.getenv)
 	if err != nil {
 		return nil, usageError{err}
+	}
+	if file.Cache.Backend.Raw == config.CacheRedis {
+		redis.RouteDriverLogs(e.log)
 	}
 	st, err := host.OpenStore(ctx, file, e.getenv, e.log)
 	if err != nil {
 		return nil, err
 	}
 	s := &session{file: file, store: st, e: e, ui: newStderrUI(e.stderr, e.log)}
+	var ui core.UI
+	if prompt {
+		ui = s.ui
+	}
 	s.host = host.New(file, &host.Options{Log: e.log, Getenv: e.getenv, PluginDirs: nonEmpty(g.pluginDir),
-		UI: s.ui, Store: st, MinLifetime: file.Cache.MinLifetime})
+		UI: ui, Store: st, MinLifetime: file.Cache.MinLifetime})
 	if g.profile != "" { // --profile or $CREDHOST_PROFILE
 		if _, err := file.Profile(g.profile); err != nil {
 			s.Close()

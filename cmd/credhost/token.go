@@ -21,6 +21,7 @@ type tokenCmd struct {
 	claims       string
 	output       string
 	forceRefresh bool
+	noPrompt     bool
 }
 
 func (c *tokenCmd) flags(fs *pflag.FlagSet) {
@@ -29,6 +30,7 @@ func (c *tokenCmd) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.claims, "claims", "", "claims challenge (JSON) from a resource")
 	fs.StringVarP(&c.output, "output", "o", "raw", "output: raw (the token), json, or claims (the token's decoded payload, not the token)")
 	fs.BoolVar(&c.forceRefresh, "force-refresh", false, "skip every cache")
+	fs.BoolVar(&c.noPrompt, "no-prompt", false, "never prompt: flows that need the user are unavailable (also when "+envKubernetesExecInfo+" says kubectl is not interactive)")
 }
 
 func (c *tokenCmd) validate(*globals) error {
@@ -44,7 +46,7 @@ func (c *tokenCmd) validate(*globals) error {
 }
 
 func (c *tokenCmd) run(ctx context.Context, g *globals, e *env, _ []string) error {
-	s, err := openSession(ctx, g, e)
+	s, err := openSession(ctx, g, e, !c.noPrompt && !kubectlNonInteractive(e.getenv))
 	if err != nil {
 		return err
 	}

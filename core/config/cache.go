@@ -34,9 +34,14 @@ type Cache struct {
 	Key Value
 	// Passphrase derives the key with Argon2id (file backend), a secret.
 	Passphrase Value
-	// URL is the Redis URL (redis:// or rediss://, user and password
-	// allowed; the password may be an env: reference in PasswordRef).
+	// URL is the Redis URL (redis:// or rediss:// for TLS), with a user
+	// if the server has ACLs. Put the password in Password, not here.
 	URL Value
+	// Password is the Redis password, a secret (inline, env:, file:).
+	Password Value
+	// CAFile holds extra PEM roots for a rediss:// server with a private
+	// CA.
+	CAFile Value
 	// Prefix namespaces Redis keys per application.
 	Prefix Value
 	// MinLifetime is the lifetime a cached token needs to be used.
@@ -44,7 +49,7 @@ type Cache struct {
 	MinLifetimeOrigin Origin
 }
 
-var cacheKeys = []string{"backend", "path", "key_file", "key", "passphrase", "url", "prefix", "min_lifetime"}
+var cacheKeys = []string{"backend", "path", "key_file", "key", "passphrase", "url", "password", "ca_file", "prefix", "min_lifetime"}
 
 // cache decodes [cache].
 func (d *decoder) cache(n *node) Cache {
@@ -71,7 +76,7 @@ func (d *decoder) cache(n *node) Cache {
 				continue
 			}
 			cc.MinLifetime = dur
-		case "path", "key_file", "key", "passphrase", "url", "prefix":
+		case "path", "key_file", "key", "passphrase", "url", "password", "ca_file", "prefix":
 			s, ok := c.str(k, v, "a string")
 			if ok && s == "" {
 				d.probs.add(v.pos, c.key(k), "is empty: set it, or remove the key")
@@ -88,6 +93,10 @@ func (d *decoder) cache(n *node) Cache {
 				cc.Passphrase = val
 			case "url":
 				cc.URL = val
+			case "password":
+				cc.Password = val
+			case "ca_file":
+				cc.CAFile = val
 			case "prefix":
 				cc.Prefix = val
 			}
@@ -103,9 +112,22 @@ func (d *decoder) cache(n *node) Cache {
 		if !cc.Key.IsSet() {
 			d.probs.add(n.pos, "cache.key", `the redis backend needs an encryption key: key = "env:CREDHOST_CACHE_KEY" (32 bytes, base64)`)
 		}
+		for _, v := range []struct {
+			key string
+			val Value
+		}{{"path", cc.Path}, {"key_file", cc.KeyFile}, {"passphrase", cc.Passphrase}} {
+			if v.val.IsSet() {
+				d.probs.add(v.val.Origin, "cache."+v.key, `%s is for backend = "file"; Redis entries are sealed with key`, v.key)
+			}
+		}
 	case "", CacheFile:
-		if cc.URL.IsSet() {
-			d.probs.add(cc.URL.Origin, "cache.url", `url is for backend = "redis"`)
+		for _, v := range []struct {
+			key string
+			val Value
+		}{{"url", cc.URL}, {"password", cc.Password}, {"ca_file", cc.CAFile}, {"prefix", cc.Prefix}} {
+			if v.val.IsSet() {
+				d.probs.add(v.val.Origin, "cache."+v.key, `%s is for backend = "redis"`, v.key)
+			}
 		}
 		if cc.Key.IsSet() && cc.Passphrase.IsSet() {
 			d.probs.add(cc.Passphrase.Origin, "cache.passphrase", "set key or passphrase, not both")

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/config"
+	"github.com/credhost/credhost/core/store"
 	"github.com/credhost/credhost/core/store/file"
 )
 
@@ -55,7 +57,7 @@ func OpenStore(ctx context.Context, f *config.File, getenv func(string) string, 
 	case config.CacheMemory:
 		return &Store{Store: &core.MemoryCache{}, Backend: config.CacheMemory, Location: "memory (nothing persists)"}, nil
 	case config.CacheRedis:
-		return openRedis(ctx, c, key, secret, log)
+		return openRedis(ctx, c, key, base, secret, log)
 	}
 	pass, err := secret(c.Passphrase)
 	if err != nil {
@@ -74,6 +76,15 @@ func OpenStore(ctx context.Context, f *config.File, getenv func(string) string, 
 	}
 	s, err := file.Open(path, &file.Options{Key: key, Passphrase: pass, KeyFile: relTo(base, c.KeyFile.Raw), Log: log})
 	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	// Read the file's index now: a cache written with another key must
+	// stop the call with a clear error rather than send every call to
+	// the IdP (and every interactive flow to the user) with warnings.
+	// The index stays decoded for the lookups that follow, so this costs
+	// nothing extra.
+	if _, err := s.Load(ctx, ""); errors.Is(err, store.ErrWrongKey) {
+		_ = s.Close()
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	return &Store{Store: s, Backend: config.CacheFile, Location: s.Path()}, nil

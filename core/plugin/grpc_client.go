@@ -52,7 +52,9 @@ func (c *Client) GetToken(ctx context.Context, req core.TokenRequest, ui core.UI
 	// Returning early (a prompt nobody can see) must stop the plugin too.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.flow.GetToken(ctx, requestToProto(req))
+	preq := requestToProto(req)
+	preq.NoUi = ui == nil
+	stream, err := c.flow.GetToken(ctx, preq)
 	if err != nil {
 		return core.Token{}, c.streamError(ctx, err)
 	}

@@ -63,7 +63,13 @@ func (s *flowServer) GetToken(req *pluginv1.GetTokenRequest, stream pluginv1.Flo
 	cache := s.cache
 	s.mu.Unlock()
 	ctx := s.log.WithContext(stream.Context())
-	tok, ferr := s.impl.GetToken(ctx, requestFromProto(req), core.Services{Cache: cache, UI: ui})
+	services := core.Services{Cache: cache, UI: ui}
+	if req.GetNoUi() {
+		// Nobody can see a prompt: the flow learns it before it asks
+		// the IdP for anything (a device code nobody will enter).
+		services.UI = nil
+	}
+	tok, ferr := s.impl.GetToken(ctx, requestFromProto(req), services)
 	if ferr != nil {
 		return ui.send(&pluginv1.GetTokenEvent{Event: &pluginv1.GetTokenEvent_Error{Error: errorToProto(ferr)}})
 	}

@@ -457,6 +457,13 @@ type GetTokenRequest struct {
 	UserAssertion []byte                 `protobuf:"bytes,4,opt,name=user_assertion,json=userAssertion,proto3" json:"user_assertion,omitempty"`
 	Account       string                 `protobuf:"bytes,5,opt,name=account,proto3" json:"account,omitempty"`
 	ForceRefresh  bool                   `protobuf:"varint,6,opt,name=force_refresh,json=forceRefresh,proto3" json:"force_refresh,omitempty"`
+	// no_ui says nobody can see a prompt (no terminal, kubectl not
+	// interactive, an embedder without a prompt callback). A flow that
+	// would need the user must answer Unavailable before doing anything,
+	// not after asking the identity provider for a device code. The SDK
+	// gives such flows a nil Services.UI. Older hosts leave it false, and
+	// then turn the first Prompt event into Unavailable themselves.
+	NoUi          bool `protobuf:"varint,7,opt,name=no_ui,json=noUi,proto3" json:"no_ui,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -529,6 +536,13 @@ func (x *GetTokenRequest) GetAccount() string {
 func (x *GetTokenRequest) GetForceRefresh() bool {
 	if x != nil {
 		return x.ForceRefresh
+	}
+	return false
+}
+
+func (x *GetTokenRequest) GetNoUi() bool {
+	if x != nil {
+		return x.NoUi
 	}
 	return false
 }
@@ -1258,14 +1272,15 @@ const file_credhost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"FieldError\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xc4\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xd9\x01\n" +
 	"\x0fGetTokenRequest\x12\x16\n" +
 	"\x06scopes\x18\x01 \x03(\tR\x06scopes\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x16\n" +
 	"\x06claims\x18\x03 \x01(\tR\x06claims\x12%\n" +
 	"\x0euser_assertion\x18\x04 \x01(\fR\ruserAssertion\x12\x18\n" +
 	"\aaccount\x18\x05 \x01(\tR\aaccount\x12#\n" +
-	"\rforce_refresh\x18\x06 \x01(\bR\fforceRefresh\"\xf0\x01\n" +
+	"\rforce_refresh\x18\x06 \x01(\bR\fforceRefresh\x12\x13\n" +
+	"\x05no_ui\x18\a \x01(\bR\x04noUi\"\xf0\x01\n" +
 	"\rGetTokenEvent\x124\n" +
 	"\x06prompt\x18\x01 \x01(\v2\x1a.credhost.plugin.v1.PromptH\x00R\x06prompt\x12:\n" +
 	"\bprogress\x18\x02 \x01(\v2\x1c.credhost.plugin.v1.ProgressH\x00R\bprogress\x121\n" +
