@@ -22,6 +22,16 @@ type Flow interface {
 	GetToken(ctx context.Context, req TokenRequest, host Services) (Token, error)
 }
 
+// Checker is an optional interface of a Flow, for `credhost doctor`: Check
+// says whether the flow could run here now, without any network call (is
+// there a browser, a Kerberos ticket, someone to prompt: host.UI is nil
+// when nobody can see a prompt). It returns nil when the flow can run, and
+// otherwise an *Error, usually of KindUnavailable, saying why and what to
+// do.
+type Checker interface {
+	Check(ctx context.Context, host Services) error
+}
+
 // Description is what a flow says about itself.
 type Description struct {
 	// Name is the flow id: one lowercase word ("clientcreds").

@@ -202,6 +202,13 @@ func (h *Host) Forget(ctx context.Context, profile string) error {
 	return nil
 }
 
+// ForgetTokens deletes the cached access tokens of profile (of every
+// profile if ""), keeping the flows' sign-ins: the next call asks the
+// flow, which refreshes silently.
+func (h *Host) ForgetTokens(ctx context.Context, profile string) error {
+	return h.l1.Forget(ctx, profile)
+}
+
 // Tokens lists the cached tokens of profile (every profile if "").
 func (h *Host) Tokens(ctx context.Context, profile string) ([]core.CachedToken, error) {
 	return h.l1.List(ctx, profile)

@@ -93,6 +93,23 @@ func (c *Client) GetToken(ctx context.Context, req core.TokenRequest, ui core.UI
 	}
 }
 
+// Check asks the flow whether it can run here (see core.Checker);
+// noUI says nobody could see a prompt. known is false when the plugin has
+// no check of its own (or predates Check); problem is nil when it can run.
+func (c *Client) Check(ctx context.Context, noUI bool) (known bool, problem error, err error) {
+	r, err := c.flow.Check(ctx, &pluginv1.CheckRequest{NoUi: noUI})
+	if status.Code(err) == codes.Unimplemented {
+		return false, nil, nil
+	}
+	if err != nil {
+		return false, nil, c.streamError(ctx, err)
+	}
+	if r.GetProblem() != nil {
+		return true, errorFromProto(c.name, r.GetProblem()), nil
+	}
+	return r.GetImplemented(), nil, nil
+}
+
 // streamError prefers the caller's context error: a cancelled call is
 // reported as such, not as a plugin failure.
 func (c *Client) streamError(ctx context.Context, err error) error {

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"runtime/debug"
 	"sync"
 
@@ -75,6 +76,36 @@ func (s *flowServer) GetToken(req *pluginv1.GetTokenRequest, stream pluginv1.Flo
 	}
 	return ui.send(&pluginv1.GetTokenEvent{Event: &pluginv1.GetTokenEvent_Token{Token: tokenToProto(tok)}})
 }
+
+// Check runs the flow's own check, if it has one. Prompts are not
+// allowed during a check: the UI given to the flow refuses them.
+func (s *flowServer) Check(ctx context.Context, req *pluginv1.CheckRequest) (resp *pluginv1.CheckResponse, err error) {
+	defer s.recoverInto(func(e *pluginv1.Error) { resp, err = &pluginv1.CheckResponse{Problem: e, Implemented: true}, nil })
+	c, ok := s.impl.(core.Checker)
+	if !ok {
+		return &pluginv1.CheckResponse{}, nil
+	}
+	s.mu.Lock()
+	services := core.Services{Cache: s.cache}
+	s.mu.Unlock()
+	if !req.GetNoUi() {
+		services.UI = checkUI{}
+	}
+	resp = &pluginv1.CheckResponse{Implemented: true}
+	if problem := c.Check(s.log.WithContext(ctx), services); problem != nil {
+		resp.Problem = errorToProto(problem)
+	}
+	return resp, nil
+}
+
+// checkUI is the UI of a check: someone could see a prompt, but a check
+// must not show one.
+type checkUI struct{}
+
+func (checkUI) Prompt(context.Context, core.Prompt) error {
+	return errors.New("a check must not prompt (a bug in the plugin)")
+}
+func (checkUI) Progress(context.Context, string) {}
 
 // recoverInto turns a panic in the flow into an error the host can show.
 // The panic value is not logged or returned: it might hold a secret. The

@@ -547,6 +547,107 @@ func (x *GetTokenRequest) GetNoUi() bool {
 	return false
 }
 
+type CheckRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// no_ui as in GetTokenRequest: nobody could see a prompt.
+	NoUi          bool `protobuf:"varint,1,opt,name=no_ui,json=noUi,proto3" json:"no_ui,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckRequest) Reset() {
+	*x = CheckRequest{}
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckRequest) ProtoMessage() {}
+
+func (x *CheckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
+func (*CheckRequest) Descriptor() ([]byte, []int) {
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CheckRequest) GetNoUi() bool {
+	if x != nil {
+		return x.NoUi
+	}
+	return false
+}
+
+type CheckResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// problem is why the flow cannot run here (usually kind UNAVAILABLE);
+	// absent when it can.
+	Problem *Error `protobuf:"bytes,1,opt,name=problem,proto3" json:"problem,omitempty"`
+	// implemented is false when the flow has no check of its own (the
+	// plugin's SDK answered for it): it may or may not run.
+	Implemented   bool `protobuf:"varint,2,opt,name=implemented,proto3" json:"implemented,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckResponse) Reset() {
+	*x = CheckResponse{}
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckResponse) ProtoMessage() {}
+
+func (x *CheckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
+func (*CheckResponse) Descriptor() ([]byte, []int) {
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CheckResponse) GetProblem() *Error {
+	if x != nil {
+		return x.Problem
+	}
+	return nil
+}
+
+func (x *CheckResponse) GetImplemented() bool {
+	if x != nil {
+		return x.Implemented
+	}
+	return false
+}
+
 type GetTokenEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Event:
@@ -562,7 +663,7 @@ type GetTokenEvent struct {
 
 func (x *GetTokenEvent) Reset() {
 	*x = GetTokenEvent{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +675,7 @@ func (x *GetTokenEvent) String() string {
 func (*GetTokenEvent) ProtoMessage() {}
 
 func (x *GetTokenEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +688,7 @@ func (x *GetTokenEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTokenEvent.ProtoReflect.Descriptor instead.
 func (*GetTokenEvent) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetTokenEvent) GetEvent() isGetTokenEvent_Event {
@@ -673,7 +774,7 @@ type Prompt struct {
 
 func (x *Prompt) Reset() {
 	*x = Prompt{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +786,7 @@ func (x *Prompt) String() string {
 func (*Prompt) ProtoMessage() {}
 
 func (x *Prompt) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +799,7 @@ func (x *Prompt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prompt.ProtoReflect.Descriptor instead.
 func (*Prompt) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Prompt) GetMessage() string {
@@ -738,7 +839,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -750,7 +851,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -763,7 +864,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Progress) GetMessage() string {
@@ -786,7 +887,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +899,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +912,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Token) GetAccessToken() []byte {
@@ -860,7 +961,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +973,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +986,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Account) GetHomeAccountId() string {
@@ -925,7 +1026,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1038,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1051,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Error) GetKind() ErrorKind {
@@ -1021,7 +1122,7 @@ type LoadRequest struct {
 
 func (x *LoadRequest) Reset() {
 	*x = LoadRequest{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1134,7 @@ func (x *LoadRequest) String() string {
 func (*LoadRequest) ProtoMessage() {}
 
 func (x *LoadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1147,7 @@ func (x *LoadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadRequest.ProtoReflect.Descriptor instead.
 func (*LoadRequest) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LoadRequest) GetKey() string {
@@ -1074,7 +1175,7 @@ type LoadResponse struct {
 
 func (x *LoadResponse) Reset() {
 	*x = LoadResponse{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1187,7 @@ func (x *LoadResponse) String() string {
 func (*LoadResponse) ProtoMessage() {}
 
 func (x *LoadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1200,7 @@ func (x *LoadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResponse.ProtoReflect.Descriptor instead.
 func (*LoadResponse) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LoadResponse) GetData() []byte {
@@ -1134,7 +1235,7 @@ type SaveRequest struct {
 
 func (x *SaveRequest) Reset() {
 	*x = SaveRequest{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1247,7 @@ func (x *SaveRequest) String() string {
 func (*SaveRequest) ProtoMessage() {}
 
 func (x *SaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1260,7 @@ func (x *SaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveRequest.ProtoReflect.Descriptor instead.
 func (*SaveRequest) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SaveRequest) GetKey() string {
@@ -1194,7 +1295,7 @@ type SaveResponse struct {
 
 func (x *SaveResponse) Reset() {
 	*x = SaveResponse{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[16]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1307,7 @@ func (x *SaveResponse) String() string {
 func (*SaveResponse) ProtoMessage() {}
 
 func (x *SaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[16]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1320,7 @@ func (x *SaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveResponse.ProtoReflect.Descriptor instead.
 func (*SaveResponse) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SaveResponse) GetVersion() uint64 {
@@ -1280,7 +1381,12 @@ const file_credhost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x0euser_assertion\x18\x04 \x01(\fR\ruserAssertion\x12\x18\n" +
 	"\aaccount\x18\x05 \x01(\tR\aaccount\x12#\n" +
 	"\rforce_refresh\x18\x06 \x01(\bR\fforceRefresh\x12\x13\n" +
-	"\x05no_ui\x18\a \x01(\bR\x04noUi\"\xf0\x01\n" +
+	"\x05no_ui\x18\a \x01(\bR\x04noUi\"#\n" +
+	"\fCheckRequest\x12\x13\n" +
+	"\x05no_ui\x18\x01 \x01(\bR\x04noUi\"f\n" +
+	"\rCheckResponse\x123\n" +
+	"\aproblem\x18\x01 \x01(\v2\x19.credhost.plugin.v1.ErrorR\aproblem\x12 \n" +
+	"\vimplemented\x18\x02 \x01(\bR\vimplemented\"\xf0\x01\n" +
 	"\rGetTokenEvent\x124\n" +
 	"\x06prompt\x18\x01 \x01(\v2\x1a.credhost.plugin.v1.PromptH\x00R\x06prompt\x12:\n" +
 	"\bprogress\x18\x02 \x01(\v2\x1c.credhost.plugin.v1.ProgressH\x00R\bprogress\x121\n" +
@@ -1336,11 +1442,12 @@ const file_credhost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x16ERROR_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ERROR_KIND_FAILED\x10\x01\x12\x1a\n" +
 	"\x16ERROR_KIND_UNAVAILABLE\x10\x02\x12#\n" +
-	"\x1fERROR_KIND_INTERACTION_REQUIRED\x10\x032\x94\x02\n" +
+	"\x1fERROR_KIND_INTERACTION_REQUIRED\x10\x032\xe2\x02\n" +
 	"\vFlowService\x12U\n" +
 	"\bDescribe\x12#.credhost.plugin.v1.DescribeRequest\x1a$.credhost.plugin.v1.DescribeResponse\x12X\n" +
 	"\tConfigure\x12$.credhost.plugin.v1.ConfigureRequest\x1a%.credhost.plugin.v1.ConfigureResponse\x12T\n" +
-	"\bGetToken\x12#.credhost.plugin.v1.GetTokenRequest\x1a!.credhost.plugin.v1.GetTokenEvent0\x012\xa4\x01\n" +
+	"\bGetToken\x12#.credhost.plugin.v1.GetTokenRequest\x1a!.credhost.plugin.v1.GetTokenEvent0\x01\x12L\n" +
+	"\x05Check\x12 .credhost.plugin.v1.CheckRequest\x1a!.credhost.plugin.v1.CheckResponse2\xa4\x01\n" +
 	"\fCacheService\x12I\n" +
 	"\x04Load\x12\x1f.credhost.plugin.v1.LoadRequest\x1a .credhost.plugin.v1.LoadResponse\x12I\n" +
 	"\x04Save\x12\x1f.credhost.plugin.v1.SaveRequest\x1a .credhost.plugin.v1.SaveResponseBEZCgithub.com/credhost/credhost/core/proto/credhost/plugin/v1;pluginv1b\x06proto3"
@@ -1358,7 +1465,7 @@ func file_credhost_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_credhost_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_credhost_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_credhost_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_credhost_plugin_v1_plugin_proto_goTypes = []any{
 	(ErrorKind)(0),                // 0: credhost.plugin.v1.ErrorKind
 	(*DescribeRequest)(nil),       // 1: credhost.plugin.v1.DescribeRequest
@@ -1368,49 +1475,54 @@ var file_credhost_plugin_v1_plugin_proto_goTypes = []any{
 	(*ConfigureResponse)(nil),     // 5: credhost.plugin.v1.ConfigureResponse
 	(*FieldError)(nil),            // 6: credhost.plugin.v1.FieldError
 	(*GetTokenRequest)(nil),       // 7: credhost.plugin.v1.GetTokenRequest
-	(*GetTokenEvent)(nil),         // 8: credhost.plugin.v1.GetTokenEvent
-	(*Prompt)(nil),                // 9: credhost.plugin.v1.Prompt
-	(*Progress)(nil),              // 10: credhost.plugin.v1.Progress
-	(*Token)(nil),                 // 11: credhost.plugin.v1.Token
-	(*Account)(nil),               // 12: credhost.plugin.v1.Account
-	(*Error)(nil),                 // 13: credhost.plugin.v1.Error
-	(*LoadRequest)(nil),           // 14: credhost.plugin.v1.LoadRequest
-	(*LoadResponse)(nil),          // 15: credhost.plugin.v1.LoadResponse
-	(*SaveRequest)(nil),           // 16: credhost.plugin.v1.SaveRequest
-	(*SaveResponse)(nil),          // 17: credhost.plugin.v1.SaveResponse
-	nil,                           // 18: credhost.plugin.v1.ConfigureRequest.OptionsEntry
-	nil,                           // 19: credhost.plugin.v1.ConfigureRequest.SecretsEntry
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*CheckRequest)(nil),          // 8: credhost.plugin.v1.CheckRequest
+	(*CheckResponse)(nil),         // 9: credhost.plugin.v1.CheckResponse
+	(*GetTokenEvent)(nil),         // 10: credhost.plugin.v1.GetTokenEvent
+	(*Prompt)(nil),                // 11: credhost.plugin.v1.Prompt
+	(*Progress)(nil),              // 12: credhost.plugin.v1.Progress
+	(*Token)(nil),                 // 13: credhost.plugin.v1.Token
+	(*Account)(nil),               // 14: credhost.plugin.v1.Account
+	(*Error)(nil),                 // 15: credhost.plugin.v1.Error
+	(*LoadRequest)(nil),           // 16: credhost.plugin.v1.LoadRequest
+	(*LoadResponse)(nil),          // 17: credhost.plugin.v1.LoadResponse
+	(*SaveRequest)(nil),           // 18: credhost.plugin.v1.SaveRequest
+	(*SaveResponse)(nil),          // 19: credhost.plugin.v1.SaveResponse
+	nil,                           // 20: credhost.plugin.v1.ConfigureRequest.OptionsEntry
+	nil,                           // 21: credhost.plugin.v1.ConfigureRequest.SecretsEntry
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
 }
 var file_credhost_plugin_v1_plugin_proto_depIdxs = []int32{
 	3,  // 0: credhost.plugin.v1.DescribeResponse.options:type_name -> credhost.plugin.v1.OptionSpec
-	18, // 1: credhost.plugin.v1.ConfigureRequest.options:type_name -> credhost.plugin.v1.ConfigureRequest.OptionsEntry
-	19, // 2: credhost.plugin.v1.ConfigureRequest.secrets:type_name -> credhost.plugin.v1.ConfigureRequest.SecretsEntry
+	20, // 1: credhost.plugin.v1.ConfigureRequest.options:type_name -> credhost.plugin.v1.ConfigureRequest.OptionsEntry
+	21, // 2: credhost.plugin.v1.ConfigureRequest.secrets:type_name -> credhost.plugin.v1.ConfigureRequest.SecretsEntry
 	6,  // 3: credhost.plugin.v1.ConfigureResponse.errors:type_name -> credhost.plugin.v1.FieldError
-	9,  // 4: credhost.plugin.v1.GetTokenEvent.prompt:type_name -> credhost.plugin.v1.Prompt
-	10, // 5: credhost.plugin.v1.GetTokenEvent.progress:type_name -> credhost.plugin.v1.Progress
-	11, // 6: credhost.plugin.v1.GetTokenEvent.token:type_name -> credhost.plugin.v1.Token
-	13, // 7: credhost.plugin.v1.GetTokenEvent.error:type_name -> credhost.plugin.v1.Error
-	20, // 8: credhost.plugin.v1.Prompt.expires_on:type_name -> google.protobuf.Timestamp
-	20, // 9: credhost.plugin.v1.Token.expires_on:type_name -> google.protobuf.Timestamp
-	20, // 10: credhost.plugin.v1.Token.refresh_on:type_name -> google.protobuf.Timestamp
-	12, // 11: credhost.plugin.v1.Token.account:type_name -> credhost.plugin.v1.Account
-	0,  // 12: credhost.plugin.v1.Error.kind:type_name -> credhost.plugin.v1.ErrorKind
-	1,  // 13: credhost.plugin.v1.FlowService.Describe:input_type -> credhost.plugin.v1.DescribeRequest
-	4,  // 14: credhost.plugin.v1.FlowService.Configure:input_type -> credhost.plugin.v1.ConfigureRequest
-	7,  // 15: credhost.plugin.v1.FlowService.GetToken:input_type -> credhost.plugin.v1.GetTokenRequest
-	14, // 16: credhost.plugin.v1.CacheService.Load:input_type -> credhost.plugin.v1.LoadRequest
-	16, // 17: credhost.plugin.v1.CacheService.Save:input_type -> credhost.plugin.v1.SaveRequest
-	2,  // 18: credhost.plugin.v1.FlowService.Describe:output_type -> credhost.plugin.v1.DescribeResponse
-	5,  // 19: credhost.plugin.v1.FlowService.Configure:output_type -> credhost.plugin.v1.ConfigureResponse
-	8,  // 20: credhost.plugin.v1.FlowService.GetToken:output_type -> credhost.plugin.v1.GetTokenEvent
-	15, // 21: credhost.plugin.v1.CacheService.Load:output_type -> credhost.plugin.v1.LoadResponse
-	17, // 22: credhost.plugin.v1.CacheService.Save:output_type -> credhost.plugin.v1.SaveResponse
-	18, // [18:23] is the sub-list for method output_type
-	13, // [13:18] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	15, // 4: credhost.plugin.v1.CheckResponse.problem:type_name -> credhost.plugin.v1.Error
+	11, // 5: credhost.plugin.v1.GetTokenEvent.prompt:type_name -> credhost.plugin.v1.Prompt
+	12, // 6: credhost.plugin.v1.GetTokenEvent.progress:type_name -> credhost.plugin.v1.Progress
+	13, // 7: credhost.plugin.v1.GetTokenEvent.token:type_name -> credhost.plugin.v1.Token
+	15, // 8: credhost.plugin.v1.GetTokenEvent.error:type_name -> credhost.plugin.v1.Error
+	22, // 9: credhost.plugin.v1.Prompt.expires_on:type_name -> google.protobuf.Timestamp
+	22, // 10: credhost.plugin.v1.Token.expires_on:type_name -> google.protobuf.Timestamp
+	22, // 11: credhost.plugin.v1.Token.refresh_on:type_name -> google.protobuf.Timestamp
+	14, // 12: credhost.plugin.v1.Token.account:type_name -> credhost.plugin.v1.Account
+	0,  // 13: credhost.plugin.v1.Error.kind:type_name -> credhost.plugin.v1.ErrorKind
+	1,  // 14: credhost.plugin.v1.FlowService.Describe:input_type -> credhost.plugin.v1.DescribeRequest
+	4,  // 15: credhost.plugin.v1.FlowService.Configure:input_type -> credhost.plugin.v1.ConfigureRequest
+	7,  // 16: credhost.plugin.v1.FlowService.GetToken:input_type -> credhost.plugin.v1.GetTokenRequest
+	8,  // 17: credhost.plugin.v1.FlowService.Check:input_type -> credhost.plugin.v1.CheckRequest
+	16, // 18: credhost.plugin.v1.CacheService.Load:input_type -> credhost.plugin.v1.LoadRequest
+	18, // 19: credhost.plugin.v1.CacheService.Save:input_type -> credhost.plugin.v1.SaveRequest
+	2,  // 20: credhost.plugin.v1.FlowService.Describe:output_type -> credhost.plugin.v1.DescribeResponse
+	5,  // 21: credhost.plugin.v1.FlowService.Configure:output_type -> credhost.plugin.v1.ConfigureResponse
+	10, // 22: credhost.plugin.v1.FlowService.GetToken:output_type -> credhost.plugin.v1.GetTokenEvent
+	9,  // 23: credhost.plugin.v1.FlowService.Check:output_type -> credhost.plugin.v1.CheckResponse
+	17, // 24: credhost.plugin.v1.CacheService.Load:output_type -> credhost.plugin.v1.LoadResponse
+	19, // 25: credhost.plugin.v1.CacheService.Save:output_type -> credhost.plugin.v1.SaveResponse
+	20, // [20:26] is the sub-list for method output_type
+	14, // [14:20] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_credhost_plugin_v1_plugin_proto_init() }
@@ -1418,7 +1530,7 @@ func file_credhost_plugin_v1_plugin_proto_init() {
 	if File_credhost_plugin_v1_plugin_proto != nil {
 		return
 	}
-	file_credhost_plugin_v1_plugin_proto_msgTypes[7].OneofWrappers = []any{
+	file_credhost_plugin_v1_plugin_proto_msgTypes[9].OneofWrappers = []any{
 		(*GetTokenEvent_Prompt)(nil),
 		(*GetTokenEvent_Progress)(nil),
 		(*GetTokenEvent_Token)(nil),
@@ -1430,7 +1542,7 @@ func file_credhost_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_credhost_plugin_v1_plugin_proto_rawDesc), len(file_credhost_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

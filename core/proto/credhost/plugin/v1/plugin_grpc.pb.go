@@ -33,6 +33,7 @@ const (
 	FlowService_Describe_FullMethodName  = "/credhost.plugin.v1.FlowService/Describe"
 	FlowService_Configure_FullMethodName = "/credhost.plugin.v1.FlowService/Configure"
 	FlowService_GetToken_FullMethodName  = "/credhost.plugin.v1.FlowService/GetToken"
+	FlowService_Check_FullMethodName     = "/credhost.plugin.v1.FlowService/Check"
 )
 
 // FlowServiceClient is the client API for FlowService service.
@@ -49,6 +50,11 @@ type FlowServiceClient interface {
 	// GetToken streams zero or more Prompt/Progress events, then exactly one
 	// Token or Error event, then ends.
 	GetToken(ctx context.Context, in *GetTokenRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetTokenEvent], error)
+	// Check says whether the flow can run here, without any network call
+	// (a browser, a Kerberos ticket, someone to prompt), for `credhost
+	// doctor`. Plugins built before it answer UNIMPLEMENTED; the host then
+	// reports "unknown".
+	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
 }
 
 type flowServiceClient struct {
@@ -98,6 +104,16 @@ func (c *flowServiceClient) GetToken(ctx context.Context, in *GetTokenRequest, o
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FlowService_GetTokenClient = grpc.ServerStreamingClient[GetTokenEvent]
 
+func (c *flowServiceClient) Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckResponse)
+	err := c.cc.Invoke(ctx, FlowService_Check_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FlowServiceServer is the server API for FlowService service.
 // All implementations must embed UnimplementedFlowServiceServer
 // for forward compatibility.
@@ -112,6 +128,11 @@ type FlowServiceServer interface {
 	// GetToken streams zero or more Prompt/Progress events, then exactly one
 	// Token or Error event, then ends.
 	GetToken(*GetTokenRequest, grpc.ServerStreamingServer[GetTokenEvent]) error
+	// Check says whether the flow can run here, without any network call
+	// (a browser, a Kerberos ticket, someone to prompt), for `credhost
+	// doctor`. Plugins built before it answer UNIMPLEMENTED; the host then
+	// reports "unknown".
+	Check(context.Context, *CheckRequest) (*CheckResponse, error)
 	mustEmbedUnimplementedFlowServiceServer()
 }
 
@@ -130,6 +151,9 @@ func (UnimplementedFlowServiceServer) Configure(context.Context, *ConfigureReque
 }
 func (UnimplementedFlowServiceServer) GetToken(*GetTokenRequest, grpc.ServerStreamingServer[GetTokenEvent]) error {
 	return status.Error(codes.Unimplemented, "method GetToken not implemented")
+}
+func (UnimplementedFlowServiceServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
 }
 func (UnimplementedFlowServiceServer) mustEmbedUnimplementedFlowServiceServer() {}
 func (UnimplementedFlowServiceServer) testEmbeddedByValue()                     {}
@@ -199,6 +223,24 @@ func _FlowService_GetToken_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FlowService_GetTokenServer = grpc.ServerStreamingServer[GetTokenEvent]
 
+func _FlowService_Check_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FlowServiceServer).Check(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FlowService_Check_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FlowServiceServer).Check(ctx, req.(*CheckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FlowService_ServiceDesc is the grpc.ServiceDesc for FlowService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -213,6 +255,10 @@ var FlowService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Configure",
 			Handler:    _FlowService_Configure_Handler,
+		},
+		{
+			MethodName: "Check",
+			Handler:    _FlowService_Check_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/credhost/credhost/core/host"
+)
+
+// aksServerScope is the scope of the Azure Kubernetes Service AAD server
+// application, the same for every AKS cluster with Entra ID integration.
+const aksServerScope = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
+
+// kubeconfigCmd prints the users: stanza of a kubeconfig whose exec
+// credential plugin is credhost, for the profile.
+type kubeconfigCmd struct {
+	scope   string
+	name    string
+	command string
+	mode    string
+}
+
+func (c *kubeconfigCmd) flags(fs *pflag.FlagSet) {
+	fs.StringVarP(&c.scope, "scope", "s", aksServerScope, "scope of the cluster's API server (default: the AKS Entra ID server app)")
+	fs.StringVar(&c.name, "name", "", "kubeconfig user name (default credhost-<profile>)")
+	fs.StringVar(&c.command, "command", "", "path kubectl runs (default: this credhost binary)")
+	fs.StringVar(&c.mode, "interactive-mode", "IfAvailable", "kubectl interactiveMode: Never, IfAvailable or Always")
+}
+
+func (c *kubeconfigCmd) validate(*globals) error {
+	switch c.mode {
+	case "Never", "IfAvailable", "Always":
+		return nil
+	}
+	return usageError{fmt.Errorf("--interactive-mode %q: use Never, IfAvailable or Always", c.mode)}
+}
+
+func (c *kubeconfigCmd) run(_ context.Context, g *globals, e *env, _ []string) error {
+	file, err := host.LoadConfig(g.config, e.getenv)
+	if err != nil {
+		return usageError{err}
+	}
+	profile, err := host.SelectProfile(file, g.profile, e.getenv)
+	if err != nil {
+		return usageError{err}
+	}
+	if c.command == "" {
+		if c.command, err = os.Executable(); err != nil {
+			c.command = "credhost"
+		}
+	}
+	if c.name == "" {
+		c.name = "credhost-" + profile
+	}
+	args := []string{"token", "--profile", profile, "--scope", c.scope, "--output", "exec-credential"}
+	if g.config != "" {
+		// kubectl runs the command from wherever it was started.
+		abs, err := filepath.Abs(g.config)
+		if err != nil {
+			return usageError{err}
+		}
+		args = append(args, "--config", abs)
+	}
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = strconv.Quote(a)
+	}
+	_, err = fmt.Fprintf(e.stdout, `users:
+- name: %s
+  user:
+    exec:
+      apiVersion: %s
+      command: %s
+      args: [%s]
+      interactiveMode: %s
+      provideClusterInfo: false
+`, strconv.Quote(c.name), execCredentialVersion, strconv.Quote(c.command), strings.Join(quoted, ", "), c.mode)
+	return err
+}

@@ -1,0 +1,22 @@
+package main
+
+import (
+	"context"
+
+	"github.com/credhost/credhost/core"
+)
+
+// Check implements core.Checker: once Configure accepted a credential
+// (the secret resolved, the certificate parsed, the assertion source
+// set), client credentials run anywhere the IdP can be reached, which
+// only --probe finds out.
+func (f *flow) Check(context.Context, core.Services) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.state == nil {
+		return core.Unavailable(flowName, "not configured: set one of client_secret, certificate, client_assertion, client_assertion_command or federated_token_file")
+	}
+	return nil
+}
+
+var _ core.Checker = (*flow)(nil)

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/internal/publicclient"
+)
+
+// Check implements core.Checker: device code runs wherever someone can
+// see the code, or, with nobody watching, where a refresh token makes a
+// silent sign-in possible.
+func (f *flow) Check(ctx context.Context, host core.Services) error {
+	f.mu.Lock()
+	configured := f.state != nil
+	f.mu.Unlock()
+	switch {
+	case !configured:
+		return core.Unavailable(flowName, "not configured")
+	case host.UI != nil || publicclient.CanRefresh(ctx, host.Cache):
+		return nil
+	}
+	return &core.Error{Kind: core.KindUnavailable, Flow: flowName,
+		Err:  errors.New("nobody can see a device code here, and no refresh token allows a silent sign-in"),
+		Hint: "sign in once from a terminal with `credhost login`; later calls refresh silently"}
+}
+
+var _ core.Checker = (*flow)(nil)
