@@ -141,6 +141,26 @@ type Store interface {
 // was loaded.
 var ErrCacheConflict = errors.New("cache: entry changed since it was loaded")
 
+// NoUI is the UI of a call that nobody watches (no terminal, kubectl not
+// interactive, an embedder without a prompt callback). Its Prompt fails
+// with KindUnavailable, so a flow that prompts anyway ends up Unavailable;
+// a careful flow asks CanPrompt first and says so before it contacts the
+// identity provider.
+var NoUI UI = noUI{}
+
+type noUI struct{}
+
+func (noUI) Prompt(context.Context, Prompt) error {
+	return &Error{Kind: KindUnavailable, Err: errors.New("the flow needs to prompt the user, but nobody can see a prompt here"),
+		Hint: "run it where someone can answer (a terminal, credhost login), or use a flow that needs nobody"}
+}
+
+func (noUI) Progress(context.Context, string) {}
+
+// CanPrompt reports whether ui reaches a person: it is neither nil nor
+// NoUI.
+func CanPrompt(ui UI) bool { return ui != nil && ui != NoUI }
+
 // UI is how a flow reaches the user, through the host.
 type UI interface {
 	// Prompt shows an instruction the user must act on (a device code).
@@ -190,4 +210,17 @@ func (e *ConfigError) OrNil() error {
 		return nil
 	}
 	return e
+}
+
+// SignInLocker is an optional interface of a Store that processes share
+// (the cache file): SignInLock serializes, across processes, the
+// acquisition of one token (key), so that parallel credential processes
+// (kubectl starts many) make one IdP request and show one prompt, and the
+// others take its result from the store. It is held across that
+// acquisition (network I/O, a prompt), so it is a lock of its own per key,
+// never the store's lock: reading and writing the cache never wait for
+// it. It waits until the holder is done or ctx ends; a holder that dies
+// releases it.
+type SignInLocker interface {
+	SignInLock(ctx context.Context, key string) (unlock func(), err error)
 }

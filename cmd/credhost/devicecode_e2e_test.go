@@ -25,10 +25,15 @@ import (
 // userWorld is a world whose emulator answers device codes every second
 // and whose profile "laptop" signs a user in with device code.
 func userWorld(t testing.TB, chain string) *world {
+	return userWorldOptions(t, chain, emulator.Options{})
+}
+
+func userWorldOptions(t testing.TB, chain string, opts emulator.Options) *world {
 	t.Helper()
 	cli := testbin.Build(t, "./cmd/credhost", "credhost")
 	testbin.Build(t, "./plugins/devicecode", "credhost-plugin-devicecode")
-	srv := emulatortest.StartOptions(t, emulator.Options{Config: emulator.DefaultConfig(), DeviceCodeInterval: time.Second})
+	opts.Config, opts.DeviceCodeInterval = emulator.DefaultConfig(), time.Second
+	srv := emulatortest.StartOptions(t, opts)
 	w := &world{t: t, srv: srv, cli: cli, dir: t.TempDir()}
 	if err := os.WriteFile(filepath.Join(w.dir, "ca.pem"), srv.CACertPEM(), 0o644); err != nil {
 		t.Fatal(err)
@@ -231,5 +236,33 @@ func TestNoPromptSinkIsUnavailable(t *testing.T) {
 		"token", "--config", filepath.Join(w.dir, "config.toml"), "--scope", scope, "--no-prompt")
 	if r.code != exitUnavailable || w.srv.Count("devicecode") != 0 {
 		t.Fatalf("exit %d, device codes %d:\n%s", r.code, w.srv.Count("devicecode"), r.stderr)
+	}
+}
+
+// TestParallelProcessesShareOneSignIn: kubectl starts many credential
+// processes at once; on a cold cache they wait for the first one's
+// sign-in (one device code, one prompt) and reuse its token.
+func TestParallelProcessesShareOneSignIn(t *testing.T) {
+	w := userWorldOptions(t, `["devicecode"]`, emulator.Options{AutoApproveAfter: time.Second, AutoSignIn: emulator.DefaultUsername})
+	const procs = 8
+	results := make(chan result, procs)
+	for range procs {
+		go func() {
+			results <- w.run(nil, "token", "--config", filepath.Join(w.dir, "config.toml"), "--scope", scope)
+		}()
+	}
+	prompts, tokens := 0, map[string]bool{}
+	for range procs {
+		r := <-results
+		if r.code != 0 {
+			t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+		}
+		if userCodeRE.MatchString(r.stderr) {
+			prompts++
+		}
+		tokens[strings.TrimSpace(r.stdout)] = true
+	}
+	if n := w.srv.Count("devicecode"); n != 1 || prompts != 1 || len(tokens) != 1 {
+		t.Fatalf("%d processes: %d device codes, %d prompts, %d distinct tokens; want 1 of each", procs, n, prompts, len(tokens))
 	}
 }

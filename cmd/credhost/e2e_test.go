@@ -248,19 +248,19 @@ func TestWrongSecretFailsAndStopsTheChain(t *testing.T) {
 
 func TestChainSkipsUnconfiguredFlow(t *testing.T) {
 	w := newWorld(t)
-	// devicecode has no plugin installed here; fakeflow has no settings in
+	// notinstalled has no plugin installed; fakeflow has no settings in
 	// this profile. Both are skipped with a reason.
-	w.config(`["devicecode", "fakeflow", "clientcreds"]`, `client_secret = "env:CI_SECRET"`)
+	w.config(`["notinstalled", "fakeflow", "clientcreds"]`, `client_secret = "env:CI_SECRET"`)
 	_, r := w.token([]string{"CI_SECRET=" + secret})
-	for _, want := range []string{`"flow":"devicecode"`, "credhost-plugin-devicecode", `"flow":"fakeflow"`, "not configured for profile", `"kind":"unavailable"`} {
+	for _, want := range []string{`"flow":"notinstalled"`, "credhost-plugin-notinstalled", `"flow":"fakeflow"`, "not configured for profile", `"kind":"unavailable"`} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
 	// With nothing that can run, the exit code says unavailable.
-	w.config(`["devicecode"]`, ``)
+	w.config(`["notinstalled"]`, ``)
 	r = w.run(nil, "token", "--config", filepath.Join(w.dir, "config.toml"), "--scope", scope)
-	if r.code != exitUnavailable || !strings.Contains(r.stderr, "1. devicecode: unavailable") {
+	if r.code != exitUnavailable || !strings.Contains(r.stderr, "1. notinstalled: unavailable") {
 		t.Fatalf("exit %d, want %d:\n%s", r.code, exitUnavailable, r.stderr)
 	}
 }

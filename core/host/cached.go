@@ -17,6 +17,7 @@ type cachedCredential struct {
 	l1      *core.TokenCache
 	next    core.Credential
 	flights *flights
+	signIn  core.SignInLocker // nil: the store is not shared by processes
 	log     zerolog.Logger
 }
 
@@ -36,6 +37,23 @@ func (c *cachedCredential) miss(ctx context.Context, req core.TokenRequest) (cor
 		// A flight that just ended may have filled the cache.
 		if tok, ok := c.l1.Lookup(ctx, &c.key, &req); ok {
 			return tok, nil
+		}
+		if c.signIn != nil {
+			// Other processes may be getting the same token: wait for
+			// them, then take theirs from the store.
+			unlock, err := c.signIn.SignInLock(ctx, fk)
+			if err != nil {
+				if ctx.Err() != nil {
+					return core.Token{}, &core.Error{Kind: core.KindFailed, Err: err,
+						Hint: "another credhost process was signing in for the same profile; raise the timeout or finish that sign-in"}
+				}
+				c.log.Warn().Str("profile", c.key.Profile).Str("error", err.Error()).Msg("no sign-in lock; parallel processes may each ask the IdP")
+			} else {
+				defer unlock()
+				if tok, ok := c.l1.Lookup(ctx, &c.key, &req); ok {
+					return tok, nil
+				}
+			}
 		}
 		tok, err := c.next.GetToken(ctx, req)
 		if err != nil {

@@ -109,6 +109,7 @@ func (h *Host) Credential(profile string) (core.Credential, error) {
 		l1:      h.l1,
 		next:    c,
 		flights: &h.flights,
+		signIn:  signInLocker(h.opts.Store),
 		log:     h.opts.Log,
 	}
 	h.chains[profile] = cred

@@ -98,3 +98,13 @@ func relTo(base, p string) string {
 	}
 	return filepath.Join(base, p)
 }
+
+// signInLocker returns the store's cross-process sign-in lock, if it has
+// one (the file store does).
+func signInLocker(s core.Store) core.SignInLocker {
+	if hs, ok := s.(*Store); ok {
+		s = hs.Store
+	}
+	l, _ := s.(core.SignInLocker)
+	return l
+}

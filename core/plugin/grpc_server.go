@@ -66,9 +66,10 @@ func (s *flowServer) GetToken(req *pluginv1.GetTokenRequest, stream pluginv1.Flo
 	ctx := s.log.WithContext(stream.Context())
 	services := core.Services{Cache: cache, UI: ui}
 	if req.GetNoUi() {
-		// Nobody can see a prompt: the flow learns it before it asks
-		// the IdP for anything (a device code nobody will enter).
-		services.UI = nil
+		// Nobody can see a prompt: the flow can learn it (CanPrompt)
+		// before it asks the IdP for anything (a device code nobody
+		// will enter).
+		services.UI = core.NoUI
 	}
 	tok, ferr := s.impl.GetToken(ctx, requestFromProto(req), services)
 	if ferr != nil {
@@ -86,7 +87,7 @@ func (s *flowServer) Check(ctx context.Context, req *pluginv1.CheckRequest) (res
 		return &pluginv1.CheckResponse{}, nil
 	}
 	s.mu.Lock()
-	services := core.Services{Cache: s.cache}
+	services := core.Services{Cache: s.cache, UI: core.NoUI}
 	s.mu.Unlock()
 	if !req.GetNoUi() {
 		services.UI = checkUI{}

@@ -18,7 +18,7 @@ func (f *flow) Check(ctx context.Context, host core.Services) error {
 	switch {
 	case !configured:
 		return core.Unavailable(flowName, "not configured")
-	case host.UI != nil || publicclient.CanRefresh(ctx, host.Cache):
+	case core.CanPrompt(host.UI) || publicclient.CanRefresh(ctx, host.Cache):
 		return nil
 	}
 	return &core.Error{Kind: core.KindUnavailable, Flow: flowName,

@@ -131,7 +131,7 @@ func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Se
 
 // signIn runs the device code grant: device code, prompt, polling.
 func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []string, claims string, ui core.UI) (core.Token, error) {
-	if ui == nil {
+	if !core.CanPrompt(ui) {
 		return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName,
 			Err:  errors.New("a device code sign-in needs someone to show the code to, and the host has no UI"),
 			Hint: "sign in once from a terminal with `credhost login`, or give the SDK an OnPrompt callback"}

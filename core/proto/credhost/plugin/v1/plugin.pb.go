@@ -461,7 +461,7 @@ type GetTokenRequest struct {
 	// interactive, an embedder without a prompt callback). A flow that
 	// would need the user must answer Unavailable before doing anything,
 	// not after asking the identity provider for a device code. The SDK
-	// gives such flows a nil Services.UI. Older hosts leave it false, and
+	// gives such flows core.NoUI as Services.UI. Older hosts leave it false, and
 	// then turn the first Prompt event into Unavailable themselves.
 	NoUi          bool `protobuf:"varint,7,opt,name=no_ui,json=noUi,proto3" json:"no_ui,omitempty"`
 	unknownFields protoimpl.UnknownFields
