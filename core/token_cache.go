@@ -75,6 +75,11 @@ type tokenEntry struct {
 	Scopes    []string    `json:"scopes"` // normalized
 	Tenant    string      `json:"tenant,omitempty"`
 	AccountIn string      `json:"account_hint,omitempty"`
+	// Assertion is the SHA-256 (hex) of the caller's token for
+	// on-behalf-of: a downstream token belongs to the user whose token
+	// was exchanged, never to another caller. The token itself is never
+	// stored.
+	Assertion string `json:"assertion_sha256,omitempty"`
 	Token     storedToken `json:"token"`
 
 	tok Token // decoded once
@@ -116,6 +121,10 @@ func memKey(k *TokenKey, req *TokenRequest) uint64 {
 	h.WriteString(req.TenantID)
 	h.WriteByte(0)
 	h.WriteString(req.Account)
+	h.WriteByte(0)
+	if !req.UserAssertion.IsZero() {
+		h.WriteString(req.UserAssertion.Reveal())
+	}
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], sum)
 	h.Write(b[:])
@@ -125,14 +134,29 @@ func memKey(k *TokenKey, req *TokenRequest) uint64 {
 // StoreKey is the key of a token in the Store: stable across processes.
 func StoreKey(k TokenKey, req TokenRequest) string {
 	h := sha256.New()
-	for _, part := range []string{k.Authority, k.ClientID, k.Chain, req.TenantID, req.Account, strings.Join(req.NormalizedScopes(), " ")} {
+	for _, part := range []string{k.Authority, k.ClientID, k.Chain, req.TenantID, req.Account, assertionHash(&req), strings.Join(req.NormalizedScopes(), " ")} {
 		fmt.Fprintf(h, "%d:%s", len(part), part)
 	}
 	return TokenKeyPrefix + k.Profile + "|" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// assertionHash is the SHA-256 (hex) of req's user assertion, "" without
+// one.
+func assertionHash(req *TokenRequest) string {
+	if req.UserAssertion.IsZero() {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(req.UserAssertion.Reveal()))
+	return hex.EncodeToString(sum[:])
+}
+
 func (e *tokenEntry) matches(k *TokenKey, req *TokenRequest) bool {
 	if e.Profile != k.Profile || e.Authority != k.Authority || e.ClientID != k.ClientID || e.Chain != k.Chain || e.Tenant != req.TenantID || e.AccountIn != req.Account {
+		return false
+	}
+	// Without an assertion this costs nothing (the hit path allocates
+	// nothing); with one, the hash is compared.
+	if (e.Assertion == "") != req.UserAssertion.IsZero() || (e.Assertion != "" && e.Assertion != assertionHash(req)) {
 		return false
 	}
 	n := 0
@@ -194,7 +218,7 @@ func (c *TokenCache) Lookup(ctx context.Context, k *TokenKey, req *TokenRequest)
 func (c *TokenCache) Put(ctx context.Context, k *TokenKey, req *TokenRequest, tok Token) error {
 	e := &tokenEntry{
 		Profile: k.Profile, Authority: k.Authority, ClientID: k.ClientID, Chain: k.Chain,
-		Scopes: req.NormalizedScopes(), Tenant: req.TenantID, AccountIn: req.Account,
+		Scopes: req.NormalizedScopes(), Tenant: req.TenantID, AccountIn: req.Account, Assertion: assertionHash(req),
 		Token: storedToken{
 			AccessToken: tok.AccessToken.Reveal(), TokenType: tok.TokenType, ExpiresOn: tok.ExpiresOn.UTC(), RefreshOn: tok.RefreshOn.UTC(),
 			HomeAccount: tok.Account.HomeAccountID, Username: tok.Account.Username, TenantID: tok.Account.TenantID, Flow: tok.Flow,

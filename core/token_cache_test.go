@@ -42,6 +42,27 @@ func TestTokenCache(t *testing.T) {
 	if _, ok := c.Lookup(ctx, &TokenKey{Profile: "q", Authority: k.Authority, ClientID: "c"}, &req); ok {
 		t.Error("hit for another profile")
 	}
+	// On-behalf-of: a downstream token belongs to the caller whose token
+	// was exchanged.
+	alice := TokenRequest{Scopes: []string{"a", "b"}, UserAssertion: NewSecret("alice-assertion")}
+	if err := c.Put(ctx, k, &alice, Token{AccessToken: NewSecret("at-alice"), ExpiresOn: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cc := range []*TokenCache{c, NewTokenCache(store, &TokenCacheOptions{Now: clock})} {
+		if got, ok := cc.Lookup(ctx, k, &alice); !ok || got.AccessToken.Reveal() != "at-alice" {
+			t.Fatalf("alice's own downstream token: %v %v", got, ok)
+		}
+		bob := TokenRequest{Scopes: []string{"a", "b"}, UserAssertion: NewSecret("bob-assertion")}
+		if got, ok := cc.Lookup(ctx, k, &bob); ok {
+			t.Fatalf("bob got a cached token (%q) that was not his", got.AccessToken.Reveal())
+		}
+		if got, ok := cc.Lookup(ctx, k, &req); !ok || got.AccessToken.Reveal() != "at" {
+			t.Fatalf("the request without an assertion: %v %v", got, ok)
+		}
+	}
+	if StoreKey(*k, alice) == StoreKey(*k, req) {
+		t.Fatal("the store key ignores the assertion")
+	}
 	for _, other := range []*TokenKey{
 		{Profile: "p", Authority: k.Authority, ClientID: "c", Chain: "devicecode"}, // the profile's chain changed
 		{Profile: "p", Authority: k.Authority, ClientID: "d"},
@@ -68,7 +89,11 @@ func TestTokenCache(t *testing.T) {
 	}
 
 	list, err := c.List(ctx, "p")
-	if err != nil || len(list) != 1 || list[0].Flow != "clientcreds" || len(list[0].Scopes) != 2 {
+	flows := map[string]int{}
+	for _, e := range list {
+		flows[e.Flow] += len(e.Scopes)
+	}
+	if err != nil || len(list) != 2 || flows["clientcreds"] != 2 { // the app token and alice's
 		t.Fatalf("List = %+v, %v", list, err)
 	}
 	if err := c.Forget(ctx, "p"); err != nil {
