@@ -12,15 +12,41 @@ import (
 	"github.com/credhost/credhost/core/host"
 )
 
-// configCmd checks the configuration without signing anyone in.
-type configCmd struct{}
+// configCmd checks the configuration without signing anyone in (config
+// validate) and shows what the layers add up to (config show).
+type configCmd struct {
+	effective bool
+	output    string
+}
 
-func (*configCmd) flags(*pflag.FlagSet)    {}
-func (*configCmd) validate(*globals) error { return nil }
+const configUsage = "say validate or show: credhost config validate [--profile P], credhost config show [--profile P] [--effective] [--output text|json]"
 
-func (*configCmd) run(ctx context.Context, g *globals, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "validate" {
-		return usageError{errors.New("say validate: credhost config validate [--profile P]")}
+func (c *configCmd) flags(fs *pflag.FlagSet) {
+	fs.BoolVar(&c.effective, "effective", false, "show: list every merged setting with its origin (secrets show as [redacted] or their env:/file: reference)")
+	fs.StringVarP(&c.output, "output", "o", "", "show: output format, text (default) or json")
+}
+
+func (c *configCmd) validate(*globals) error {
+	switch c.output {
+	case "", "text", "json":
+		return nil
+	}
+	return usageError{fmt.Errorf("--output %q: use text or json", c.output)}
+}
+
+func (c *configCmd) run(ctx context.Context, g *globals, e *env, args []string) error {
+	if len(args) == 0 {
+		return usageError{errors.New(configUsage)}
+	}
+	switch args[0] {
+	case "show":
+		return c.show(g, e, args[1:])
+	case "validate":
+		if c.effective || c.output != "" {
+			return usageError{errors.New("--effective and --output are for config show")}
+		}
+	default:
+		return usageError{errors.New(configUsage)}
 	}
 	file, err := host.LoadConfig(g.config, e.getenv)
 	if err != nil {
@@ -34,6 +60,13 @@ func (*configCmd) run(ctx context.Context, g *globals, e *env, args []string) er
 	defer h.Close()
 	var failed []string
 	for _, name := range profiles {
+		// A profile the policy refuses is reported like any other bad
+		// profile, so that one refusal does not hide the others.
+		if err := file.Refusal(name); err != nil {
+			fmt.Fprintf(e.stdout, "error: profile %s: %s\n", name, indent(err.Error()))
+			failed = append(failed, name)
+			continue
+		}
 		problems, err := h.Validate(ctx, name)
 		if err != nil {
 			return usageError{err}

@@ -104,20 +104,27 @@ func (d *decoder) cache(n *node) Cache {
 			d.unknown(v, []string{"cache", k}, cacheKeys, "[cache] takes "+strings.Join(cacheKeys, ", "))
 		}
 	}
+	return cc
+}
+
+// checkCache reports [cache] settings that contradict each other. It runs
+// once all layers are merged, since the backend and its settings may come
+// from different files.
+func checkCache(cc *Cache, probs *problems) {
 	switch cc.Backend.Raw {
 	case CacheRedis:
 		if !cc.URL.IsSet() {
-			d.probs.add(n.pos, "cache.url", `the redis backend needs url = "redis://host:6379/0" (or rediss:// for TLS)`)
+			probs.add(cc.Origin, "cache.url", `the redis backend needs url = "redis://host:6379/0" (or rediss:// for TLS)`)
 		}
 		if !cc.Key.IsSet() {
-			d.probs.add(n.pos, "cache.key", `the redis backend needs an encryption key: key = "env:CREDHOST_CACHE_KEY" (32 bytes, base64)`)
+			probs.add(cc.Origin, "cache.key", `the redis backend needs an encryption key: key = "env:CREDHOST_CACHE_KEY" (32 bytes, base64)`)
 		}
 		for _, v := range []struct {
 			key string
 			val Value
 		}{{"path", cc.Path}, {"key_file", cc.KeyFile}, {"passphrase", cc.Passphrase}} {
 			if v.val.IsSet() {
-				d.probs.add(v.val.Origin, "cache."+v.key, `%s is for backend = "file"; Redis entries are sealed with key`, v.key)
+				probs.add(v.val.Origin, "cache."+v.key, `%s is for backend = "file"; Redis entries are sealed with key`, v.key)
 			}
 		}
 	case "", CacheFile:
@@ -126,12 +133,11 @@ func (d *decoder) cache(n *node) Cache {
 			val Value
 		}{{"url", cc.URL}, {"password", cc.Password}, {"ca_file", cc.CAFile}, {"prefix", cc.Prefix}} {
 			if v.val.IsSet() {
-				d.probs.add(v.val.Origin, "cache."+v.key, `%s is for backend = "redis"`, v.key)
+				probs.add(v.val.Origin, "cache."+v.key, `%s is for backend = "redis"`, v.key)
 			}
 		}
 		if cc.Key.IsSet() && cc.Passphrase.IsSet() {
-			d.probs.add(cc.Passphrase.Origin, "cache.passphrase", "set key or passphrase, not both")
+			probs.add(cc.Passphrase.Origin, "cache.passphrase", "set key or passphrase, not both")
 		}
 	}
-	return cc
 }

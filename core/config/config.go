@@ -39,6 +39,17 @@ type File struct {
 	Plugins Plugins
 	// Cache is the [cache] table.
 	Cache Cache
+	// Policy is the system file's [policy]; the zero Policy (no system
+	// file, or no [policy] in it) allows everything. Only LoadLayers
+	// sets it.
+	Policy Policy
+	// Layers lists the sources LoadLayers merged, lowest first, with the
+	// files it looked for and did not find; nil for Parse and Load.
+	Layers []Layer
+
+	// refused maps the name of each profile that Policy refuses to the
+	// reasons; Profile returns them instead of the profile.
+	refused map[string]error
 }
 
 // Plugins is the [plugins] table.
@@ -93,6 +104,9 @@ type Profile struct {
 	Flows map[string]map[string]Value
 	// FlowOrigins maps a flow id to the position of its section header.
 	FlowOrigins map[string]Origin
+	// Match holds the [profiles.<name>.match] rules that choose this
+	// profile when none is named (see File.Choose); nil if it has none.
+	Match *Match
 }
 
 // Key names of a profile (and of [defaults]).
@@ -103,6 +117,8 @@ const (
 	keyTimeout        = "timeout"
 	keyCAFile         = "ca_file"
 	keyRememberWinner = "remember_winner"
+	keyMatch          = "match"
+	keyPolicy         = "policy"
 )
 
 var (
@@ -134,6 +150,7 @@ func Parse(path string, data []byte) (*File, error) {
 	}
 	d := &decoder{probs: probs}
 	f := d.file(path, root)
+	finish(f, probs)
 	if err := probs.err(); err != nil {
 		return nil, err
 	}
@@ -141,9 +158,15 @@ func Parse(path string, data []byte) (*File, error) {
 }
 
 // Profile returns the named profile. An unknown name gives an error
-// wrapping ErrNoProfile that lists the profiles there are.
+// wrapping ErrNoProfile that lists the profiles there are; a profile the
+// system policy refuses gives an error wrapping ErrPolicy that names the
+// offending settings and the policy's file:line. The host looks every
+// profile up here, so a refused profile never starts a plugin.
 func (f *File) Profile(name string) (*Profile, error) {
 	if p, ok := f.Profiles[name]; ok {
+		if err := f.Refusal(name); err != nil {
+			return nil, err
+		}
 		return p, nil
 	}
 	where := f.Path
@@ -200,6 +223,10 @@ func (p *Profile) originOf(key string) Origin {
 		o = p.CAFile.Origin
 	case keyRememberWinner:
 		o = p.RememberWinnerOrigin
+	case keyMatch:
+		if p.Match != nil {
+			o = p.Match.Origin
+		}
 	default:
 		flow, opt, _ := strings.Cut(key, ".")
 		if opt != "" {

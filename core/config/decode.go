@@ -11,6 +11,12 @@ import (
 // not know and every value of the wrong type or form.
 type decoder struct {
 	probs *problems
+	// layer is the kind of file being read: only the system file may
+	// hold [policy]. Parse leaves it zero, which reads like a user file.
+	layer LayerKind
+	// systemPath names the system file in the message that refuses a
+	// [policy] elsewhere.
+	systemPath string
 }
 
 func (d *decoder) file(path string, root *node) *File {
@@ -42,16 +48,52 @@ func (d *decoder) file(path string, root *node) *File {
 			if d.isTable(n, []string{k}, "[cache]") {
 				f.Cache = d.cache(n)
 			}
+		case keyPolicy:
+			if d.layer != LayerSystem {
+				// Refused wherever it is written, even if malformed: a
+				// lower layer must not look as if it could set policy.
+				d.probs.add(n.pos, keyPolicy, "[policy] is read only from the system file (%s): the user and project files, and flags, cannot set or loosen it; remove this table", d.systemName())
+				continue
+			}
+			if d.isTable(n, []string{k}, "[policy]") {
+				f.Policy = d.policy(n)
+			}
 		default:
-			d.unknown(n, []string{k}, topKeys, "the file takes [defaults], [profiles.<name>], [plugins] and [cache]")
+			known, takes := topKeys, "the file takes [defaults], [profiles.<name>], [plugins] and [cache]"
+			if d.layer == LayerSystem {
+				known = append(known[:len(known):len(known)], keyPolicy)
+				takes = "the system file takes [defaults], [profiles.<name>], [plugins], [cache] and [policy]"
+			}
+			d.unknown(n, []string{k}, known, takes)
 		}
 	}
-	for _, name := range f.Order {
-		p := f.Profiles[name]
-		f.Defaults.applyTo(p)
-		(&checker{probs: d.probs}).required(p)
-	}
 	return f
+}
+
+func (d *decoder) systemName() string {
+	if d.systemPath != "" {
+		return d.systemPath
+	}
+	return DefaultSystemPath()
+}
+
+// finish completes a File whose layers are all merged: it applies
+// [defaults] to every profile and reports what is missing or
+// contradictory across the whole (a setting may come from any layer).
+func finish(f *File, probs *problems) {
+	for _, name := range f.Order {
+		f.Defaults.applyTo(f.Profiles[name])
+	}
+	checkComplete(f, probs)
+}
+
+// checkComplete reports the settings each profile lacks and the [cache]
+// settings that contradict each other.
+func checkComplete(f *File, probs *problems) {
+	for _, name := range f.Order {
+		(&checker{probs: probs}).required(f.Profiles[name])
+	}
+	checkCache(&f.Cache, probs)
 }
 
 // isTable reports whether n is a table, reporting it otherwise; want
@@ -82,6 +124,8 @@ func (d *decoder) defaults(n *node) Defaults {
 		v := n.fields[k]
 		switch {
 		case c.setting(&p, k, v):
+		case k == keyMatch:
+			d.probs.add(v.pos, dotted("defaults", k), "[defaults] takes no match rules: they choose one profile, so put them in [profiles.<name>.match]")
 		case v.kind == kTable:
 			d.probs.add(v.pos, dotted("defaults", k), "[defaults] has no flow sections: put flow settings in [profiles.<name>.%s]", dotted(k))
 		default:
@@ -140,11 +184,13 @@ func (d *decoder) profile(name string, n *node) *Profile {
 		v := n.fields[k]
 		switch {
 		case c.setting(p, k, v):
+		case k == keyMatch:
+			p.Match = d.match(append(path, k), v)
 		case v.kind == kTable:
 			d.flowSection(p, k, v)
 		default:
-			d.unknown(v, append(path, k), settingKeys, fmt.Sprintf("a profile takes %s, and [profiles.%s.<flow>] sections",
-				strings.Join(settingKeys, ", "), dotted(name)))
+			d.unknown(v, append(path, k), append(settingKeys[:len(settingKeys):len(settingKeys)], keyMatch), fmt.Sprintf("a profile takes %s, [profiles.%s.match] and [profiles.%s.<flow>] sections",
+				strings.Join(settingKeys, ", "), dotted(name), dotted(name)))
 		}
 	}
 	return p

@@ -77,8 +77,13 @@ func (e Env) get(name string) string {
 // AZURE_AUTHORITY_HOST that is not an https URL, a malformed tenant), the
 // returned Errors say so, placed at the variable; callers should not go
 // on with the profile then.
-func (p *Profile) ApplyEnv(getenv Env) error {
-	if v := getenv.get(EnvClientID); v != "" {
+func (p *Profile) ApplyEnv(getenv Env) error { return p.applyEnv(getenv, false) }
+
+// applyEnv is ApplyEnv; with keepFlags, values a flag set stay, since
+// flags are the layer above the environment.
+func (p *Profile) applyEnv(getenv Env, keepFlags bool) error {
+	keep := func(v Value) bool { return keepFlags && v.Origin.Flag != "" }
+	if v := getenv.get(EnvClientID); v != "" && !keep(p.ClientID) {
 		p.ClientID = Value{Raw: v, Origin: Origin{Env: EnvClientID}}
 	}
 	host, tenant := getenv.get(EnvAuthorityHost), getenv.get(EnvTenantID)
@@ -89,23 +94,28 @@ func (p *Profile) ApplyEnv(getenv Env) error {
 	if tenant != "" {
 		names = append(names, EnvTenantID)
 	}
-	if names != nil {
+	if names != nil && !keep(p.Authority) {
 		p.Authority = Value{
 			Raw:    rewriteAuthority(p.Authority.Raw, host, tenant),
 			Origin: Origin{Env: strings.Join(names, ", ")},
 		}
 	}
+	set := func(key, raw, name string) {
+		if !keep(p.Flows[FlowClientCreds][key]) {
+			p.setEnv(key, raw, name)
+		}
+	}
 	if getenv.get(EnvClientSecret) != "" {
-		p.setEnv(KeyClientSecret, "env:"+EnvClientSecret, EnvClientSecret)
+		set(KeyClientSecret, "env:"+EnvClientSecret, EnvClientSecret)
 	}
 	if v := getenv.get(EnvClientCertificatePath); v != "" {
-		p.setEnv(KeyCertificate, "file:"+absPath(v), EnvClientCertificatePath)
+		set(KeyCertificate, "file:"+absPath(v), EnvClientCertificatePath)
 	}
 	if getenv.get(EnvClientCertificatePassword) != "" {
-		p.setEnv(KeyCertificatePassword, "env:"+EnvClientCertificatePassword, EnvClientCertificatePassword)
+		set(KeyCertificatePassword, "env:"+EnvClientCertificatePassword, EnvClientCertificatePassword)
 	}
 	if v := getenv.get(EnvFederatedTokenFile); v != "" {
-		p.setEnv(KeyFederatedTokenFile, absPath(v), EnvFederatedTokenFile)
+		set(KeyFederatedTokenFile, absPath(v), EnvFederatedTokenFile)
 	}
 
 	probs := &problems{}

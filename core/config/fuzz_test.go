@@ -30,6 +30,9 @@ func FuzzParse(f *testing.F) {
 		"[a.b]\n[a]\nb.c = 1\n",
 		"x = [[[[[]]]]]\n",
 		"\ufeff[plugins.pins]\nx = \"sha256:\"\n",
+		"[profiles.p]\nauthority = \"https://h/t\"\nclient_id = \"c\"\nchain = [\"a\"]\n[profiles.p.match]\nenv = { CI = \"true\" }\nenv_set = \"X\"\nfile = [\"f\"]\nkubernetes = true\ntty = false\nos = [\"linux\"]\n",
+		"[profiles.p.match]\n[defaults.match]\n",
+		"[policy]\ndeny_flows = [\"ropc\"]\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -64,6 +67,9 @@ func FuzzParse(f *testing.F) {
 			}
 			if err := p.Validate(); err != nil {
 				t.Fatalf("Parse accepted a profile that Validate rejects: %v", err)
+			}
+			if p.Match != nil && len(p.Match.Rules) == 0 {
+				t.Fatalf("accepted a match table without rules: %+v", p.Match)
 			}
 			if _, _, err := Tenant(p.Authority.Raw); err != nil {
 				t.Fatalf("accepted authority: %v", err)

@@ -80,14 +80,27 @@ type builder struct {
 	data  []byte
 	lines []int // offset of the start of each line
 	probs *problems
+	// flag, when set, is the origin of every node and problem: the
+	// document is a command-line setting, where a position means nothing.
+	flag Origin
 }
 
 // parseTree checks the document with go-toml's decoder (syntax and TOML's
 // own rules, such as keys defined twice), then walks it with go-toml's
 // unstable parser to build a tree that knows where each key is.
 func parseTree(path string, data []byte, probs *problems) *node {
+	return (&builder{path: path, probs: probs}).parse(data)
+}
+
+// parseTreeAs is parseTree for a document that is not a file (a flag's
+// value): every value and problem gets origin o.
+func parseTreeAs(o Origin, data []byte, probs *problems) *node {
+	return (&builder{probs: probs, flag: o}).parse(data)
+}
+
+func (b *builder) parse(data []byte) *node {
 	data = bytes.TrimPrefix(data, []byte("\ufeff")) // a BOM some editors write
-	b := &builder{path: path, data: data, probs: probs, lines: []int{0}}
+	b.data, b.lines = data, []int{0}
 	for i, c := range data {
 		if c == '\n' {
 			b.lines = append(b.lines, i+1)
@@ -125,6 +138,9 @@ func parseTree(path string, data []byte, probs *problems) *node {
 
 // at returns the origin of a byte offset of the document.
 func (b *builder) at(offset int) Origin {
+	if !b.flag.IsZero() {
+		return b.flag
+	}
 	line := sort.Search(len(b.lines), func(i int) bool { return b.lines[i] > offset }) - 1
 	line = max(line, 0)
 	return Origin{File: b.path, Line: line + 1, Col: offset - b.lines[line] + 1}
@@ -158,6 +174,9 @@ func (b *builder) syntaxError(err error) {
 			e.Origin = b.at(off)
 		}
 		e.Msg = "invalid TOML: " + pe.Message
+	}
+	if !b.flag.IsZero() {
+		e.Origin = b.flag
 	}
 	b.probs.list = append(b.probs.list, e)
 }

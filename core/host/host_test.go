@@ -250,3 +250,23 @@ func TestMissingPluginIsUnavailable(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestPolicyMinPluginVersion(t *testing.T) {
+	dir, _ := fakePlugin(t)
+	system := filepath.Join(dir, "system.toml")
+	if err := os.WriteFile(system, []byte("[policy]\nmin_plugin_versions = { fakeflow = \"1.2.0\" }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	user := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(user, []byte(profile("ok", "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := config.LoadLayers(&config.LoadOptions{SystemPath: system, UserPath: user, NoProject: true, Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = token(t, newHost(t, dir, f, zerolog.Nop()), context.Background())
+	if !errors.Is(err, config.ErrPolicy) || !strings.Contains(err.Error(), "system.toml:2") || !strings.Contains(err.Error(), "0.0.1") {
+		t.Fatalf("err = %v, want the policy's minimum refused at system.toml:2", err)
+	}
+}

@@ -112,6 +112,10 @@ func (m *member) setup(ctx context.Context, c *plugin.Client) error {
 	if desc.Name != m.flow {
 		return core.Failed(m.flow, "plugin binary serves flow %q, not %q", desc.Name, m.flow)
 	}
+	if err := m.host.file.Policy.CheckPluginVersion(m.flow, desc.Version); err != nil {
+		return &core.Error{Kind: core.KindFailed, Flow: m.flow, Err: err,
+			Hint: "install a newer " + BinaryName(m.flow) + ", or ask whoever owns the system policy"}
+	}
 	m.mu.Lock()
 	m.desc = desc
 	m.mu.Unlock()
