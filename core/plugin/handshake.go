@@ -17,7 +17,7 @@ const pluginName = "flow"
 
 // Handshake is shared by host and plugins. The magic cookie is a UX guard
 // (running a plugin binary by hand prints a friendly message), not a
-// security control; the SHA-256 pin and AutoMTLS are.
+// security control; the SHA-256 pin and mutual TLS (tls.go) are.
 var Handshake = goplugin.HandshakeConfig{
 	ProtocolVersion:  ProtocolVersion,
 	MagicCookieKey:   "CREDHOST_PLUGIN",

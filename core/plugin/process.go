@@ -26,7 +26,9 @@ type Spec struct {
 	// Path is the plugin binary.
 	Path string
 	// Pin is the expected SHA-256 of the binary, as "sha256:<hex>"; empty
-	// means unpinned. A mismatch is refused before the binary runs.
+	// means unpinned. A mismatch is refused before the binary runs. The
+	// digest of a binary that has not changed is remembered for the life
+	// of the process (pin.go), so restarts do not hash it again.
 	Pin string
 	// Log receives the plugin's log lines (flow=<id>); default Nop.
 	Log zerolog.Logger
@@ -87,9 +89,18 @@ func (p *Process) Client(ctx context.Context) (*Client, error) {
 }
 
 func (p *Process) start(ctx context.Context) (*goplugin.Client, *Client, error) {
-	secure, err := secureConfig(p.spec.Pin)
-	if err != nil {
-		return nil, nil, &core.Error{Kind: core.KindFailed, Flow: p.spec.Flow, Err: err, Hint: "fix the pin in [plugins.pins]: sha256:<64 hex digits> (credhost plugins verify prints it)"}
+	if p.spec.Pin != "" {
+		want, err := ParsePin(p.spec.Pin)
+		if err != nil {
+			return nil, nil, &core.Error{Kind: core.KindFailed, Flow: p.spec.Flow, Err: err, Hint: "fix the pin in [plugins.pins]: sha256:<64 hex digits> (credhost plugins verify prints it)"}
+		}
+		// We check the pin ourselves rather than through go-plugin's
+		// SecureConfig, which hashes the whole binary on every start:
+		// verifyPin remembers the digest of an unchanged file (pin.go).
+		// Either way the check is done before the binary runs.
+		if err := verifyPin(p.spec.Path, want); err != nil {
+			return nil, nil, p.startError(err)
+		}
 	}
 	timeout := p.spec.StartTimeout
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
@@ -106,7 +117,6 @@ func (p *Process) start(ctx context.Context) (*goplugin.Client, *Client, error) 
 		VersionedPlugins: pluginSets(&flowPlugin{}),
 		Cmd:              cmd,
 		SkipHostEnv:      true,
-		SecureConfig:     secure,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		TLSConfig:        tlsConfig, // mutual TLS with Ed25519 keys: see tls.go
 		StartTimeout:     timeout,
@@ -196,17 +206,6 @@ func (p *Process) Pid() int {
 		return 0
 	}
 	return p.client.ReattachConfig().Pid
-}
-
-func secureConfig(pin string) (*goplugin.SecureConfig, error) {
-	if pin == "" {
-		return nil, nil
-	}
-	sum, err := ParsePin(pin)
-	if err != nil {
-		return nil, err
-	}
-	return &goplugin.SecureConfig{Checksum: sum, Hash: sha256.New()}, nil
 }
 
 // ParsePin decodes "sha256:<64 hex>".
