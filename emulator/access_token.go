@@ -32,12 +32,18 @@ func (s *Server) Issuer(tenant string) string {
 	return s.URL() + "/" + tenant + "/v2.0"
 }
 
+// errTokenExpired is what verifyAccessToken wraps when the token is past
+// its exp, so that the on-behalf-of grant can answer AADSTS500133 rather
+// than the generic invalid-assertion code.
+var errTokenExpired = errors.New("expired")
+
 // VerifyAccessToken checks that raw is an access token the emulator issued
 // and that it is valid now (by Options.Now): RS256 signature with the
-// emulator's key, an issuer of one of its tenants on one of its host names,
-// a matching tid, exp in the future and nbf not in the future (5 minutes
-// of skew). It returns the claims, with numbers as float64. It does not
-// check the audience; callers do. Safe for concurrent use.
+// emulator's key, an issuer of one of its tenants on one of its host names
+// (or the v1.0 issuer for Options.V1Resources), a matching tid, exp in
+// the future and nbf not in the future (5 minutes of skew). It returns
+// the claims, with numbers as float64. It does not check the audience;
+// callers do. Safe for concurrent use.
 func (s *Server) VerifyAccessToken(raw string) (map[string]any, error) {
 	claims, err := s.verifyAccessToken(raw)
 	if err != nil {
@@ -61,14 +67,9 @@ func (s *Server) verifyAccessToken(raw string) (map[string]any, error) {
 		return nil, fmt.Errorf("bad signature: %w", err)
 	}
 	iss := stringClaim(t.claims, "iss")
-	u, err := url.Parse(iss)
-	if err != nil || u.Scheme != "https" || !s.pki.knownHost(u.Host) {
-		return nil, fmt.Errorf("issuer %q is not this emulator", iss)
-	}
-	tid, rest, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
-	tenant, ok := s.dir.tenant(tid)
-	if rest != "v2.0" || !ok || tenant.id != tid {
-		return nil, fmt.Errorf("issuer %q names no tenant of this emulator", iss)
+	tid, err := s.accessTokenTenant(iss, stringClaim(t.claims, "aud"))
+	if err != nil {
+		return nil, err
 	}
 	if got := stringClaim(t.claims, "tid"); got != tid {
 		return nil, fmt.Errorf("tid %q does not match issuer %q", got, iss)
@@ -79,7 +80,7 @@ func (s *Server) verifyAccessToken(raw string) (map[string]any, error) {
 		return nil, errors.New("no exp claim")
 	}
 	if now.Unix() >= exp {
-		return nil, fmt.Errorf("expired at %d, now %d", exp, now.Unix())
+		return nil, fmt.Errorf("%w at %d, now %d", errTokenExpired, exp, now.Unix())
 	}
 	if nbf, ok := numericClaim(t.claims, "nbf"); ok && nbf > now.Add(clockSkew).Unix() {
 		return nil, fmt.Errorf("not valid before %d, now %d", nbf, now.Unix())
@@ -89,6 +90,29 @@ func (s *Server) verifyAccessToken(raw string) (map[string]any, error) {
 		return nil, fmt.Errorf("claims: %w", err)
 	}
 	return out, nil
+}
+
+// accessTokenTenant returns the tenant GUID named by an access token's
+// issuer: a v2.0 issuer on one of the emulator's host names, or for an
+// audience among Options.V1Resources the v1.0 issuer, and in both cases
+// one of its tenants.
+func (s *Server) accessTokenTenant(iss, aud string) (string, error) {
+	if tid, ok := v1IssuerTenant(iss); ok && s.isV1Resource(aud) {
+		if tenant, ok := s.dir.tenant(tid); ok && tenant.id == tid {
+			return tid, nil
+		}
+		return "", fmt.Errorf("issuer %q names no tenant of this emulator", iss)
+	}
+	u, err := url.Parse(iss)
+	if err != nil || u.Scheme != "https" || !s.pki.knownHost(u.Host) {
+		return "", fmt.Errorf("issuer %q is not this emulator", iss)
+	}
+	tid, rest, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	tenant, ok := s.dir.tenant(tid)
+	if rest != "v2.0" || !ok || tenant.id != tid {
+		return "", fmt.Errorf("issuer %q names no tenant of this emulator", iss)
+	}
+	return tid, nil
 }
 
 // newUTI returns a random token identifier like Entra ID's "uti".

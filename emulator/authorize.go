@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,7 +108,15 @@ func (s *Server) authorizeRequest(r *http.Request, t *tenantRec) (in *signInRec,
 	if redirect == "" {
 		return nil, nil, errMissingParameter("redirect_uri")
 	}
-	if !redirectRegistered(app.RedirectURIs, redirect) {
+	registered := redirectRegistered(app.RedirectURIs, redirect)
+	if !app.Public {
+		// A web app's redirect URI is fixed, so it must match exactly:
+		// the loopback port exception (RFC 8252) is for native apps,
+		// whose port is chosen at run time, and would let any listener on
+		// the web app's host receive its codes.
+		registered = slices.Contains(app.RedirectURIs, redirect)
+	}
+	if !registered {
 		return nil, nil, newError(http.StatusBadRequest, "invalid_request", 50011,
 			"The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'.",
 			redirect, app.ClientID)

@@ -74,6 +74,24 @@ type User struct {
 	DisplayName string `json:"display_name,omitempty"`
 	// MFA makes password-only sign-ins fail with interaction_required.
 	MFA bool `json:"mfa,omitempty"`
+	// Federated makes the user's domain federated: the user realm
+	// endpoint sends sign-ins to the emulator's own AD FS lookalike
+	// (WS-Trust usernamemixed with Password, windowstransport with a
+	// Kerberos ticket for KerberosPrincipal), which issues the SAML
+	// assertions the saml1_1-bearer and saml2-bearer grants redeem.
+	// Entra ID itself never checks a federated user's password.
+	Federated bool `json:"federated,omitempty"`
+	// KerberosPrincipal is the Kerberos principal that signs in as this
+	// federated user at windowstransport, e.g. "alice@CORP.EXAMPLE.COM";
+	// empty means the username with its domain upper-cased, the usual
+	// mapping of an Active Directory UPN.
+	KerberosPrincipal string `json:"kerberos_principal,omitempty"`
+	// ConditionalAccess lists resources (e.g. "https://graph.microsoft.com")
+	// that a conditional access policy guards for this user: on-behalf-of
+	// requests for them answer interaction_required (AADSTS50076) with a
+	// claims challenge, which the middle-tier API relays to its client. No
+	// emulator sign-in satisfies the policy.
+	ConditionalAccess []string `json:"conditional_access,omitempty"`
 }
 
 // LoadConfig reads a JSON Config from path. Unknown fields are rejected so

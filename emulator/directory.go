@@ -64,6 +64,8 @@ func newDirectory(cfg Config) (*directory, error) {
 		}
 		for _, u := range t.Users {
 			ur := &userRec{User: u, tenantID: t.ID}
+			// Copied so that the caller's later edits cannot reach us.
+			ur.ConditionalAccess = append([]string(nil), u.ConditionalAccess...)
 			if ur.ObjectID == "" {
 				ur.ObjectID = stableGUID("user", t.ID, strings.ToLower(u.Username))
 			}

@@ -11,10 +11,14 @@
 //	POST /{tenant}/oauth2/v2.0/devicecode                 ("devicecode")
 //	GET  /{tenant}/oauth2/v2.0/authorize, POST sign-in    ("authorize")
 //	GET  /devicelogin, POST code and sign-in              ("devicelogin")
+//	GET  /common/UserRealm/{user}                         ("user_realm")
+//	GET  /adfs/services/trust/mex                         ("mex")
+//	POST /adfs/services/trust/{13|2005}/{usernamemixed|windowstransport} ("wstrust")
 //
 // The token endpoint dispatches on grant_type to a table of grants, one
 // file each (grant_client_credentials.go, grant_device_code.go,
-// grant_authorization_code.go, grant_refresh_token.go). Client
+// grant_authorization_code.go, grant_refresh_token.go,
+// grant_on_behalf_of.go for the jwt-bearer on-behalf-of grant). Client
 // authentication (secret, certificate assertion, federated assertion) is
 // shared by all grants (client_auth.go, client_assertion.go); so is the
 // issuance of user tokens (user_token.go: access token, id_token,
@@ -27,6 +31,22 @@
 // sign-ins with ApproveDeviceCode, DeviceCode (recorded polls),
 // ScriptDeviceCode and friends, or unattended with Options.AutoSignIn and
 // Options.AutoApproveAfter.
+//
+// Web APIs: IssueUserToken mints a user's access token for an API's
+// audience, the incoming assertion of an on-behalf-of request; a user
+// whose User.ConditionalAccess lists a resource gets interaction_required
+// with a claims challenge when an API asks for that resource on their
+// behalf. Confidential clients (web apps) must use their registered
+// redirect URIs exactly; authorization codes are single-use (AADSTS54005)
+// and live 10 minutes.
+//
+// Federated users (User.Federated) sign in at the emulator's own AD FS
+// lookalike (wsfed*.go): the user realm names its MEX document, whose
+// WS-Trust endpoints check a password (usernamemixed) or a Kerberos
+// ticket against Options.KerberosKeytab (windowstransport) and issue SAML
+// assertions that the saml1_1-bearer and saml2-bearer grants redeem
+// (grant_saml_bearer.go). Managed users can use the password grant
+// (grant_password.go). Options.FederationHost names the AD FS host.
 //
 // Point MSAL at it with Authority(tenant), WithHTTPClient(HTTPClient())
 // and WithInstanceDiscovery(false):

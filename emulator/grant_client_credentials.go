@@ -47,7 +47,7 @@ func (s *Server) grantClientCredentials(q *tokenRequest) (*tokenResponse, *aadEr
 	if len(c.app.Roles) > 0 {
 		claims["roles"] = c.app.Roles
 	}
-	at, err := s.signToken(claims)
+	at, err := s.signAccessToken(claims)
 	if err != nil {
 		return nil, errServer(err)
 	}

@@ -39,6 +39,11 @@ func (s *Server) routes() *http.ServeMux {
 		{name: "devicecode", pattern: "/{tenant}/oauth2/v2.0/devicecode", methods: []string{http.MethodPost}, handle: s.handleDeviceCode},
 		{name: "authorize", pattern: "/{tenant}/oauth2/v2.0/authorize", methods: []string{http.MethodGet, http.MethodPost}, handle: s.handleAuthorize},
 		{name: "devicelogin", pattern: "/devicelogin", methods: []string{http.MethodGet, http.MethodPost}, handle: s.handleDeviceLogin},
+		{name: "user_realm", pattern: "/common/UserRealm/{user}", methods: []string{http.MethodGet}, handle: s.handleUserRealm},
+		{name: "mex", pattern: mexPath, methods: []string{http.MethodGet}, handle: s.handleMEX},
+		{name: "wstrust", pattern: "/adfs/services/trust/{version}/{endpoint}", methods: []string{http.MethodPost}, handle: s.handleWSTrust},
+		{name: "imds", pattern: IMDSPath, methods: []string{http.MethodGet}, handle: s.handleIMDS},
+		{name: "appservice", pattern: AppServicePath, methods: []string{http.MethodGet}, handle: s.handleAppServiceIdentity},
 	} {
 		mux.Handle(rt.pattern, s.endpoint(rt))
 	}

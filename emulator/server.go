@@ -31,6 +31,16 @@ type Options struct {
 	Config Config
 	// TokenLifetime is the lifetime of issued access tokens; default 1h.
 	TokenLifetime time.Duration
+	// V1Resources are resources (the "<resource>" of "<resource>/.default",
+	// e.g. "https://storage.azure.com") whose access tokens are v1.0
+	// tokens, as Entra ID issues them for resources that accept only v1
+	// (Azure Storage among them): "iss" is "https://sts.windows.net/<tenant
+	// id>/", "ver" is "1.0", with the v1 claim names (appidacr, idp,
+	// unique_name). Resource servers that check v1 issuers, such as
+	// Azurite's OAuth mode, accept them; VerifyAccessToken does too. Names
+	// match without case and a trailing slash. Default none: every token
+	// is v2.0.
+	V1Resources []string
 	// Logger receives one debug line per request. Secrets, assertions,
 	// tokens and passwords are never logged. Default: zerolog.Nop().
 	Logger zerolog.Logger
@@ -53,6 +63,19 @@ type Options struct {
 	// after it was issued, as AutoSignIn (or, if that is empty, the
 	// alphabetically first user of the code's tenant).
 	AutoApproveAfter time.Duration
+	// FederationHost is the host name of the emulator's AD FS lookalike
+	// (MEX and WS-Trust endpoints, on the emulator's port), as a
+	// federated user realm names it, e.g. "adfs.test.local". It is added
+	// to the server certificate; clients must resolve it to the
+	// emulator. Default: the host the client used for the user realm.
+	FederationHost string
+	// KerberosKeytab is a keytab file holding the key of KerberosSPN, with
+	// which windowstransport checks SPNEGO (Kerberos) tokens. Empty turns
+	// windowstransport off (it answers 401 to everyone).
+	KerberosKeytab string
+	// KerberosSPN is the service principal of windowstransport; default
+	// "HTTP/" + FederationHost. Clients ask their KDC for a ticket to it.
+	KerberosSPN string
 }
 
 // Server is an Entra ID lookalike. Create it with New, then Start it, or
@@ -69,6 +92,7 @@ type Server struct {
 	counters counters
 	faults   faults
 	users    userState
+	fed      *wsfed // federated sign-in: SAML assertions, Kerberos keytab
 
 	mu       sync.Mutex
 	url      string
@@ -89,6 +113,8 @@ func New(opts Options) (*Server, error) {
 	if opts.TokenLifetime <= 0 {
 		opts.TokenLifetime = time.Hour
 	}
+	// Copied so that the caller's later edits cannot reach a running server.
+	opts.V1Resources = append([]string(nil), opts.V1Resources...)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -106,11 +132,15 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("emulator: config: %w", err)
 	}
+	fed, err := newWSFed(&opts)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
 	p, err := newPKI(opts.Hostnames, listenHost)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
-	s := &Server{opts: opts, log: opts.Logger, pki: p, dir: dir}
+	s := &Server{opts: opts, log: opts.Logger, pki: p, dir: dir, fed: fed}
 	s.client = s.newHTTPClient()
 	s.mux = s.routes()
 	return s, nil

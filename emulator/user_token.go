@@ -119,7 +119,7 @@ func (s *Server) issueUserTokens(q *tokenRequest, g userGrant) (*tokenResponse, 
 	if name == "" {
 		name = g.user.Username
 	}
-	at, err := s.signToken(map[string]any{
+	at, err := s.signAccessToken(map[string]any{
 		"aud":                g.scopes.resource,
 		"iss":                iss,
 		"iat":                now.Unix(),
