@@ -1,0 +1,69 @@
+package webapp
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+
+	"github.com/credhost/credhost/internal/msalerr"
+	"github.com/credhost/credhost/sdk"
+)
+
+// MSALRedeemer redeems codes in-process with an MSAL confidential client:
+// a reference Redeemer until the authcode plugin's web-app flow redeems
+// through credhost. It is safe for concurrent use.
+type MSALRedeemer struct {
+	client confidential.Client
+}
+
+// NewMSALRedeemer returns a Redeemer over client, a confidential client of
+// the web app (its authority, client id and credential).
+func NewMSALRedeemer(client confidential.Client) *MSALRedeemer {
+	return &MSALRedeemer{client: client}
+}
+
+// Redeem implements Redeemer. Errors are *sdk.Error; a missing or wrong
+// nonce in the ID token is KindFailed.
+func (m *MSALRedeemer) Redeem(ctx context.Context, c Code) (Result, error) {
+	res, err := m.client.AcquireTokenByAuthCode(ctx, c.Code.Reveal(), c.RedirectURI, c.Scopes, confidential.WithChallenge(c.Verifier.Reveal()))
+	if err != nil {
+		return Result{}, msalerr.Classify("webapp", err)
+	}
+	// MSAL does not check the nonce; without this check an ID token from
+	// another sign-in could be injected.
+	if n := idTokenNonce(res.IDToken.RawToken); c.Nonce == "" || subtle.ConstantTimeCompare([]byte(n), []byte(c.Nonce)) != 1 {
+		return Result{}, sdk.Failed("webapp", "the ID token's nonce does not match the sign-in's")
+	}
+	return Result{
+		Token: sdk.Token{
+			AccessToken: sdk.NewSecret(res.AccessToken), TokenType: "Bearer", ExpiresOn: res.ExpiresOn, RefreshOn: res.Metadata.RefreshOn,
+			Account: sdk.Account{HomeAccountID: res.Account.HomeAccountID, Username: res.Account.PreferredUsername, TenantID: res.Account.Realm},
+			Flow:    "webapp",
+		},
+		Account: sdk.Account{HomeAccountID: res.Account.HomeAccountID, Username: res.Account.PreferredUsername, TenantID: res.Account.Realm},
+	}, nil
+}
+
+// idTokenNonce reads the nonce claim of an ID token MSAL received over
+// TLS from the token endpoint (so its signature need not be checked here).
+func idTokenNonce(raw string) string {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Nonce string `json:"nonce"`
+	}
+	_ = json.Unmarshal(b, &c)
+	return c.Nonce
+}
+
+var _ Redeemer = (*MSALRedeemer)(nil)
