@@ -1,0 +1,336 @@
+// Package azuritetest runs Azurite's blob service (Microsoft's Azure
+// Storage emulator, the npm package "azurite") on loopback HTTPS with
+// OAuth checks on, so that tests can point a real Azure SDK client at it
+// with tokens from credhost.
+//
+// Azurite is installed with npm, once per machine, into a cache directory
+// under os.TempDir() and reused by later runs and by every test binary.
+// Without node or npm, or if the install fails, a test skips and says why;
+// with CI=true it fails instead, so CI cannot pass without running it.
+package azuritetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Version is the Azurite release the tests run. It is pinned because the
+// OAuth checks the tests rely on (accepted issuers and audiences) live in
+// its source and may change between releases.
+const Version = "3.35.0"
+
+// Account is Azurite's built-in storage account.
+const Account = "devstoreaccount1"
+
+// Bounds on the slow steps; they only stop a stuck run, nothing asserts
+// how long a step took.
+const (
+	installTimeout = 5 * time.Minute
+	readyTimeout   = 2 * time.Minute
+	startAttempts  = 3 // a freed port can be taken before Azurite binds it
+)
+
+// Server is a running Azurite blob service.
+type Server struct {
+	// URL is the blob service URL of Account,
+	// "https://127.0.0.1:PORT/devstoreaccount1".
+	URL string
+	// CACertPEM is the certificate Azurite serves (self-signed).
+	CACertPEM []byte
+	// HTTPClient trusts CACertPEM; use it as the Azure SDK client's
+	// transport (azcore.ClientOptions.Transport).
+	HTTPClient *http.Client
+}
+
+// Start installs Azurite if needed and serves its blob service with
+// "--oauth basic" on a free loopback port, with a certificate made for the
+// test and storage under t.TempDir(). Telemetry is off, so nothing leaves
+// the machine. The process is killed when the test ends. Start skips the
+// test (fails it when CI=true) if node or npm is missing or the install
+// fails, and fails it if Azurite does not become ready.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		unavailable(t, "node is not installed (needed to run Azurite): %v", err)
+	}
+	dir, err := install(t)
+	if err != nil {
+		unavailable(t, "cannot install azurite@%s with npm: %v", Version, err)
+	}
+	script := filepath.Join(dir, "node_modules", "azurite", "dist", "src", "blob", "main.js")
+
+	tmp := t.TempDir()
+	certPEM, err := writeCert(tmp)
+	if err != nil {
+		t.Fatalf("azuritetest: certificate: %v", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	client := &http.Client{Transport: tr, Timeout: time.Minute}
+
+	var lastOut string
+	for attempt := 1; attempt <= startAttempts; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("azuritetest: %v", err)
+		}
+		p := start(t, node, script, tmp, port)
+		base := "https://127.0.0.1:" + strconv.Itoa(port) + "/" + Account
+		err = waitReady(client, base, p)
+		if err == nil {
+			t.Cleanup(func() {
+				p.stop()
+				tr.CloseIdleConnections()
+			})
+			return &Server{URL: base, CACertPEM: certPEM, HTTPClient: client}
+		}
+		lastOut = fmt.Sprintf("%v\n%s", err, p.out.String())
+		p.stop()
+	}
+	// Azurite's console output has no tokens: the access log is off
+	// (--silent) and no request reached it with credentials.
+	t.Fatalf("azuritetest: Azurite did not start after %d attempts: %s", startAttempts, lastOut)
+	return nil
+}
+
+// unavailable skips the test for a missing tool, or fails it in CI, where
+// every tool is expected to be there.
+func unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := "azuritetest: " + fmt.Sprintf(format, args...)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+var installMu sync.Mutex
+
+// install returns the directory holding node_modules/azurite at Version,
+// running npm install first if no earlier run did. Concurrent test binaries
+// each install into a private directory and rename it into place; the
+// first rename wins and the others use its result, so a half-done install
+// is never seen.
+func install(t testing.TB) (string, error) {
+	t.Helper()
+	installMu.Lock()
+	defer installMu.Unlock()
+	dir := filepath.Join(os.TempDir(), "credhost-azurite-"+Version)
+	if installed(dir) {
+		return dir, nil
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return "", fmt.Errorf("npm is not installed: %w", err)
+	}
+	staging, err := os.MkdirTemp(os.TempDir(), "credhost-azurite-install-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(staging) // a no-op once renamed
+	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
+	defer cancel()
+	// --ignore-scripts: Azurite is plain JavaScript and needs no install
+	// scripts, so none of its dependencies' scripts run.
+	cmd := exec.CommandContext(ctx, npm, "install", "--prefix", staging, "--no-audit", "--no-fund",
+		"--ignore-scripts", "--no-save", "--loglevel=error", "azurite@"+Version)
+	cmd.Env = append(os.Environ(), "npm_config_update_notifier=false")
+	cmd.Dir = staging
+	t.Logf("azuritetest: installing azurite@%s into %s (once per machine)", Version, dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (gave up after %s)", err, installTimeout)
+		}
+		return "", fmt.Errorf("%w\n%s", err, bytes.TrimSpace(out))
+	}
+	if !installed(staging) {
+		return "", errors.New("npm install succeeded but azurite is not where expected")
+	}
+	if err := os.Rename(staging, dir); err != nil && !installed(dir) {
+		return "", err
+	}
+	return dir, nil
+}
+
+// installed reports whether dir holds Azurite at Version.
+func installed(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "node_modules", "azurite", "package.json"))
+	if err != nil {
+		return false
+	}
+	var pkg struct {
+		Version string `json:"version"`
+	}
+	return json.Unmarshal(b, &pkg) == nil && pkg.Version == Version
+}
+
+// process is a started Azurite.
+type process struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{} // closed when the process has exited
+}
+
+func start(t testing.TB, node, script, tmp string, port int) *process {
+	t.Helper()
+	loc := filepath.Join(tmp, "data-"+strconv.Itoa(port))
+	if err := os.MkdirAll(loc, 0o700); err != nil {
+		t.Fatalf("azuritetest: %v", err)
+	}
+	cmd := exec.Command(node, script,
+		"--oauth", "basic",
+		"--cert", filepath.Join(tmp, "cert.pem"),
+		"--key", filepath.Join(tmp, "key.pem"),
+		"--blobHost", "127.0.0.1",
+		"--blobPort", strconv.Itoa(port),
+		"--location", loc,
+		// The Azure SDK may speak a newer REST API version than this
+		// Azurite knows; the check is about versions, not authentication.
+		"--skipApiVersionCheck",
+		"--disableTelemetry",
+		"--silent",
+	)
+	cmd.Dir = tmp
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("azuritetest: start azurite: %v", err)
+	}
+	p := &process{cmd: cmd, out: out, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	return p
+}
+
+// stop kills the process (it is ours, started by start) and waits for it.
+func (p *process) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// waitReady polls the service until it answers HTTPS (any status: without
+// credentials Azurite refuses the request, which proves it is serving),
+// the process exits, or readyTimeout passes.
+func waitReady(client *http.Client, base string, p *process) error {
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, base+"?comp=list", nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := client.Do(req.WithContext(ctx))
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("azurite exited: %v", p.cmd.ProcessState)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %s: %v", readyTimeout, err)
+		}
+	}
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// writeCert writes cert.pem and key.pem into dir: a self-signed P-256
+// certificate for 127.0.0.1, its own CA, valid for a day.
+func writeCert(dir string) ([]byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "azuritetest"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	return certPEM, nil
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writes and the
+// test's reads at the same time.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
