@@ -46,7 +46,9 @@ func BenchmarkHelloWorldProcess(b *testing.B) {
 	}
 	bin := filepath.Join(dir, "hello")
 	// Built the way testbin builds credhost, so both binaries compare.
-	if out, err := exec.Command("go", "build", "-o", bin, src).CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-o", bin, src)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
 	b.ResetTimer()
