@@ -68,18 +68,18 @@ type TokenKey struct {
 
 // tokenEntry is what the cache keeps; it also is the Store format.
 type tokenEntry struct {
-	Profile   string      `json:"profile"`
-	Authority string      `json:"authority"`
-	ClientID  string      `json:"client_id"`
-	Chain     string      `json:"chain,omitempty"`
-	Scopes    []string    `json:"scopes"` // normalized
-	Tenant    string      `json:"tenant,omitempty"`
-	AccountIn string      `json:"account_hint,omitempty"`
+	Profile   string   `json:"profile"`
+	Authority string   `json:"authority"`
+	ClientID  string   `json:"client_id"`
+	Chain     string   `json:"chain,omitempty"`
+	Scopes    []string `json:"scopes"` // normalized
+	Tenant    string   `json:"tenant,omitempty"`
+	AccountIn string   `json:"account_hint,omitempty"`
 	// Assertion is the SHA-256 (hex) of the caller's token for
 	// on-behalf-of: a downstream token belongs to the user whose token
 	// was exchanged, never to another caller. The token itself is never
 	// stored.
-	Assertion string `json:"assertion_sha256,omitempty"`
+	Assertion string      `json:"assertion_sha256,omitempty"`
 	Token     storedToken `json:"token"`
 
 	tok Token // decoded once

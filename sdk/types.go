@@ -64,3 +64,14 @@ func Unavailable(flow, format string, args ...any) *Error {
 
 // Failed returns a KindFailed error for flow.
 func Failed(flow, format string, args ...any) *Error { return core.Failed(flow, format, args...) }
+
+// NoUI is the UI of a call nobody watches; see CanPrompt.
+var NoUI = core.NoUI
+
+// ErrCacheConflict is what Cache.Save returns when the entry changed since
+// it was loaded: reload, merge, save again.
+var ErrCacheConflict = core.ErrCacheConflict
+
+// CanPrompt reports whether ui reaches a person. Check it before doing
+// anything that needs the user (asking the IdP for a device code).
+func CanPrompt(ui UI) bool { return core.CanPrompt(ui) }

@@ -50,6 +50,7 @@ type memberJSON struct {
 	Path        string `json:"path,omitempty"`
 	Version     string `json:"version,omitempty"`
 	Interactive bool   `json:"interactive"`
+	Protocol    int    `json:"protocol,omitempty"`
 	Pin         string `json:"pin"`
 	// Status is "ready", "unavailable", "failed" or "unknown" (set up,
 	// but the flow cannot tell without trying: use --probe).
@@ -126,13 +127,17 @@ func (c *doctorCmd) run(ctx context.Context, g *globals, e *env, _ []string) err
 }
 
 func memberRow(st host.MemberStatus) memberJSON {
-	m := memberJSON{Flow: st.Flow, Path: st.Path, Version: st.Version, Interactive: st.Interactive, Pin: st.Pin}
+	m := memberJSON{Flow: st.Flow, Path: st.Path, Version: st.Version, Interactive: st.Interactive, Protocol: st.Protocol, Pin: st.Pin}
 	switch {
 	case st.Problem != nil:
 		m.Status = core.KindOf(st.Problem).String()
 		m.Reason, m.Hint = reasonHint(st.Problem)
 	case st.Checked:
 		m.Status = "ready"
+	case st.Protocol == 1:
+		m.Status = "unknown"
+		m.Reason = "the plugin speaks protocol 1, which has no Check"
+		m.Hint = "run with --probe, or install a newer build of the plugin"
 	default:
 		m.Status = "unknown"
 		m.Reason = "set up; the flow cannot tell whether it will work without trying"

@@ -404,3 +404,40 @@ func TestPluginsListAndVerify(t *testing.T) {
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
 func regexpQuote(s string) string   { return regexp.QuoteMeta(s) }
+
+// TestPluginsInstallPin: install copies the plugin into the plugin dir and
+// records its pin next to the pins already there; the pinned plugin runs,
+// and a copy changed by one byte is refused.
+func TestPluginsInstallPin(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config(`["clientcreds"]`, `client_secret = "env:CI_SECRET"`)
+	body, _ := os.ReadFile(cfg)
+	body = append(body, []byte("\n[plugins]\ndir = \"plugins\"\n\n[plugins.pins]\nother = \"sha256:"+strings.Repeat("0", 64)+"\"\n")...)
+	if err := os.WriteFile(cfg, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := testbin.Build(t, "./plugins/clientcreds", "credhost-plugin-clientcreds")
+	r := w.run(nil, "plugins", "install", src, "--pin", "--config", cfg)
+	if r.code != 0 || !strings.Contains(r.stderr, "pinned clientcreds") {
+		t.Fatalf("install: exit %d\n%s", r.code, r.stderr)
+	}
+	f, err := os.ReadFile(cfg)
+	if err != nil || !strings.Contains(string(f), `other = "sha256:`) || strings.Count(string(f), "[plugins.pins]") != 1 {
+		t.Fatalf("config after install:\n%s", f)
+	}
+	installed := filepath.Join(w.dir, "plugins", "credhost-plugin-clientcreds")
+	if r := w.run(nil, "plugins", "verify", "clientcreds", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, installed) || !strings.Contains(r.stdout, "ok") {
+		t.Fatalf("verify: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	w.token([]string{"CI_SECRET=" + secret})
+	// One byte changed after pinning: refused, never run.
+	b, _ := os.ReadFile(installed)
+	b[len(b)-1] ^= 1
+	if err := os.WriteFile(installed, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r = w.run([]string{"CI_SECRET=" + secret}, "token", "--config", cfg, "--scope", "api://other/.default")
+	if r.code == 0 || !strings.Contains(r.stderr, "pin") {
+		t.Fatalf("a changed pinned plugin ran: exit %d\n%s", r.code, r.stderr)
+	}
+}

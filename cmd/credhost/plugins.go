@@ -17,15 +17,23 @@ import (
 	"github.com/credhost/credhost/core/plugin"
 )
 
-// pluginsCmd lists installed plugins or verifies them against their pins.
-type pluginsCmd struct{}
+// pluginsCmd lists installed plugins, verifies them against their pins,
+// or installs one.
+type pluginsCmd struct {
+	pin bool
+}
 
-func (*pluginsCmd) flags(*pflag.FlagSet)    {}
+func (c *pluginsCmd) flags(fs *pflag.FlagSet) {
+	fs.BoolVar(&c.pin, "pin", false, "install: also record the binary's SHA-256 in the config's [plugins.pins]")
+}
 func (*pluginsCmd) validate(*globals) error { return nil }
 
 func (c *pluginsCmd) run(ctx context.Context, g *globals, e *env, args []string) error {
 	if len(args) == 0 {
-		return usageError{errors.New("say list or verify, e.g. credhost plugins list")}
+		return usageError{errors.New("say list, verify or install, e.g. credhost plugins list")}
+	}
+	if args[0] == "install" {
+		return c.install(ctx, g, e, args[1:])
 	}
 	// Pins and the plugin dir come from the config, when there is one.
 	pins := map[string]string{}
@@ -50,7 +58,7 @@ func (c *pluginsCmd) run(ctx context.Context, g *globals, e *env, args []string)
 	case "verify":
 		return verifyPlugins(e, found, pins, args[1:])
 	default:
-		return usageError{fmt.Errorf("unknown plugins command %q: use list or verify", args[0])}
+		return usageError{fmt.Errorf("unknown plugins command %q: use list, verify or install", args[0])}
 	}
 }
 

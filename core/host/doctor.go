@@ -20,9 +20,11 @@ type MemberStatus struct {
 	Flow string
 	// Path is the plugin binary ("" when none is installed).
 	Path string
-	// Version and Interactive come from the plugin's Describe.
+	// Version and Interactive come from the plugin's Describe; Protocol
+	// is the plugin protocol version negotiated with it.
 	Version     string
 	Interactive bool
+	Protocol    int
 	// Pin is PinNone, PinOK or PinMismatch.
 	Pin string
 	// Checked is true when the flow checked itself (core.Checker); when
@@ -69,6 +71,9 @@ func (h *Host) Doctor(ctx context.Context, profile string, probe bool, scopes []
 		st.Checked, st.Problem = m.check(ctx)
 		m.mu.Lock()
 		st.Version, st.Interactive = m.desc.Version, m.desc.Interactive
+		if m.process != nil {
+			st.Protocol = m.process.Protocol()
+		}
 		m.mu.Unlock()
 		if probe && st.Problem == nil {
 			began := time.Now()

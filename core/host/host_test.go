@@ -270,3 +270,48 @@ func TestPolicyMinPluginVersion(t *testing.T) {
 		t.Fatalf("err = %v, want the policy's minimum refused at system.toml:2", err)
 	}
 }
+
+// TestProtocolGenerations: a plugin built for protocol 1 only (an old
+// third-party binary) and one for protocols 1-2 both work with this host,
+// each at the newest version both know; one built for protocol 3 only (a
+// plugin newer than the host) is refused, naming both sides' versions.
+func TestProtocolGenerations(t *testing.T) {
+	const v = "-X github.com/credhost/credhost/core/plugin.servedProtocols="
+	tests := []struct {
+		name, served string
+		protocol     int
+		refused      bool
+	}{
+		{"old plugin", "1", 1, false},
+		{"current plugin", "1,2", 2, false},
+		{"plugin newer than the host", "3", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bin := testbin.BuildLDFlags(t, "./core/host/testdata/fakeflow", "fakeflow-protocol-"+strings.ReplaceAll(tt.served, ",", "-"), v+tt.served)
+			dir := t.TempDir()
+			b, err := os.ReadFile(bin)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, BinaryName("fakeflow")), b, 0o755)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := newHost(t, dir, writeConfig(t, dir, profile("ok", "")), zerolog.Nop())
+			tok, err := token(t, h, context.Background())
+			if tt.refused {
+				if err == nil || !strings.Contains(err.Error(), "speaks protocol 3") || !strings.Contains(err.Error(), "protocols 1 to 2") {
+					t.Fatalf("err = %v, want a refusal naming protocol 3 and this host's 1 to 2", err)
+				}
+				return
+			}
+			if err != nil || tok.AccessToken.Reveal() != "fake-token" {
+				t.Fatalf("token %+v, %v", tok, err)
+			}
+			st, err := h.Doctor(context.Background(), "p", false, nil)
+			if err != nil || len(st) != 1 || st[0].Protocol != tt.protocol {
+				t.Fatalf("doctor %+v, %v; want protocol %d", st, err, tt.protocol)
+			}
+		})
+	}
+}

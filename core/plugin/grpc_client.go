@@ -21,6 +21,9 @@ type Client struct {
 	broker *goplugin.GRPCBroker
 	flow   pluginv1.FlowServiceClient
 	name   string // flow id, for error messages; set by the host
+	// protocol is the negotiated protocol version; 0 for in-process
+	// test connections, which speak the newest.
+	protocol int
 }
 
 // Describe asks the plugin what it is.
@@ -97,6 +100,9 @@ func (c *Client) GetToken(ctx context.Context, req core.TokenRequest, ui core.UI
 // noUI says nobody could see a prompt. known is false when the plugin has
 // no check of its own (or predates Check); problem is nil when it can run.
 func (c *Client) Check(ctx context.Context, noUI bool) (known bool, problem error, err error) {
+	if c.protocol != 0 && c.protocol < 2 {
+		return false, nil, nil // Check came with protocol 2
+	}
 	r, err := c.flow.Check(ctx, &pluginv1.CheckRequest{NoUi: noUI})
 	if status.Code(err) == codes.Unimplemented {
 		return false, nil, nil

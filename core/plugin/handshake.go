@@ -6,11 +6,28 @@
 package plugin
 
 import (
+	"slices"
+	"strconv"
+	"strings"
+
 	goplugin "github.com/hashicorp/go-plugin"
 )
 
-// ProtocolVersion is the newest plugin protocol this build speaks.
-const ProtocolVersion = 1
+// Plugin protocol versions. A host serves every version from
+// MinProtocolVersion to ProtocolVersion side by side, and go-plugin
+// negotiates the newest one both ends know, so old plugins keep working
+// with new hosts and new plugins with old hosts.
+//
+//   - 1: Describe, Configure, GetToken, the Cache host service.
+//   - 2: as 1, and the plugin answers Check (core.Checker, for
+//     `credhost doctor`) and honours GetTokenRequest.no_ui. With a
+//     protocol-1 plugin the host does not call Check (doctor says
+//     "unknown") and turns a Prompt nobody can see into Unavailable
+//     itself.
+const (
+	MinProtocolVersion = 1
+	ProtocolVersion    = 2
+)
 
 // pluginName is the single plugin each binary dispenses.
 const pluginName = "flow"
@@ -24,11 +41,44 @@ var Handshake = goplugin.HandshakeConfig{
 	MagicCookieValue: "4f2c8a1e-credhost-flow-plugin",
 }
 
-// pluginSets maps each protocol version to the plugins served under it.
-// A future v2 is added beside v1, never in its place, so that old plugins
-// keep working with new hosts.
-func pluginSets(p *flowPlugin) map[int]goplugin.PluginSet {
-	return map[int]goplugin.PluginSet{
-		1: {pluginName: p},
+// servedProtocols lists the versions a plugin build serves, comma
+// separated. It is a variable only so that tests can build plugins of
+// other generations (-ldflags -X ...servedProtocols=1, or =3 for a
+// plugin newer than any host), as a third party's old binary would be.
+var servedProtocols = ""
+
+// versions returns the protocol versions to offer: servedProtocols if
+// set, else MinProtocolVersion..ProtocolVersion.
+func versions() []int {
+	var vs []int
+	for _, f := range strings.Split(servedProtocols, ",") {
+		if v, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && v > 0 {
+			vs = append(vs, v)
+		}
 	}
+	if len(vs) == 0 {
+		for v := MinProtocolVersion; v <= ProtocolVersion; v++ {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+// pluginSets maps each protocol version to the plugins served under it.
+// Every version is served by the same gRPC services: what a version adds
+// is what each side may call (see the constants above).
+func pluginSets(p *flowPlugin) map[int]goplugin.PluginSet {
+	sets := map[int]goplugin.PluginSet{}
+	for _, v := range versions() {
+		sets[v] = goplugin.PluginSet{pluginName: p}
+	}
+	return sets
+}
+
+// servedHandshake is Handshake with the newest version this build serves as the
+// default go-plugin falls back to.
+func servedHandshake() goplugin.HandshakeConfig {
+	h := Handshake
+	h.ProtocolVersion = uint(slices.Max(versions()))
+	return h
 }

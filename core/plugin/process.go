@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -113,7 +114,7 @@ func (p *Process) start(ctx context.Context) (*goplugin.Client, *Client, error) 
 	cmd := exec.Command(p.spec.Path)
 	cmd.Env = append(pluginEnv(p.spec.Log), tlsPair)
 	client := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig:  Handshake,
+		HandshakeConfig:  servedHandshake(),
 		VersionedPlugins: pluginSets(&flowPlugin{}),
 		Cmd:              cmd,
 		SkipHostEnv:      true,
@@ -138,19 +139,29 @@ func (p *Process) start(ctx context.Context) (*goplugin.Client, *Client, error) 
 		client.Kill()
 		return nil, nil, core.Failed(p.spec.Flow, "plugin %s dispensed %T, not a flow", p.spec.Path, raw)
 	}
-	rpc.name = p.spec.Flow
+	rpc.name, rpc.protocol = p.spec.Flow, client.NegotiatedVersion()
 	p.spec.Log.Debug().Str("flow", p.spec.Flow).Str("path", p.spec.Path).
 		Int("protocol", client.NegotiatedVersion()).Int64("duration_ms", time.Since(began).Milliseconds()).Msg("plugin started")
 	return client, rpc, nil
 }
+
+// pluginVersionRE finds the plugin's version in go-plugin's
+// "incompatible API version with plugin. Plugin version: 3, Client
+// versions: [1 2]".
+var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
 
 func (p *Process) startError(err error) error {
 	e := &core.Error{Kind: core.KindFailed, Flow: p.spec.Flow, Err: fmt.Errorf("start plugin %s: %w", p.spec.Path, err)}
 	switch {
 	case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
 		e.Hint = "the plugin binary does not match its pin; it was not run. Reinstall the plugin you pinned, or pin this one after checking it (credhost plugins verify)"
-	case strings.Contains(err.Error(), "Incompatible API version"), strings.Contains(err.Error(), "protocol version"):
-		e.Hint = fmt.Sprintf("the plugin speaks a protocol version this host (protocol %d) does not know; install a plugin built for this host", ProtocolVersion)
+	case strings.Contains(strings.ToLower(err.Error()), "incompatible api version"), strings.Contains(err.Error(), "protocol version"):
+		theirs := "a protocol version"
+		if m := pluginVersionRE.FindStringSubmatch(err.Error()); m != nil {
+			theirs = "protocol " + m[1]
+		}
+		e.Err = fmt.Errorf("plugin %s speaks %s; this host speaks protocols %d to %d", p.spec.Path, theirs, MinProtocolVersion, ProtocolVersion)
+		e.Hint = "upgrade credhost if the plugin is newer, or install a build of the plugin for this host"
 	default:
 		e.Hint = "check that the plugin binary is a credhost plugin for this platform; run with --log-level=debug to see its output"
 	}

@@ -43,7 +43,7 @@ func Serve(flow core.Flow) {
 	log := zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Logger()
 
 	goplugin.Serve(&goplugin.ServeConfig{
-		HandshakeConfig:  Handshake,
+		HandshakeConfig:  servedHandshake(),
 		VersionedPlugins: pluginSets(&flowPlugin{impl: flow, log: log}),
 		GRPCServer:       goplugin.DefaultGRPCServer,
 		TLSProvider:      pluginTLS,

@@ -23,6 +23,14 @@ var (
 // name out, and returns the binary's path. Repeated calls reuse the build.
 func Build(t testing.TB, pkg, out string) string {
 	t.Helper()
+	return BuildLDFlags(t, pkg, out, "")
+}
+
+// BuildLDFlags is Build with -ldflags, e.g. to set a variable with -X and
+// so build a plugin of another protocol generation. Each distinct out
+// names one build.
+func BuildLDFlags(t testing.TB, pkg, out, ldflags string) string {
+	t.Helper()
 	mu.Lock()
 	defer mu.Unlock()
 	if p, ok := built[pkg+"|"+out]; ok {
@@ -36,7 +44,11 @@ func Build(t testing.TB, pkg, out string) string {
 		dir = d
 	}
 	path := filepath.Join(dir, out)
-	cmd := exec.Command("go", "build", "-o", path, pkg)
+	args := []string{"build", "-o", path}
+	if ldflags != "" {
+		args = append(args, "-ldflags", ldflags)
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Dir = moduleRoot(t)
 	// As the Makefile builds them: static, so that process start-up (which
 	// the benchmarks measure) does not include the dynamic loader.
