@@ -27,6 +27,11 @@ type emulatorCmd struct {
 	autoSignIn     string
 	autoApprove    time.Duration
 	deviceInterval time.Duration
+	// Federation (AD FS lookalike) for IWA and federated ROPC.
+	federationHost string
+	keytab         string
+	spn            string
+	federatedUsers []string
 }
 
 func (c *emulatorCmd) flags(fs *pflag.FlagSet) {
@@ -40,6 +45,10 @@ func (c *emulatorCmd) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.autoSignIn, "auto-sign-in", "", "sign this user in without a password on the sign-in pages (demos, browser tests)")
 	fs.DurationVar(&c.autoApprove, "auto-approve-after", 0, "approve every device code this long after it is issued, as --auto-sign-in (default: "+emulator.DefaultUsername+")")
 	fs.DurationVar(&c.deviceInterval, "device-code-interval", emulator.DefaultDeviceCodeInterval, "polling interval device codes ask for (whole seconds)")
+	fs.StringVar(&c.federationHost, "federation-host", "", "host name of the AD FS lookalike in user realm and MEX answers (e.g. localhost; default: the request's host)")
+	fs.StringVar(&c.keytab, "kerberos-keytab", "", "keytab with the key of the windowstransport service principal (IWA)")
+	fs.StringVar(&c.spn, "kerberos-spn", "", "service principal of windowstransport (default HTTP/<federation host>)")
+	fs.StringArrayVar(&c.federatedUsers, "federated-user", nil, "add a federated user (user@domain; its Kerberos principal is user@DOMAIN) to the first tenant (repeatable)")
 }
 
 func (c *emulatorCmd) validate(*globals) error {
@@ -59,11 +68,18 @@ func (c *emulatorCmd) run(ctx context.Context, _ *globals, e *env, _ []string) e
 			return usageError{err}
 		}
 	}
+	for _, u := range c.federatedUsers {
+		if !strings.Contains(u, "@") || len(cfg.Tenants) == 0 {
+			return usageError{fmt.Errorf("--federated-user %q: give user@domain", u)}
+		}
+		cfg.Tenants[0].Users = append(cfg.Tenants[0].Users, emulator.User{Username: u, Password: "unused: signs in with Kerberos", Federated: true})
+	}
 	if c.autoApprove > 0 && c.autoSignIn == "" && c.tenants == "" {
 		c.autoSignIn = emulator.DefaultUsername
 	}
 	srv, err := emulator.New(emulator.Options{Addr: c.addr, CAFile: c.caFile, Config: cfg, TokenLifetime: c.lifetime, Logger: e.log,
-		AutoSignIn: c.autoSignIn, AutoApproveAfter: c.autoApprove, DeviceCodeInterval: c.deviceInterval})
+		AutoSignIn: c.autoSignIn, AutoApproveAfter: c.autoApprove, DeviceCodeInterval: c.deviceInterval,
+		FederationHost: c.federationHost, KerberosKeytab: c.keytab, KerberosSPN: c.spn})
 	if err != nil {
 		return err
 	}
