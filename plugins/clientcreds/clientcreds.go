@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/clientauth"
-	"github.com/credhost/credhost/internal/httpclient"
 	"github.com/credhost/credhost/internal/msalcache"
 	"github.com/credhost/credhost/internal/msalerr"
 )
@@ -28,10 +26,6 @@ const (
 // cacheKey is the flow's one cache partition: app-only tokens of every
 // tenant live in one MSAL cache blob.
 const cacheKey = ""
-
-// multiTenants name no single tenant; the client credentials grant needs
-// one.
-var multiTenants = []string{"common", "consumers", "organizations"}
 
 // newFlow returns the client credentials flow, unconfigured.
 func newFlow() core.Flow { return &flow{} }
@@ -63,7 +57,7 @@ func (f *flow) Describe() core.Description {
 		Version:          flowVersion,
 		Interactive:      false,
 		Options:          clientauth.Options(),
-		ForbiddenTenants: slices.Clone(multiTenants),
+		ForbiddenTenants: slices.Clone(clientauth.MultiTenants),
 	}
 }
 
@@ -71,24 +65,8 @@ func (f *flow) Describe() core.Description {
 // client authentication, and builds the HTTP client, without network I/O.
 // On error the previous configuration (if any) stays in force.
 func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
-	ce := &core.ConfigError{Flow: flowName}
-	clientauth.CheckCommon(cfg, ce)
-	if t := strings.ToLower(clientauth.Tenant(cfg.Authority)); slices.Contains(multiTenants, t) {
-		ce.Add("authority", "the client credentials grant needs a specific tenant (tenant id or domain), not %q", t)
-	}
-	cred, err := clientauth.Load(cfg)
+	cred, hc, err := clientauth.Setup(flowName, "the client credentials grant", cfg)
 	if err != nil {
-		var lce *core.ConfigError
-		if !errors.As(err, &lce) {
-			return err
-		}
-		ce.Fields = append(ce.Fields, lce.Fields...)
-	}
-	hc, err := httpclient.New(cfg.CACertificates)
-	if err != nil {
-		ce.Add("ca_file", "%v", err)
-	}
-	if err := ce.OrNil(); err != nil {
 		return err
 	}
 	st := &state{cfg: cfg, cred: cred, http: hc}

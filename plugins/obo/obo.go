@@ -14,7 +14,6 @@ import (
 
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/clientauth"
-	"github.com/credhost/credhost/internal/httpclient"
 	"github.com/credhost/credhost/internal/msalerr"
 )
 
@@ -23,11 +22,6 @@ const (
 	flowName    = "obo"
 	flowVersion = "0.1.0"
 )
-
-// multiTenants name no single tenant. On-behalf-of exchanges a token of
-// one tenant's user, so the authority must name that tenant (a
-// multi-tenant API passes the caller's tenant in TokenRequest.TenantID).
-var multiTenants = []string{"common", "consumers", "organizations"}
 
 // Hints for the on-behalf-of failures core's AADSTS table does not know
 // or describes for interactive clients. The web API cannot prompt anyone:
@@ -83,7 +77,7 @@ func (f *flow) Describe() core.Description {
 		Version:          flowVersion,
 		Interactive:      false,
 		Options:          clientauth.Options(),
-		ForbiddenTenants: slices.Clone(multiTenants),
+		ForbiddenTenants: slices.Clone(clientauth.MultiTenants),
 	}
 }
 
@@ -91,24 +85,8 @@ func (f *flow) Describe() core.Description {
 // client authentication, and builds the HTTP client, without network I/O.
 // On error the previous configuration (if any) stays in force.
 func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
-	ce := &core.ConfigError{Flow: flowName}
-	clientauth.CheckCommon(cfg, ce)
-	if t := strings.ToLower(clientauth.Tenant(cfg.Authority)); slices.Contains(multiTenants, t) {
-		ce.Add("authority", "on-behalf-of needs a specific tenant (tenant id or domain), not %q", t)
-	}
-	cred, err := clientauth.Load(cfg)
+	cred, hc, err := clientauth.Setup(flowName, "on-behalf-of", cfg)
 	if err != nil {
-		var lce *core.ConfigError
-		if !errors.As(err, &lce) {
-			return err
-		}
-		ce.Fields = append(ce.Fields, lce.Fields...)
-	}
-	hc, err := httpclient.New(cfg.CACertificates)
-	if err != nil {
-		ce.Add("ca_file", "%v", err)
-	}
-	if err := ce.OrNil(); err != nil {
 		return err
 	}
 	st := &state{cfg: cfg, cred: cred, http: hc, mem: &memCache{}}
