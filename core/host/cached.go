@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -59,12 +60,24 @@ func (c *cachedCredential) miss(ctx context.Context, req core.TokenRequest) (cor
 		if err != nil {
 			return tok, err
 		}
+		if req.ForceRefresh && !req.UserAssertion.IsZero() {
+			// A one-time exchange (an authorization code being redeemed)
+			// or a forced on-behalf-of refresh: the flow keeps the result
+			// in its own state. Kept out of L1 so that replaying the same
+			// code can never be answered from the cache: it must reach
+			// the IdP and fail there (AADSTS54005).
+			return tok, nil
+		}
 		if err := c.l1.Put(ctx, &c.key, &req, tok); err != nil {
 			c.log.Warn().Str("profile", c.key.Profile).Str("error", err.Error()).Msg("could not store the token in the cache; the next call will ask the flow again")
 		}
 		return tok, nil
 	})
 }
+
+// cancelGrace bounds how long the last caller to leave a flight waits
+// for the cancelled call to finish (see flights.do).
+const cancelGrace = time.Second
 
 // flights collapses concurrent identical requests into one call.
 //
@@ -114,10 +127,26 @@ func (f *flights) do(ctx context.Context, key string, fn func(context.Context) (
 	case <-ctx.Done():
 		f.mu.Lock()
 		fl.waiters--
-		if fl.waiters == 0 {
+		last := fl.waiters == 0
+		if last {
 			fl.cancel()
 		}
 		f.mu.Unlock()
+		if last {
+			// Let the cancelled call wind down before answering: it
+			// kills a plugin that overran (member.GetToken), and a
+			// caller that retried at once would otherwise reuse that
+			// process just before the kill and lose its own call to
+			// it. Every step honours the cancellation, so this takes
+			// milliseconds; the bound keeps a stuck step from holding
+			// the caller.
+			t := time.NewTimer(cancelGrace)
+			select {
+			case <-fl.done:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		return core.Token{}, &core.Error{Kind: core.KindFailed, Err: ctx.Err(),
 			Hint: "the call was cancelled or ran out of time; raise the profile's timeout if the flow needs longer"}
 	}

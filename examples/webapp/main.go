@@ -8,6 +8,18 @@
 //	webapp -profile webapi -downstream https://graph.microsoft.com/v1.0/me \
 //	       -scope https://graph.microsoft.com/User.Read
 //
+// With -signin-profile it is also a web app that signs users in: GET
+// /login sends the browser to Entra ID; GET /callback redeems the code
+// through a credhost profile whose chain is ["authcode"] with mode =
+// "webapp" (the user's tokens go to credhost's cache); GET /hello then
+// gets a token for the API silently for that user and calls the API's
+// GET /me with it. The cookie key comes from $WEBAPP_COOKIE_KEY (base64,
+// 32 bytes or more, the same on every instance).
+//
+//	webapp ... -signin-profile web -authority https://login.microsoftonline.com/<tenant> \
+//	       -client-id <web app id> -redirect http://127.0.0.1:8080/callback \
+//	       -api-scope api://<API app id>/access_as_user
+//
 // The profile comes from the credhost config file ($CREDHOST_CONFIG); for
 // a web farm give it [cache] backend = "redis", so that every instance
 // exchanges a caller's token once. A real API must validate the incoming
@@ -18,6 +30,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,22 +50,47 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr))
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("webapp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	profile := fs.String("profile", "webapi", "credhost profile (chain [\"obo\"])")
 	downstream := fs.String("downstream", "", "URL of the downstream API to call for the caller (required)")
 	scope := fs.String("scope", "", "space-separated scopes of the downstream API (required)")
+	signInProfile := fs.String("signin-profile", "", "credhost profile of the web app (chain [\"authcode\"], mode = \"webapp\"); serves /login, /callback and /hello")
+	authority := fs.String("authority", "", "the web app's authority, as in its profile (with -signin-profile)")
+	clientID := fs.String("client-id", "", "the web app's client id, as in its profile (with -signin-profile)")
+	redirect := fs.String("redirect", "", "the web app's redirect URI, registered on the app (default http://<addr>/callback)")
+	apiScope := fs.String("api-scope", "", "space-separated scopes of this API, for /hello (with -signin-profile)")
+	apiURL := fs.String("api-url", "", "URL of the API's GET /me that /hello calls (default http://<addr>/me)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *downstream == "" || *scope == "" {
 		fmt.Fprintln(stderr, "webapp: -downstream and -scope are required")
 		return 2
+	}
+	var cookieKey []byte
+	if *signInProfile != "" {
+		var err error
+		cookieKey, err = base64.StdEncoding.DecodeString(getenv("WEBAPP_COOKIE_KEY"))
+		if err != nil || len(cookieKey) < 32 {
+			fmt.Fprintf(stderr, "webapp: %v\n", errNoCookieKey)
+			return 2
+		}
+		if *authority == "" || *clientID == "" || *apiScope == "" {
+			fmt.Fprintln(stderr, "webapp: -signin-profile needs -authority, -client-id and -api-scope")
+			return 2
+		}
+		if *redirect == "" {
+			*redirect = "http://" + *addr + "/callback"
+		}
+		if *apiURL == "" {
+			*apiURL = "http://" + *addr + "/me"
+		}
 	}
 	log := zerolog.New(stderr).With().Timestamp().Logger()
 	client, err := sdk.Open(*profile, &sdk.Options{Log: log})
@@ -61,8 +99,22 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer client.Close()
-	srv := &http.Server{Addr: *addr, Handler: newHandler(webapp.NewAPI(client), *downstream, strings.Fields(*scope), http.DefaultClient, log),
-		ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("GET /me", newHandler(webapp.NewAPI(client), *downstream, strings.Fields(*scope), http.DefaultClient, log))
+	if *signInProfile != "" {
+		web, err := sdk.Open(*signInProfile, &sdk.Options{Log: log})
+		if err != nil {
+			fmt.Fprintf(stderr, "webapp: %v\n", err)
+			return 1
+		}
+		defer web.Close()
+		if err := addWebApp(mux, webAppConfig{Authority: *authority, ClientID: *clientID, RedirectURI: *redirect, CookieKey: cookieKey,
+			Cred: web, APIURL: *apiURL, APIScopes: strings.Fields(*apiScope), HTTP: http.DefaultClient, Log: log}); err != nil {
+			fmt.Fprintf(stderr, "webapp: %v\n", err)
+			return 2
+		}
+	}
+	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/internal/clientauth"
 	"github.com/credhost/credhost/internal/httpclient"
 	"github.com/credhost/credhost/internal/msalerr"
 	"github.com/credhost/credhost/internal/publicclient"
@@ -33,11 +34,21 @@ const (
 	flowVersion = "0.1.0"
 )
 
-// Options of the flow, besides publicclient.OptLoginHint.
+// Options of the flow, besides publicclient.OptLoginHint and, in web-app
+// mode, clientauth's.
 const (
 	optRedirectPort = "redirect_port"
 	optTimeout      = "timeout"
 	optBrowser      = "browser"
+	optMode         = "mode"
+)
+
+// Values of optMode. The mode is chosen explicitly rather than guessed
+// from the presence of a client secret: adding a secret to a desktop
+// profile must not silently turn its browser sign-in off.
+const (
+	modeInteractive = "interactive" // the default
+	modeWebApp      = "webapp"
 )
 
 // defaultTimeout bounds the wait for the user to finish signing in.
@@ -53,13 +64,15 @@ func newFlow() core.Flow {
 	return &flow{newHTTP: httpclient.New, env: environ{goos: runtime.GOOS, getenv: os.Getenv, lookPath: exec.LookPath}}
 }
 
-// flow is the OAuth 2.0 authorization code grant with PKCE for a public
-// client on a desktop (RFC 8252): the user signs in in a browser that
-// posts the code back to a loopback listener. Tokens and the refresh
-// token go to the host's cache, so later calls are silent. It works with
-// every authority tenant, "common" included. It is safe for concurrent
-// use: Configure swaps an immutable state; GetToken works on a snapshot,
-// and each sign-in has its own listener.
+// flow is the OAuth 2.0 authorization code grant with PKCE. In
+// interactive mode it is a public client on a desktop (RFC 8252): the
+// user signs in in a browser that posts the code back to a loopback
+// listener. Tokens and the refresh token go to the host's cache, so later
+// calls are silent. It works with every authority tenant, "common"
+// included. In web-app mode (webapp.go) it is a web app's confidential
+// client that redeems codes its caller got and answers silently per user.
+// It is safe for concurrent use: Configure swaps an immutable state;
+// GetToken works on a snapshot, and each sign-in has its own listener.
 type flow struct {
 	// newHTTP builds the HTTP client to the IdP; tests wrap it.
 	newHTTP func(extraRootsPEM []byte) (*http.Client, error)
@@ -72,6 +85,10 @@ type flow struct {
 
 // state is one successful Configure.
 type state struct {
+	// web is the web-app mode's state; nil in interactive mode, where
+	// the fields below are used.
+	web *webApp
+
 	loginHint string
 	port      int // 0: a free port per sign-in
 	timeout   time.Duration
@@ -86,25 +103,60 @@ func (f *flow) Describe() core.Description {
 		Name:        flowName,
 		Version:     flowVersion,
 		Interactive: true,
-		Options: []core.OptionSpec{
-			publicclient.LoginHintOption(),
-			{Name: optRedirectPort, Help: "loopback port of the redirect URI http://127.0.0.1:<port> (default: a free port per sign-in)"},
-			{Name: optTimeout, Help: "how long to wait for the sign-in in the browser, e.g. 90s or 10m (default 5m)"},
-			{Name: optBrowser, Help: "command that opens the sign-in URL (appended as its argument, or put where %s is); overrides BROWSER"},
-		},
+		Options:     options(),
 	}
+}
+
+// options are the interactive mode's options, then mode, then clientauth's
+// client credentials (their Secret marks included) for the web-app mode.
+func options() []core.OptionSpec {
+	opts := []core.OptionSpec{
+		publicclient.LoginHintOption(),
+		{Name: optRedirectPort, Help: "loopback port of the redirect URI http://127.0.0.1:<port> (default: a free port per sign-in)"},
+		{Name: optTimeout, Help: "how long to wait for the sign-in in the browser, e.g. 90s or 10m (default 5m)"},
+		{Name: optBrowser, Help: "command that opens the sign-in URL (appended as its argument, or put where %s is); overrides BROWSER"},
+		{Name: optMode, Help: `"interactive" (default): a person signs in in this machine's browser; "webapp": a web app's confidential client redeems the codes of its own sign-in pages (sdk/webapp) and gets its users' tokens silently; needs one client credential`},
+	}
+	for _, o := range clientauth.Options() {
+		o.Help = `mode = "webapp" only: ` + o.Help
+		opts = append(opts, o)
+	}
+	return opts
+}
+
+// interactiveOnly are the options the web-app mode refuses.
+var interactiveOnly = map[string]bool{publicclient.OptLoginHint: true, optRedirectPort: true, optTimeout: true, optBrowser: true}
+
+// isClientAuthOption reports whether k is one of clientauth's options.
+func isClientAuthOption(k string) bool {
+	for _, o := range clientauth.Options() {
+		if o.Name == k {
+			return true
+		}
+	}
+	return false
 }
 
 // Configure implements core.Flow: it checks the authority and client id
 // and the options, and builds the MSAL client. No network I/O. On error
 // the previous configuration (if any) stays in force.
 func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
+	switch m := strings.TrimSpace(cfg.Options[optMode]); m {
+	case modeWebApp:
+		return f.configureWebApp(ctx, cfg)
+	case "", modeInteractive:
+	default:
+		ce := &core.ConfigError{Flow: flowName}
+		ce.Add(optMode, "must be %q or %q, got %q", modeInteractive, modeWebApp, m)
+		return ce
+	}
 	ce := &core.ConfigError{Flow: flowName}
 	publicclient.CheckAuthority(flowName, cfg, nil, ce)
 	st := &state{timeout: defaultTimeout, clientID: cfg.ClientID}
 	for k, v := range cfg.Options {
 		v = strings.TrimSpace(v)
 		switch k {
+		case optMode:
 		case publicclient.OptLoginHint:
 			st.loginHint = v
 		case optRedirectPort:
@@ -125,11 +177,15 @@ func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
 			}
 			st.browser = v
 		default:
-			ce.Add(k, "unknown option; authcode accepts %s, %s, %s and %s", publicclient.OptLoginHint, optRedirectPort, optTimeout, optBrowser)
+			if isClientAuthOption(k) {
+				ce.Add(k, "is a client credential, used only with mode = %q (a web app's confidential client)", modeWebApp)
+				continue
+			}
+			ce.Add(k, "unknown option; authcode accepts %s, %s, %s, %s and %s", publicclient.OptLoginHint, optRedirectPort, optTimeout, optBrowser, optMode)
 		}
 	}
 	for k := range cfg.Secrets {
-		ce.Add(k, "authcode takes no secret settings")
+		ce.Add(k, "interactive sign-in takes no secret settings; client credentials need mode = %q", modeWebApp)
 	}
 	hc, err := f.newHTTP(cfg.CACertificates)
 	if err != nil {
@@ -148,15 +204,63 @@ func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
 	return nil
 }
 
-// GetToken implements core.Flow. It answers from the host's cache when it
-// can (a cached access token, else the refresh token); otherwise it signs
-// the user in through a browser, if this machine has one the user can see.
+// configureWebApp is Configure for mode = "webapp": the client id, an
+// authority with a tenant, and exactly one client credential (clientauth
+// checks and loads it, as for every confidential flow). No network I/O.
+func (f *flow) configureWebApp(ctx context.Context, cfg core.FlowConfig) error {
+	ce := &core.ConfigError{Flow: flowName}
+	clientauth.CheckCommon(cfg, ce)
+	for k := range cfg.Options {
+		switch {
+		case k == optMode || isClientAuthOption(k):
+		case interactiveOnly[k]:
+			ce.Add(k, "applies only to the interactive mode: in web-app mode the web app's own pages sign the user in (sdk/webapp)")
+		default:
+			ce.Add(k, "unknown option")
+		}
+	}
+	for k := range cfg.Secrets {
+		if !isClientAuthOption(k) {
+			ce.Add(k, "unknown secret setting")
+		}
+	}
+	cred, err := clientauth.Load(cfg)
+	if err != nil {
+		var lce *core.ConfigError
+		if !errors.As(err, &lce) {
+			return err
+		}
+		ce.Fields = append(ce.Fields, lce.Fields...)
+	}
+	hc, err := f.newHTTP(cfg.CACertificates)
+	if err != nil {
+		ce.Add("ca_file", "%v", err)
+	}
+	if err := ce.OrNil(); err != nil {
+		return err
+	}
+	st := &state{web: newWebApp(cfg, cred, hc), clientID: cfg.ClientID}
+	f.mu.Lock()
+	f.state = st
+	f.mu.Unlock()
+	zerolog.Ctx(ctx).Debug().Str("flow", flowName).Str("client_id", cfg.ClientID).Str("mode", modeWebApp).Msg("configured")
+	return nil
+}
+
+// GetToken implements core.Flow. In interactive mode it answers from the
+// host's cache when it can (a cached access token, else the refresh
+// token); otherwise it signs the user in through a browser, if this
+// machine has one the user can see. In web-app mode it redeems a code or
+// answers silently for a signed-in user (see webapp.go).
 func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Services) (core.Token, error) {
 	f.mu.Lock()
 	st := f.state
 	f.mu.Unlock()
 	if st == nil {
 		return core.Token{}, core.Unavailable(flowName, "not configured")
+	}
+	if st.web != nil {
+		return st.web.getToken(ctx, req, host)
 	}
 	scopes, err := publicclient.Scopes(flowName, req)
 	if err != nil {

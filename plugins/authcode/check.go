@@ -9,7 +9,7 @@ import (
 )
 
 // Check implements core.Checker, with GetToken's rules and no network:
-// authcode runs where a refresh token makes a silent sign-in possible, or
+// in web-app mode it can always run; interactive authcode runs where a refresh token makes a silent sign-in possible, or
 // where there is a browser the user can see and someone to tell about it.
 func (f *flow) Check(ctx context.Context, host core.Services) error {
 	f.mu.Lock()
@@ -17,6 +17,11 @@ func (f *flow) Check(ctx context.Context, host core.Services) error {
 	f.mu.Unlock()
 	if st == nil {
 		return core.Unavailable(flowName, "not configured")
+	}
+	if st.web != nil {
+		// A web app needs no browser or prompt here: its users sign in
+		// through its own pages.
+		return nil
 	}
 	if publicclient.CanRefresh(ctx, host.Cache) {
 		return nil

@@ -10,5 +10,10 @@
 // A web app that signs users in uses SignIn: its Start handler sends the
 // browser to the authorization endpoint with state, nonce and PKCE, kept
 // in a short-lived signed cookie; its Callback handler checks them and
-// hands the code to a Redeemer.
+// hands the code to a Redeemer. CredentialRedeemer redeems it through a
+// credhost profile whose chain is ["authcode"] with mode = "webapp": the
+// user's tokens go to the host's token cache (Redis for a web farm), and
+// later GetToken calls with TokenRequest.Account set to the user's home
+// account id are silent. The code reaches the plugin encoded in
+// TokenRequest.UserAssertion (CodeAssertion), a Secret.
 package webapp

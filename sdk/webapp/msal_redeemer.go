@@ -13,9 +13,10 @@ import (
 	"github.com/credhost/credhost/sdk"
 )
 
-// MSALRedeemer redeems codes in-process with an MSAL confidential client:
-// a reference Redeemer until the authcode plugin's web-app flow redeems
-// through credhost. It is safe for concurrent use.
+// MSALRedeemer redeems codes in-process with an MSAL confidential client,
+// whose own cache keeps the user's tokens: a reference Redeemer.
+// CredentialRedeemer redeems through credhost instead, so that the tokens
+// land in the host's (shared) cache. It is safe for concurrent use.
 type MSALRedeemer struct {
 	client confidential.Client
 }

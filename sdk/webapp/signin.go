@@ -67,8 +67,10 @@ type Result struct {
 // the redirect URI and the PKCE verifier) and checks the ID token's nonce
 // against Code.Nonce. Implementations are safe for concurrent use.
 //
-// The web-app flow of the authcode plugin will provide one that redeems
-// through credhost; MSALRedeemer does it in-process with MSAL.
+// CredentialRedeemer redeems through credhost (the authcode plugin's
+// web-app mode), which caches the user's tokens in the host's cache for
+// later silent calls; MSALRedeemer does it in-process with MSAL and
+// caches nothing credhost can use.
 type Redeemer interface {
 	Redeem(ctx context.Context, c Code) (Result, error)
 }
