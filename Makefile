@@ -25,7 +25,8 @@ all: build
 
 build:
 	@mkdir -p $(BIN)
-	$(STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/credhost ./cmd/credhost
+	$(STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/credhost-cli ./cmd/credhost
+	$(STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/credhost ./cmd/credhost/fast
 	@for p in $(PLUGINS); do \
 		echo "$(GO) build -o $(BIN)/credhost-plugin-$$p ./plugins/$$p"; \
 		$(STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/credhost-plugin-$$p ./plugins/$$p || exit 1; \

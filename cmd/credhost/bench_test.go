@@ -4,10 +4,11 @@ package main
 //
 //	go test -run '^$' -bench 'Process' -benchtime 200x ./cmd/credhost/
 //
-// BenchmarkTokenCacheHitProcess runs `credhost token` for a token already
-// in the encrypted cache file: process start, config parse, key file,
-// index decryption, one record, print. No plugin starts (the test
-// TestCacheHitStartsNoPlugin proves it). BenchmarkHelloWorldProcess runs
+// BenchmarkTokenCacheHitProcess runs `credhost token` (the fast front,
+// as installed) for a token already in the encrypted cache file: process
+// start, config parse, key file, index decryption, one record, print. No
+// plugin starts (TestCacheHitStartsNoPlugin) and the full CLI does not
+// run (TestFastFront). BenchmarkHelloWorldProcess runs
 // a Go binary that prints one line.
 
 import (
@@ -21,12 +22,13 @@ func BenchmarkTokenCacheHitProcess(b *testing.B) {
 	w := newWorld(b)
 	w.config(`["clientcreds"]`, `client_secret = "env:CI_SECRET"`)
 	w.token([]string{"CI_SECRET=" + secret})
+	front := w.fastFront()
 	args := []string{"token", "--config", filepath.Join(w.dir, "config.toml"), "--scope", scope}
 	env := []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir}
 	n := w.srv.Count("token")
 	b.ResetTimer()
 	for range b.N {
-		cmd := exec.Command(w.cli, args...)
+		cmd := exec.Command(front, args...)
 		cmd.Env = env
 		if out, err := cmd.Output(); err != nil || len(out) == 0 {
 			b.Fatalf("credhost token: %v", err)

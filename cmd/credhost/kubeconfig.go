@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/credhost/credhost/cmd/credhost/internal/tokenout"
 	"github.com/credhost/credhost/core/host"
 )
 
@@ -51,9 +52,7 @@ func (c *kubeconfigCmd) run(_ context.Context, g *globals, e *env, _ []string) e
 		return usageError{err}
 	}
 	if c.command == "" {
-		if c.command, err = os.Executable(); err != nil {
-			c.command = "credhost"
-		}
+		c.command = frontBinary()
 	}
 	if c.name == "" {
 		c.name = "credhost-" + profile
@@ -80,6 +79,22 @@ func (c *kubeconfigCmd) run(_ context.Context, g *globals, e *env, _ []string) e
       args: [%s]
       interactiveMode: %s
       provideClusterInfo: false
-`, strconv.Quote(c.name), execCredentialVersion, strconv.Quote(c.command), strings.Join(quoted, ", "), c.mode)
+`, strconv.Quote(c.name), tokenout.ExecCredentialVersion, strconv.Quote(c.command), strings.Join(quoted, ", "), c.mode)
 	return err
+}
+
+// frontBinary is the command kubectl should run: the credhost binary next
+// to this one (the fast front, which answers cache hits without starting
+// this full CLI), else this binary.
+func frontBinary() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "credhost"
+	}
+	if front := filepath.Join(filepath.Dir(exe), "credhost"); front != exe {
+		if fi, err := os.Stat(front); err == nil && fi.Mode().IsRegular() {
+			return front
+		}
+	}
+	return exe
 }

@@ -1,9 +1,12 @@
 package config
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/credhost/credhost/core"
 )
 
 // Cache backends.
@@ -140,4 +143,66 @@ func checkCache(cc *Cache, probs *problems) {
 			probs.add(cc.Passphrase.Origin, "cache.passphrase", "set key or passphrase, not both")
 		}
 	}
+}
+
+// EnvCacheKey holds the cache encryption key (32 bytes: base64, hex or
+// raw). It overrides [cache] key and the key file.
+const EnvCacheKey = "CREDHOST_CACHE_KEY"
+
+// FileCache is the file backend's settings with the secrets resolved, as
+// the host and the CLI's fast path open the cache file.
+type FileCache struct {
+	// Path and KeyFile are "" for their defaults.
+	Path, KeyFile   string
+	Key, Passphrase core.Secret
+}
+
+// ResolveCacheKey returns the cache encryption key: $CREDHOST_CACHE_KEY,
+// else [cache] key resolved (env:, file:, inline), else none.
+func (f *File) ResolveCacheKey(getenv Env) (core.Secret, error) {
+	if k := getenv.get(EnvCacheKey); k != "" {
+		return core.NewSecret(k), nil
+	}
+	return f.cacheSecret(f.Cache.Key, getenv)
+}
+
+// ResolveFileCache resolves the file backend's settings. A passphrase
+// gives way to a key from $CREDHOST_CACHE_KEY, as a key file does.
+func (f *File) ResolveFileCache(getenv Env) (FileCache, error) {
+	key, err := f.ResolveCacheKey(getenv)
+	if err != nil {
+		return FileCache{}, err
+	}
+	pass, err := f.cacheSecret(f.Cache.Passphrase, getenv)
+	if err != nil {
+		return FileCache{}, err
+	}
+	if !key.IsZero() {
+		pass = core.Secret{}
+	}
+	return FileCache{Path: f.relative(f.Cache.Path.Raw), KeyFile: f.relative(f.Cache.KeyFile.Raw), Key: key, Passphrase: pass}, nil
+}
+
+func (f *File) cacheSecret(v Value, getenv Env) (core.Secret, error) {
+	if !v.IsSet() {
+		return core.Secret{}, nil
+	}
+	return ResolveSecret(v, getenv, f.dir())
+}
+
+// dir is the config file's directory, which relative paths of a single
+// file config are relative to ("" when it came from no file). Layered
+// configs have their paths made absolute already.
+func (f *File) dir() string {
+	if f.Path == "" {
+		return ""
+	}
+	return filepath.Dir(f.Path)
+}
+
+func (f *File) relative(p string) string {
+	if p == "" || filepath.IsAbs(p) || f.dir() == "" {
+		return p
+	}
+	return filepath.Join(f.dir(), p)
 }

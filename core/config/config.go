@@ -22,6 +22,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/credhost/credhost/core"
 )
 
 // File is a parsed config file.
@@ -272,4 +274,10 @@ func (p *Profile) Validate() error {
 	}
 	c.required(p)
 	return probs.err()
+}
+
+// TokenKey is the fixed part of the L1 cache key of p's tokens: the host
+// and the CLI's fast path must build it the same way.
+func (p *Profile) TokenKey() core.TokenKey {
+	return core.TokenKey{Profile: p.Name, Authority: p.Authority.Raw, ClientID: p.ClientID.Raw, Chain: strings.Join(p.Chain, ",")}
 }

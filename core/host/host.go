@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -105,7 +104,7 @@ func (h *Host) Credential(profile string) (core.Credential, error) {
 		return nil, err
 	}
 	cred := &cachedCredential{
-		key:     core.TokenKey{Profile: p.Name, Authority: p.Authority.Raw, ClientID: p.ClientID.Raw, Chain: strings.Join(p.Chain, ",")},
+		key:     p.TokenKey(),
 		l1:      h.l1,
 		next:    c,
 		flights: &h.flights,

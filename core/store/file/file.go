@@ -199,6 +199,30 @@ func Open(path string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
+// OpenVerified is Open (path "" means DefaultPath) followed by a read of
+// the file's index, so that a cache written with another key is a clear
+// error now rather than every later call going to the IdP (and every
+// interactive flow to the user) with warnings. The index stays decoded
+// for the lookups that follow, so this costs nothing extra.
+func OpenVerified(ctx context.Context, path string, opts *Options) (*Store, error) {
+	if path == "" {
+		p, err := DefaultPath()
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	s, err := Open(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Load(ctx, ""); errors.Is(err, store.ErrWrongKey) {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 // Path returns the cache file's absolute path.
 func (s *Store) Path() string { return s.path }
 

@@ -1,0 +1,180 @@
+// Command credhost (this fast front) answers `credhost token` from the
+// encrypted cache file and hands everything else to the full CLI,
+// credhost-cli, by exec: same process, arguments, environment and
+// streams.
+//
+// Why two binaries: kubectl, git and scripts start a `credhost token`
+// process for every request, so a cache hit is a whole process. The full
+// CLI links gRPC, go-plugin, protobuf, MSAL, Redis and the emulator, and
+// the runtime's package initialization and page faults for all of that
+// cost several milliseconds before main runs: a cached token took 4x a
+// hello-world process. This binary links only the config, the file store
+// and the token cache, and answers a hit in about 1.5x.
+//
+// It answers only when it is sure to answer exactly what credhost-cli
+// would: the file backend, a token for the chosen profile with enough
+// lifetime left, and no flag it does not know. For anything else
+// (a miss, --force-refresh, --claims, debug logging, Redis, an error of
+// any kind) it execs credhost-cli, which says what is wrong.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/pflag"
+
+	"github.com/credhost/credhost/cmd/credhost/internal/tokenout"
+	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/config"
+	"github.com/credhost/credhost/core/store/file"
+)
+
+// fullCLI is the name of the full CLI binary, looked up next to this one,
+// then on PATH.
+const fullCLI = "credhost-cli"
+
+func main() {
+	args := os.Args[1:]
+	if tok, format, ok := fromCache(args, os.Getenv); ok {
+		if err := tokenout.Write(os.Stdout, tok, format, os.Getenv("KUBERNETES_EXEC_INFO")); err == nil {
+			os.Exit(0)
+		}
+		// Writing failed (a closed pipe, say): let the full CLI report it.
+	}
+	delegate(args)
+}
+
+// delegate replaces this process with the full CLI.
+func delegate(args []string) {
+	path := ""
+	if exe, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(exe), fullCLI); isFile(p) {
+			path = p
+		}
+	}
+	if path == "" {
+		if p, err := lookPath(fullCLI); err == nil {
+			path = p
+		}
+	}
+	if path == "" {
+		fmt.Fprintf(os.Stderr, "credhost: %s is not installed next to this binary or on PATH; install both binaries\n", fullCLI)
+		os.Exit(1)
+	}
+	err := syscall.Exec(path, append([]string{"credhost"}, args...), os.Environ())
+	fmt.Fprintf(os.Stderr, "credhost: run %s: %v\n", path, err)
+	os.Exit(1)
+}
+
+// fromCache returns the cached token `credhost token args` would print,
+// and the output format, if it is sure of it.
+func fromCache(args []string, getenv func(string) string) (core.Token, string, bool) {
+	fs := pflag.NewFlagSet("credhost", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var (
+		cfgPath, profile, logLevel, logFormat, pluginDir string
+		scopes                                           []string
+		tenant, claims, output                           string
+		forceRefresh, noPrompt                           bool
+	)
+	// The flags of `credhost token` and the global ones, as the full
+	// CLI defines them; anything else makes the parse fail.
+	fs.StringVar(&cfgPath, "config", "", "")
+	fs.StringVarP(&profile, "profile", "p", "", "")
+	fs.StringVar(&logLevel, "log-level", "", "")
+	fs.StringVar(&logFormat, "log-format", "", "")
+	fs.StringVar(&pluginDir, "plugin-dir", "", "")
+	fs.StringSliceVarP(&scopes, "scope", "s", nil, "")
+	fs.StringVar(&tenant, "tenant", "", "")
+	fs.StringVar(&claims, "claims", "", "")
+	fs.StringVarP(&output, "output", "o", "raw", "")
+	fs.BoolVar(&forceRefresh, "force-refresh", false, "")
+	fs.BoolVar(&noPrompt, "no-prompt", false, "")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 || fs.Arg(0) != "token" {
+		return core.Token{}, "", false
+	}
+	if len(scopes) == 0 || claims != "" || forceRefresh || !knownFormat(output) {
+		return core.Token{}, "", false
+	}
+	if logLevel == "" {
+		logLevel = getenv("CREDHOST_LOG_LEVEL")
+	}
+	if logLevel == "debug" || logLevel == "trace" {
+		return core.Token{}, "", false // show what the full CLI logs
+	}
+	if profile == "" {
+		profile = getenv(config.EnvProfile)
+	}
+	f, err := config.LoadLayers(&config.LoadOptions{UserPath: cfgPath, Getenv: config.Env(getenv)})
+	if err != nil || (f.Cache.Backend.Raw != "" && f.Cache.Backend.Raw != config.CacheFile) {
+		return core.Token{}, "", false
+	}
+	choice, err := f.Choose(profile, config.Environment{Getenv: config.Env(getenv), Stat: os.Stat, IsTTY: isTTY})
+	if err != nil {
+		return core.Token{}, "", false
+	}
+	p, err := f.Profile(choice.Name)
+	if err != nil {
+		return core.Token{}, "", false
+	}
+	fc, err := f.ResolveFileCache(config.Env(getenv))
+	if err != nil {
+		return core.Token{}, "", false
+	}
+	path := fc.Path
+	if path == "" {
+		if path, err = file.DefaultPath(); err != nil {
+			return core.Token{}, "", false
+		}
+	}
+	if !isFile(path) {
+		return core.Token{}, "", false // no cache yet: nothing to create here
+	}
+	s, err := file.Open(path, &file.Options{Key: fc.Key, Passphrase: fc.Passphrase, KeyFile: fc.KeyFile})
+	if err != nil {
+		return core.Token{}, "", false
+	}
+	defer s.Close()
+	l1 := core.NewTokenCache(s, &core.TokenCacheOptions{MinLifetime: f.Cache.MinLifetime})
+	key := p.TokenKey()
+	tok, ok := l1.Lookup(context.Background(), &key, &core.TokenRequest{Scopes: scopes, TenantID: tenant})
+	return tok, output, ok
+}
+
+func knownFormat(f string) bool {
+	for _, k := range tokenout.Formats {
+		if f == k {
+			return true
+		}
+	}
+	return false
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// lookPath is exec.LookPath without importing os/exec's extra machinery.
+func lookPath(name string) (string, error) {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if p := filepath.Join(dir, name); isFile(p) {
+			return p, nil
+		}
+	}
+	return "", errors.New("not found")
+}
+
+// isTTY says whether a person is at stdin or stderr, for match rules
+// (as host.DefaultEnvironment does).
+func isTTY() bool {
+	return isatty.IsTerminal(os.Stdin.Fd()) || isatty.IsTerminal(os.Stderr.Fd())
+}

@@ -1,0 +1,112 @@
+// Package tokenout prints a token the way `credhost token --output`
+// asks: raw, json, claims or a kubectl ExecCredential. Both the credhost
+// CLI and its fast path (cmd/credhost/fast) use it, so a cached token
+// prints exactly as a fresh one.
+package tokenout
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/credhost/credhost/core"
+)
+
+// ExecCredentialVersion is the client.authentication.k8s.io version
+// answered when kubectl does not say which one it wants.
+const ExecCredentialVersion = "client.authentication.k8s.io/v1"
+
+// Formats are the --output values.
+var Formats = []string{"raw", "json", "exec-credential", "claims"}
+
+// Write prints tok in format. execInfo is $KUBERNETES_EXEC_INFO, whose
+// apiVersion the exec-credential output answers in.
+func Write(w io.Writer, tok core.Token, format, execInfo string) error {
+	if format == "exec-credential" {
+		return writeExecCredential(w, tok, execInfo)
+	}
+	return writeToken(w, tok, format)
+}
+
+// tokenJSON is the --output json shape: stable field names for scripts.
+type tokenJSON struct {
+	AccessToken string    `json:"access_token"`
+	TokenType   string    `json:"token_type"`
+	ExpiresOn   time.Time `json:"expires_on"`
+	Account     *account  `json:"account,omitempty"`
+	Flow        string    `json:"flow"`
+}
+
+type account struct {
+	HomeAccountID string `json:"home_account_id,omitempty"`
+	Username      string `json:"username,omitempty"`
+	TenantID      string `json:"tenant_id,omitempty"`
+}
+
+func writeToken(w io.Writer, tok core.Token, output string) error {
+	switch output {
+	case "json":
+		out := tokenJSON{AccessToken: tok.AccessToken.Reveal(), TokenType: tok.TokenType, ExpiresOn: tok.ExpiresOn.UTC(), Flow: tok.Flow}
+		if a := tok.Account; a != (core.Account{}) {
+			out.Account = &account{HomeAccountID: a.HomeAccountID, Username: a.Username, TenantID: a.TenantID}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	case "claims":
+		claims, err := decodeClaims(tok.AccessToken.Reveal())
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", claims)
+		return err
+	default:
+		_, err := fmt.Fprintln(w, tok.AccessToken.Reveal())
+		return err
+	}
+}
+
+// decodeClaims pretty-prints a JWT's payload. The signature is not checked:
+// this is for people looking at what they got.
+func decodeClaims(jwt string) ([]byte, error) {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("the access token is not a JWT (opaque tokens have no claims to show)")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, fmt.Errorf("the access token's payload is not base64url: %w", err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return nil, fmt.Errorf("the access token's payload is not JSON: %w", err)
+	}
+	return json.MarshalIndent(claims, "", "  ")
+}
+
+// writeExecCredential prints tok as the ExecCredential kubectl expects,
+// in the API version kubectl asked for (v1 or v1beta1; the status fields
+// are the same). kubectl caches it until expirationTimestamp.
+func writeExecCredential(w io.Writer, tok core.Token, execInfo string) error {
+	version := ExecCredentialVersion
+	var info struct {
+		APIVersion string `json:"apiVersion"`
+	}
+	if json.Unmarshal([]byte(execInfo), &info) == nil && info.APIVersion != "" {
+		version = info.APIVersion
+	}
+	out := struct {
+		Kind       string `json:"kind"`
+		APIVersion string `json:"apiVersion"`
+		Status     struct {
+			ExpirationTimestamp string `json:"expirationTimestamp"`
+			Token               string `json:"token"`
+		} `json:"status"`
+	}{Kind: "ExecCredential", APIVersion: version}
+	out.Status.ExpirationTimestamp = tok.ExpiresOn.UTC().Format(time.RFC3339)
+	out.Status.Token = tok.AccessToken.Reveal()
+	return json.NewEncoder(w).Encode(out)
+}
