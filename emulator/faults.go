@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +26,18 @@ type Fault struct {
 	// Drop closes the connection without a response (on HTTP/2, resets
 	// the stream).
 	Drop bool
+	// Body, if not "", is sent instead of handling the request, with
+	// Status (default 200) and a JSON content type: a malformed or
+	// truncated answer (faults_body.go).
+	Body string
+	// OmitFields handles the request normally, then removes these
+	// top-level fields from its JSON answer: a token response missing
+	// access_token or expires_in.
+	OmitFields []string
+	// SlowBody handles the request normally, then sends the headers and
+	// the first half of the answer, waits SlowBody (or until the client
+	// gives up), and sends the rest.
+	SlowBody time.Duration
 	// Times is how many requests the fault applies to; 0 means until
 	// ClearFaults.
 	Times int
@@ -39,6 +52,7 @@ type faults struct {
 // InjectFault queues f. A request takes the first queued fault whose
 // Endpoint matches; a fault with Times > 0 is removed once used up.
 func (s *Server) InjectFault(f Fault) {
+	f.OmitFields = slices.Clone(f.OmitFields) // the caller may reuse its slice
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.queue = append(s.faults.queue, &f)
@@ -74,7 +88,8 @@ func (fs *faults) take(endpoint string) (Fault, bool) {
 
 // applyFault runs the fault for endpoint, if any, and reports whether it
 // answered the request.
-func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, endpoint string) bool {
+// A fault that rewrites the answer (OmitFields, SlowBody) runs next itself.
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, endpoint string, next http.HandlerFunc) bool {
 	f, ok := s.faults.take(endpoint)
 	if !ok {
 		return false
@@ -92,6 +107,14 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, endpoint str
 	}
 	if f.Drop {
 		dropConnection(w)
+		return true
+	}
+	if f.Body != "" {
+		writeFaultBody(w, f)
+		return true
+	}
+	if len(f.OmitFields) > 0 || f.SlowBody > 0 {
+		rewriteAnswer(w, r, f, next)
 		return true
 	}
 	if f.Status == 0 {

@@ -134,7 +134,7 @@ func (s *Server) endpoint(rt route) http.Handler {
 				keys = append(keys, rt.extra(r)...)
 			}
 			s.counters.add(keys...)
-			if s.applyFault(w, r, rt.name) {
+			if s.applyFault(w, r, rt.name, rt.handle) {
 				return
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -94,6 +95,8 @@ type Server struct {
 	users    userState
 	fed      *wsfed // federated sign-in: SAML assertions, Kerberos keytab
 
+	tlsFaults atomic.Int64 // handshakes left to fail (faults_tls.go)
+
 	mu       sync.Mutex
 	url      string
 	srv      *http.Server
@@ -175,7 +178,7 @@ func (s *Server) Start() error {
 	s.srv = &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{s.pki.serverTLS}, MinVersion: tls.VersionTLS12},
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{s.pki.serverTLS}, MinVersion: tls.VersionTLS12, GetConfigForClient: s.tlsFault},
 		ErrorLog:          log.New(debugWriter{s.log}, "", 0),
 	}
 	s.started = true

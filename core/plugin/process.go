@@ -111,7 +111,14 @@ func (p *Process) start(ctx context.Context) (*goplugin.Client, *Client, error) 
 	if err != nil {
 		return nil, nil, core.Failed(p.spec.Flow, "plugin TLS keys: %v", err)
 	}
-	cmd := exec.Command(p.spec.Path)
+	// go-plugin's start takes no context and holds its own lock until the
+	// handshake or StartTimeout; a caller that gives up (a plugin hanging
+	// before its handshake) must not leave the start, and this Process's
+	// lock, behind it. The command is bound to abort, which runs only if
+	// ctx ends before the start is over: the process is killed and the
+	// start returns at once.
+	startCtx, abort := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(startCtx, p.spec.Path)
 	cmd.Env = append(pluginEnv(p.spec.Log), tlsPair)
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  servedHandshake(),
@@ -124,7 +131,15 @@ func (p *Process) start(ctx context.Context) (*goplugin.Client, *Client, error) 
 		Logger:           hclogFor(p.spec.Log, p.spec.Flow),
 	})
 	began := time.Now()
+	stopWatch := context.AfterFunc(ctx, abort)
 	proto, err := client.Client()
+	if !stopWatch() {
+		// ctx ended during the start, and abort killed the process.
+		client.Kill()
+		return nil, nil, &core.Error{Kind: core.KindFailed, Flow: p.spec.Flow,
+			Err:  fmt.Errorf("start plugin %s: no handshake before the call ended: %w", p.spec.Path, context.Cause(ctx)),
+			Hint: "the plugin did not start in time; run with --log-level=debug to see its output, or raise the profile's timeout"}
+	}
 	if err != nil {
 		client.Kill()
 		return nil, nil, p.startError(err)

@@ -1,7 +1,8 @@
 // Package httpclient builds the HTTP client every flow uses to reach the
 // identity provider: the system roots plus any extra PEM roots (the
 // emulator's CA, a corporate TLS proxy), bounded dial, handshake and
-// response-header waits, HTTP/2, and the proxy from the environment.
+// response-header waits, HTTP/2, the proxy from the environment, and
+// bounded retries of transient failures (retry.go).
 package httpclient
 
 import (
@@ -26,7 +27,10 @@ const (
 // New returns an HTTP client that trusts the system roots plus every
 // CERTIFICATE block in extraRootsPEM. A nil or empty extraRootsPEM means
 // the system roots only. PEM that holds no certificate, or a certificate
-// that does not parse, is an error. The client is safe for concurrent use.
+// that does not parse, is an error. Its transport retries transient
+// failures by DefaultRetryPolicy (NewRetryTransport); BaseTransport
+// returns the *http.Transport beneath. The client is safe for concurrent
+// use.
 func New(extraRootsPEM []byte) (*http.Client, error) {
 	pool, err := rootPool(extraRootsPEM)
 	if err != nil {
@@ -46,7 +50,21 @@ func New(extraRootsPEM []byte) (*http.Client, error) {
 		// A custom TLSClientConfig turns HTTP/2 off unless asked for.
 		ForceAttemptHTTP2: true,
 	}
-	return &http.Client{Transport: tr}, nil
+	return &http.Client{Transport: NewRetryTransport(tr, nil)}, nil
+}
+
+// BaseTransport returns the *http.Transport beneath the retries of a
+// client from New, or of one whose Transport is an *http.Transport; ok
+// is false otherwise. Tests use it to redirect dials.
+func BaseTransport(c *http.Client) (tr *http.Transport, ok bool) {
+	switch t := c.Transport.(type) {
+	case *http.Transport:
+		return t, true
+	case *retryTransport:
+		tr, ok = t.base.(*http.Transport)
+		return tr, ok
+	}
+	return nil, false
 }
 
 // rootPool returns nil (the system roots) when there is nothing extra, so

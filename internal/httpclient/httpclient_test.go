@@ -46,7 +46,10 @@ func TestNew(t *testing.T) {
 			if c.Timeout != 0 {
 				t.Errorf("client Timeout = %v, want 0 (contexts bound calls)", c.Timeout)
 			}
-			tr := c.Transport.(*http.Transport)
+			tr, ok := BaseTransport(c)
+			if _, retries := c.Transport.(*retryTransport); !ok || !retries {
+				t.Fatalf("transport %T: want retries over an *http.Transport", c.Transport)
+			}
 			if tr.TLSHandshakeTimeout != 10*time.Second || tr.ResponseHeaderTimeout != 30*time.Second || !tr.ForceAttemptHTTP2 || tr.Proxy == nil {
 				t.Errorf("transport settings = handshake %v, header %v, h2 %v, proxy set %v", tr.TLSHandshakeTimeout, tr.ResponseHeaderTimeout, tr.ForceAttemptHTTP2, tr.Proxy != nil)
 			}

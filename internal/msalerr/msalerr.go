@@ -33,6 +33,8 @@ const (
 	HintThrottled   = "the identity provider is throttling requests (HTTP 429); retry later"
 	HintServer      = "the identity provider had a server error; retry later"
 	HintInteraction = "the identity provider requires user interaction; use an interactive flow (authcode or devicecode)"
+	HintHandshake   = "the TLS handshake with the identity provider failed on its side (the server, a load balancer or a proxy refused it); retry later, or check any TLS-inspecting proxy"
+	HintMalformed   = "the identity provider's answer was malformed or incomplete (a proxy or a service fault); retry later, and report it if it persists"
 )
 
 // interactionCodes are OAuth error codes that always mean the user must
@@ -83,6 +85,9 @@ func Classify(flow string, err error) error {
 	if e := fromCallErr(flow, err); e != nil {
 		return e
 	}
+	if e := fromBadAnswer(flow, err); e != nil {
+		return e
+	}
 
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -92,6 +97,13 @@ func Classify(flow string, err error) error {
 	}
 
 	if e := fromNetErr(flow, err); e != nil {
+		// The retrying transport (internal/httpclient) says how many
+		// attempts failed; keep that, as a retried failure reads
+		// differently from a single one.
+		var retried interface{ Attempts() int }
+		if errors.As(err, &retried) && retried.Attempts() > 1 {
+			e.Err = fmt.Errorf("%w (after %d attempts)", e.Err, retried.Attempts())
+		}
 		return e
 	}
 	return &core.Error{Kind: core.KindFailed, Flow: flow, Err: errors.New(sanitize(err.Error()))}
@@ -165,6 +177,29 @@ func fromCallErr(flow string, err error) *core.Error {
 	return e
 }
 
+// fromBadAnswer classifies a 200 answer MSAL could not use: JSON that
+// does not parse or lacks the expiry (MSAL's InvalidJsonErr, whose text
+// holds the raw body after its first line: never kept), or no
+// access_token (an untyped MSAL error, matched by its text because MSAL
+// offers nothing else). It returns nil for anything else.
+func fromBadAnswer(flow string, err error) *core.Error {
+	var jsonErr msalerrors.InvalidJsonErr
+	var jsonErrp *msalerrors.InvalidJsonErr
+	missing := strings.Contains(err.Error(), "response is missing access_token")
+	if !errors.As(err, &jsonErr) && !(errors.As(err, &jsonErrp) && jsonErrp != nil) && !missing {
+		return nil
+	}
+	what := "the answer is not valid JSON"
+	switch {
+	case missing:
+		what = "the answer has no access_token"
+	case strings.Contains(err.Error(), "expires_in and expires_on are both missing"):
+		what = "the answer has no expires_in"
+	}
+	return &core.Error{Kind: core.KindFailed, Flow: flow, Hint: HintMalformed,
+		Err: errors.New("unusable token response from the identity provider: " + what)}
+}
+
 // bodyFromText recovers an error response from the text of a CallErr.
 // MSAL Go reads some response bodies itself before returning the error
 // (v1.10.1: the device code loop's isWaitDeviceCodeErr drains
@@ -221,6 +256,11 @@ func fromNetErr(flow string, err error) *core.Error {
 		return tlsErr(recErr)
 	case errors.As(err, &dnsErr):
 		return &core.Error{Kind: core.KindFailed, Flow: flow, Hint: HintNetwork, Err: fmt.Errorf("network: %w", dnsErr)}
+	case errors.As(err, &opErr) && opErr.Op == "remote error":
+		// The peer sent a TLS alert during the handshake (crypto/tls
+		// reports those as OpError "remote error").
+		return &core.Error{Kind: core.KindFailed, Flow: flow, Hint: HintHandshake,
+			Err: fmt.Errorf("TLS handshake with the identity provider failed: %w", opErr)}
 	case errors.As(err, &opErr):
 		return &core.Error{Kind: core.KindFailed, Flow: flow, Hint: HintNetwork, Err: fmt.Errorf("network: %w", opErr)}
 	case errors.As(err, &urlErr):

@@ -78,12 +78,13 @@ func newHarness(t *testing.T, keytab string) *harness {
 			}
 			// Test only: every name resolves to the emulator, as DNS
 			// would send adfs.test.local to the AD FS farm.
-			tr := c.Transport.(*http.Transport).Clone()
+			base, _ := httpclient.BaseTransport(c)
+			tr := base.Clone()
 			tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 				h.dials.Add(1)
 				return (&net.Dialer{}).DialContext(ctx, network, addr)
 			}
-			h.wire.base = tr
+			h.wire.base = httpclient.NewRetryTransport(tr, nil)
 			c.Transport = h.wire
 			return c, nil
 		},

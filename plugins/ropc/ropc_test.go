@@ -60,11 +60,12 @@ func newHarness(t *testing.T) *harness {
 		}
 		// Test only: every name resolves to the emulator, as DNS would
 		// send adfs.fabrikam.test to the AD FS farm.
-		tr := c.Transport.(*http.Transport).Clone()
+		base, _ := httpclient.BaseTransport(c)
+		tr := base.Clone()
 		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, addr)
 		}
-		h.wire.base = tr
+		h.wire.base = httpclient.NewRetryTransport(tr, nil)
 		c.Transport = h.wire
 		return c, nil
 	}}

@@ -1,0 +1,61 @@
+package file
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/credhost/credhost/core/store"
+)
+
+// FuzzDecodeFile: any bytes in place of the cache file (a truncated
+// write, another program's file, an attacker with write access) decode to
+// entries or to an error that is ErrDamaged or ErrWrongKey, never a panic.
+func FuzzDecodeFile(f *testing.F) {
+	sk, _ := newSealKey(testKey)
+	valid := encodeFile(&header{kdf: kdfKey}, sk, [nonceSize]byte{1}, 7,
+		[]blob{{key: "token|p|x", data: []byte("data"), version: 3, expires: 1}, {key: "state|p", data: nil, version: 7}})
+	f.Add(valid)
+	f.Add(valid[:len(valid)-3])
+	f.Add(valid[:headerSize(kdfKey)])
+	f.Add([]byte(magic))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, blobs, err := decodeFile(data, &keyring{raw: sk})
+		if err != nil {
+			if !errors.Is(err, store.ErrDamaged) && !errors.Is(err, store.ErrWrongKey) {
+				t.Fatalf("error %v is neither damaged nor wrong key", err)
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, b := range blobs {
+			if seen[b.key] {
+				t.Fatalf("duplicate key %q decoded", b.key)
+			}
+			seen[b.key] = true
+		}
+	})
+}
+
+// FuzzDecodeSealedIndex: an index that authenticates (written by a buggy
+// or hostile holder of the key) but holds anything: counts, lengths,
+// versions and record sizes that do not fit are ErrDamaged, never a panic
+// or an out-of-range read of the records after it.
+func FuzzDecodeSealedIndex(f *testing.F) {
+	sk, _ := newSealKey(testKey)
+	f.Add(appendIndex(nil, 5, []*record{{key: "a", version: 5, size: minRecordSize}}), make([]byte, minRecordSize))
+	f.Add(appendIndex(nil, 1, nil), []byte{})
+	f.Add([]byte{0x05, 0x09, 0xff}, []byte{1, 2, 3})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x01}, []byte{})
+	f.Fuzz(func(t *testing.T, pt, records []byte) {
+		h := header{kdf: kdfKey, check: sk.check, size: headerSize(kdfKey)}
+		h.indexSize = uint32(len(pt) + tagSize)
+		buf := appendHeader(nil, &h)
+		buf = sk.aead.Seal(buf, h.nonce[:], pt, buf)
+		buf = append(buf, records...)
+		_, _, err := decodeFile(buf, &keyring{raw: sk})
+		if err != nil && !errors.Is(err, store.ErrDamaged) {
+			t.Fatalf("error %v is not ErrDamaged", err)
+		}
+	})
+}
