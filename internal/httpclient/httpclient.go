@@ -53,6 +53,20 @@ func New(extraRootsPEM []byte) (*http.Client, error) {
 	return &http.Client{Transport: NewRetryTransport(tr, nil)}, nil
 }
 
+// Wrap returns a copy of c whose transport is wrap applied to c's (or
+// http.DefaultTransport): a flow puts a layer of its own (RFC 8628
+// polling, the SAML grant) over the shared client, keeping its other
+// settings.
+func Wrap(c *http.Client, wrap func(http.RoundTripper) http.RoundTripper) *http.Client {
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	w := *c
+	w.Transport = wrap(base)
+	return &w
+}
+
 // BaseTransport returns the *http.Transport beneath the retries of a
 // client from New, or of one whose Transport is an *http.Transport; ok
 // is false otherwise. Tests use it to redirect dials.

@@ -83,7 +83,7 @@ func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
 	if err := ce.OrNil(); err != nil {
 		return err
 	}
-	hc = &http.Client{Transport: &pollTransport{base: transportOf(hc)}, CheckRedirect: hc.CheckRedirect, Jar: hc.Jar, Timeout: hc.Timeout}
+	hc = httpclient.Wrap(hc, func(base http.RoundTripper) http.RoundTripper { return &pollTransport{base: base} })
 	client, err := publicclient.New(flowName, cfg, hc)
 	if err != nil {
 		return err
@@ -93,13 +93,6 @@ func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
 	f.mu.Unlock()
 	zerolog.Ctx(ctx).Debug().Str("flow", flowName).Str("client_id", cfg.ClientID).Msg("configured")
 	return nil
-}
-
-func transportOf(c *http.Client) http.RoundTripper {
-	if c.Transport != nil {
-		return c.Transport
-	}
-	return http.DefaultTransport
 }
 
 // GetToken implements core.Flow. It answers from the host's cache when it

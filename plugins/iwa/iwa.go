@@ -101,7 +101,7 @@ func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
 	if err := ce.OrNil(); err != nil {
 		return err
 	}
-	msalHTTP := &http.Client{Transport: &samlGrantTransport{base: transportOf(hc)}, Jar: hc.Jar, Timeout: hc.Timeout}
+	msalHTTP := httpclient.Wrap(hc, func(base http.RoundTripper) http.RoundTripper { return &samlGrantTransport{base: base} })
 	client, err := publicclient.New(flowName, cfg, msalHTTP)
 	if err != nil {
 		return err
@@ -111,13 +111,6 @@ func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
 	f.mu.Unlock()
 	zerolog.Ctx(ctx).Debug().Str("flow", flowName).Str("client_id", cfg.ClientID).Msg("configured")
 	return nil
-}
-
-func transportOf(c *http.Client) http.RoundTripper {
-	if c.Transport != nil {
-		return c.Transport
-	}
-	return http.DefaultTransport
 }
 
 // GetToken implements core.Flow. It answers from the host's cache when it
