@@ -1,10 +1,9 @@
 package emulator_test
 
 import (
-	"bytes"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -13,28 +12,10 @@ import (
 	"github.com/credhost/credhost/emulator/emulatortest"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestLogsHaveNoSecrets plants secrets, assertions and tokens and checks
 // that none reaches the debug log.
 func TestLogsHaveNoSecrets(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	srv := emulatortest.StartOptions(t, emulator.Options{Logger: zerolog.New(&buf).Level(zerolog.DebugLevel)})
 	const canary = "canary-secret-7f3a9"
 	r := postToken(t, srv, tenantID, secretForm(secret))

@@ -101,7 +101,7 @@ client_id = "33333333-3333-4333-8333-333333333333"
 chain = ["ropc"]
 `
 	showProject = `[profiles.ci.clientcreds]
-certificate = "file:certs/app.pfx"
+send_certificate_chain = "true"
 client_assertion = "proj-` + showCanary + `"
 `
 )
@@ -130,7 +130,6 @@ func TestConfigShowEffective(t *testing.T) {
 	for _, s := range doc.Settings {
 		settings[s.Key] = s
 	}
-	projDir := filepath.Dir(w.project)
 	tests := []struct {
 		key    string
 		value  any
@@ -144,7 +143,7 @@ func TestConfigShowEffective(t *testing.T) {
 		{"profiles.ci.match.env.CI", "true", w.user + ":4:9"},
 		{"profiles.ci.clientcreds.client_secret", "[redacted]", w.system + ":9:1"},
 		{"profiles.ci.clientcreds.certificate_password", "[redacted]", w.user + ":6:1"},
-		{"profiles.ci.clientcreds.certificate", "file:" + filepath.Join(projDir, "certs", "app.pfx"), w.project + ":2:1"},
+		{"profiles.ci.clientcreds.send_certificate_chain", "true", w.project + ":2:1"},
 		{"profiles.ci.clientcreds.client_assertion", "[redacted]", w.project + ":3:1"},
 		{"profiles.laptop.devicecode.login_hint", "me@contoso.com", w.user + ":12:1"},
 		{"profiles.laptop.devicecode.client_assertion", "[redacted]", w.user + ":13:1"},

@@ -5,14 +5,13 @@ package main
 
 import (
 	"bufio"
-	"bytes"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,32 +50,13 @@ timeout = "60s"
 	return w
 }
 
-// lockedBuffer is a bytes.Buffer that a process writes while the test
-// reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 var userCodeRE = regexp.MustCompile(`enter the code ([A-Z0-9]+)`)
 
 // signIn is a running `credhost token` whose stderr is read line by line.
 type signIn struct {
 	cmd      *exec.Cmd
-	stdout   lockedBuffer
-	stderr   lockedBuffer
+	stdout   syncbuf.Buffer
+	stderr   syncbuf.Buffer
 	userCode chan string // the code of the first prompt line
 	gotToken chan bool   // whether stdout held anything when the prompt came
 	done     chan struct{}

@@ -1,14 +1,13 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -73,7 +72,7 @@ func token(t *testing.T, h *Host, ctx context.Context) (core.Token, error) {
 
 func TestPluginToken(t *testing.T) {
 	dir, _ := fakePlugin(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	h := newHost(t, dir, writeConfig(t, dir, profile("ok", "")), zerolog.New(&logs).Level(zerolog.DebugLevel))
 	tok, err := token(t, h, context.Background())
 	if err != nil || tok.AccessToken.Reveal() != "fake-token" || tok.Flow != "fakeflow" {
@@ -153,25 +152,6 @@ func TestPluginKilledMidCallAndRecovers(t *testing.T) {
 	if p.Pid() == pid || p.Pid() == 0 {
 		t.Fatalf("plugin pid %d after restart, was %d: not restarted", p.Pid(), pid)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for loggers written from many goroutines
-// (plugin log lines arrive on go-plugin's stderr reader).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // waitForProcess waits until the host has a running plugin and returns it.

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"html"
 	"io"
 	"net"
@@ -183,7 +184,7 @@ func (b *browser) secrets(t *testing.T) []string {
 func TestSignInExample(t *testing.T) {
 	w := newWorld(t)
 	testbin.Build(t, "./plugins/authcode", "credhost-plugin-authcode") // beside the obo plugin, in w.pluginDir
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	api := w.instance(t, "[cache]\nbackend = \"memory\"\n", nil, &logs)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -147,7 +148,7 @@ func me(t *testing.T, ts *httptest.Server, bearer string) (*http.Response, map[s
 // caller; the refusals reach the caller as Microsoft APIs answer them.
 func TestExample(t *testing.T) {
 	w := newWorld(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	ts := w.instance(t, "[cache]\nbackend = \"memory\"\n", nil, &logs)
 	alice := w.callerToken(t, emulator.DefaultUsername, apiAudience, time.Hour)
 

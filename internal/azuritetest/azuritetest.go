@@ -22,6 +22,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"math/big"
 	"net"
 	"net/http"
@@ -190,7 +191,7 @@ func installed(dir string) bool {
 // process is a started Azurite.
 type process struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	done chan struct{} // closed when the process has exited
 }
 
@@ -214,7 +215,7 @@ func start(t testing.TB, node, script, tmp string, port int) *process {
 		"--silent",
 	)
 	cmd.Dir = tmp
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("azuritetest: start azurite: %v", err)
@@ -314,23 +315,4 @@ func writeCert(dir string) ([]byte, error) {
 		return nil, err
 	}
 	return certPEM, nil
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writes and the
-// test's reads at the same time.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

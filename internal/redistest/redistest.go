@@ -9,7 +9,6 @@ package redistest
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -18,6 +17,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"math/big"
 	"net"
 	"os"
@@ -25,7 +25,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -119,7 +118,7 @@ func StartWith(t testing.TB, c Config) *Server {
 // run starts the server and waits until it answers on s.addr.
 func (s *Server) run(t testing.TB, bin string, args []string) error {
 	t.Helper()
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -241,23 +240,4 @@ func writeCerts(t testing.TB, dir string) ([]byte, []string) {
 		"--tls-ca-cert-file", filepath.Join(dir, "ca.pem"),
 		"--tls-auth-clients", "no",
 	}
-}
-
-// lockedBuffer collects the server's output, written by exec's copier
-// goroutine and read on failure.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

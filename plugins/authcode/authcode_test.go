@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"html"
 	"io"
 	"net"
@@ -134,13 +135,13 @@ type harness struct {
 	client *plugin.Client
 	cache  *core.MemoryCache
 	ui     *recordingUI
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	wire   *wireTap
 }
 
 func newHarness(t *testing.T, opts emulator.Options, env map[string]string) *harness {
 	t.Helper()
-	h := &harness{t: t, cache: &core.MemoryCache{}, ui: &recordingUI{}, logs: &syncBuffer{}, wire: &wireTap{}}
+	h := &harness{t: t, cache: &core.MemoryCache{}, ui: &recordingUI{}, logs: &syncbuf.Buffer{}, wire: &wireTap{}}
 	opts.Logger = zerolog.New(h.logs).Level(zerolog.DebugLevel)
 	h.srv = emulatortest.StartOptions(t, opts)
 	f := &flow{
@@ -328,23 +329,6 @@ func (w *wireTap) all() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]string(nil), w.bodies...)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // checkSignedIn checks a token of the default user from the emulator.

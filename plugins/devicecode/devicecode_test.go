@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"io"
 	"net/http"
 	"strings"
@@ -33,7 +34,7 @@ type harness struct {
 	client *plugin.Client
 	cache  *core.MemoryCache
 	ui     *recordingUI
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	wire   *wireTap
 }
 
@@ -42,7 +43,7 @@ func newHarness(t *testing.T, opts emulator.Options) *harness {
 	if opts.DeviceCodeInterval == 0 {
 		opts.DeviceCodeInterval = time.Second
 	}
-	h := &harness{t: t, cache: &core.MemoryCache{}, ui: &recordingUI{}, logs: &syncBuffer{}, wire: &wireTap{}}
+	h := &harness{t: t, cache: &core.MemoryCache{}, ui: &recordingUI{}, logs: &syncbuf.Buffer{}, wire: &wireTap{}}
 	opts.Logger = zerolog.New(h.logs).Level(zerolog.DebugLevel)
 	h.srv = emulatortest.StartOptions(t, opts)
 	f := &flow{newHTTP: func(ca []byte) (*http.Client, error) {
@@ -188,23 +189,6 @@ func (w *wireTap) all() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]string(nil), w.bodies...)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // checkSpacing fails if two polls are closer than want.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"io"
 	"net"
 	"net/http"
@@ -55,7 +56,7 @@ type harness struct {
 	client *plugin.Client
 	flow   *flow
 	cache  *core.MemoryCache
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	wire   *wireTap
 	dials  atomic.Int64
 
@@ -66,7 +67,7 @@ type harness struct {
 
 func newHarness(t *testing.T, keytab string) *harness {
 	t.Helper()
-	h := &harness{t: t, cache: &core.MemoryCache{}, logs: &syncBuffer{}, wire: &wireTap{}, vars: map[string]string{}}
+	h := &harness{t: t, cache: &core.MemoryCache{}, logs: &syncbuf.Buffer{}, wire: &wireTap{}, vars: map[string]string{}}
 	h.srv = emulatortest.StartOptions(t, emulator.Options{Config: fedConfig(), FederationHost: adfsHost, KerberosKeytab: keytab,
 		Logger: zerolog.New(h.logs).Level(zerolog.DebugLevel)})
 	addr := strings.TrimPrefix(h.srv.URL(), "https://")
@@ -471,21 +472,4 @@ func findValues(body, key string) []string {
 		}
 	}
 	return out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

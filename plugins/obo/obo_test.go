@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"strings"
 	"sync"
 	"testing"
@@ -435,7 +436,7 @@ func claimsOf(err error) string {
 // TestCanary: at debug level, neither the flow's logs nor the emulator's
 // nor any error text holds an assertion, a token or the client secret.
 func TestCanary(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := zerolog.New(&logs).Level(zerolog.DebugLevel)
 	p := startIdP(t, emulator.Options{Logger: log})
 	ctx := log.WithContext(context.Background())
@@ -478,28 +479,4 @@ func TestCanary(t *testing.T) {
 			}
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer for loggers on many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func (b *syncBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Len()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +21,7 @@ import (
 
 // processClient returns an sdk client whose profile "api" runs the real
 // credhost-plugin-obo binary against p, logging at debug level into logs.
-func processClient(t *testing.T, p *idp, logs *syncBuffer) *sdk.Client {
+func processClient(t *testing.T, p *idp, logs *syncbuf.Buffer) *sdk.Client {
 	t.Helper()
 	bin := testbin.Build(t, "./plugins/obo", "credhost-plugin-obo")
 	dir := t.TempDir()
@@ -62,7 +63,7 @@ backend = "memory"
 // their kind, code and claims, and no secret reaches the logs.
 func TestProcess(t *testing.T) {
 	p := startIdP(t, emulator.Options{})
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	c := processClient(t, p, &logs)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -128,7 +129,7 @@ func TestProcess(t *testing.T) {
 // asking the same profile for the same scopes must get their own tokens.
 func TestProcessHostCacheKeysByAssertion(t *testing.T) {
 	p := startIdP(t, emulator.Options{})
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	c := processClient(t, p, &logs)
 	ctx := context.Background()
 	var toks []string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"io"
 	"net"
 	"net/http"
@@ -43,13 +44,13 @@ type harness struct {
 	srv    *emulator.Server
 	client *plugin.Client
 	cache  *core.MemoryCache
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	wire   *wireTap
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, logs: &syncBuffer{}, wire: &wireTap{}}
+	h := &harness{t: t, logs: &syncbuf.Buffer{}, wire: &wireTap{}}
 	h.srv = emulatortest.StartOptions(t, emulator.Options{Config: fedConfig(), FederationHost: adfsHost,
 		Logger: zerolog.New(h.logs).Level(zerolog.DebugLevel)})
 	addr := strings.TrimPrefix(h.srv.URL(), "https://")
@@ -307,21 +308,4 @@ func findValues(body, key string) []string {
 		}
 	}
 	return out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -22,6 +22,7 @@ package plugintest
 import (
 	"context"
 	"errors"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"os"
 	"regexp"
 	"slices"
@@ -97,7 +98,7 @@ func Run(t *testing.T, c Config) {
 	if c.HangGuard <= 0 {
 		c.HangGuard = 2 * time.Minute
 	}
-	k := &kit{c: c, logs: &syncBuffer{}}
+	k := &kit{c: c, logs: &syncbuf.Buffer{}}
 	k.log = zerolog.New(k.logs).Level(zerolog.TraceLevel)
 	k.name = k.describe(t)
 	t.Run("configure", k.configure)
@@ -115,7 +116,7 @@ type kit struct {
 	c    Config
 	name string
 	log  zerolog.Logger
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 
 	mu    sync.Mutex
 	texts []string // every error text seen, for the secret check
@@ -599,22 +600,4 @@ func (k *kit) guard(t *testing.T, what string, fn func() error) error {
 		t.Fatalf("%s did not return within %v", what, k.c.HangGuard)
 		return nil
 	}
-}
-
-// syncBuffer collects log lines written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"net"
 	"strings"
 	"sync"
@@ -45,24 +46,6 @@ func rawClient(t *testing.T, srv *redistest.Server) *goredis.Client {
 	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-// logBuffer collects log output from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func mustSave(t *testing.T, s *Store, key string, b core.Blob) uint64 {
@@ -314,7 +297,7 @@ func TestDamagedIsAbsent(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := rawClient(t, srv)
 	ctx := context.Background()
-	var logs logBuffer
+	var logs syncbuf.Buffer
 	s := open(t, srv.URL(), &Options{Key: newKey(t), Log: zerolog.New(&logs)})
 	rkey := func(k string) string { return DefaultPrefix + "e:" + k }
 	plant := func(t *testing.T, k string, fn func(rk string) error) {
@@ -582,7 +565,7 @@ func TestCanary(t *testing.T) {
 	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), Password: password})
 	t.Cleanup(func() { _ = raw.Close() })
 	ctx := context.Background()
-	var logs logBuffer
+	var logs syncbuf.Buffer
 	log := zerolog.New(&logs).Level(zerolog.DebugLevel)
 	var errs []error
 	try := func(err error) {
