@@ -6,11 +6,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"github.com/credhost/credhost/internal/syncbuf"
+	"github.com/credhost/credhost/internal/wiretap"
 	"html"
 	"io"
 	"net"
@@ -136,12 +136,12 @@ type harness struct {
 	cache  *core.MemoryCache
 	ui     *recordingUI
 	logs   *syncbuf.Buffer
-	wire   *wireTap
+	wire   *wiretap.Tap
 }
 
 func newHarness(t *testing.T, opts emulator.Options, env map[string]string) *harness {
 	t.Helper()
-	h := &harness{t: t, cache: &core.MemoryCache{}, ui: &recordingUI{}, logs: &syncbuf.Buffer{}, wire: &wireTap{}}
+	h := &harness{t: t, cache: &core.MemoryCache{}, ui: &recordingUI{}, logs: &syncbuf.Buffer{}, wire: &wiretap.Tap{}}
 	opts.Logger = zerolog.New(h.logs).Level(zerolog.DebugLevel)
 	h.srv = emulatortest.StartOptions(t, opts)
 	f := &flow{
@@ -150,7 +150,7 @@ func newHarness(t *testing.T, opts emulator.Options, env map[string]string) *har
 			if err != nil {
 				return nil, err
 			}
-			h.wire.base = c.Transport
+			h.wire.Base = c.Transport
 			c.Transport = h.wire
 			return c, nil
 		},
@@ -293,42 +293,6 @@ func (u *recordingUI) last() core.Prompt {
 		return core.Prompt{}
 	}
 	return u.prompts[len(u.prompts)-1]
-}
-
-// wireTap records every request and response body between the flow and
-// the IdP, so tests know the secrets that must never be logged.
-type wireTap struct {
-	base   http.RoundTripper
-	mu     sync.Mutex
-	bodies []string
-}
-
-func (w *wireTap) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil {
-		b, _ := io.ReadAll(req.Body)
-		req.Body = io.NopCloser(bytes.NewReader(b))
-		w.add(string(b))
-	}
-	resp, err := w.base.RoundTrip(req)
-	if err == nil {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-		w.add(string(b))
-	}
-	return resp, err
-}
-
-func (w *wireTap) add(s string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.bodies = append(w.bodies, s)
-}
-
-func (w *wireTap) all() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.bodies...)
 }
 
 // checkSignedIn checks a token of the default user from the emulator.
@@ -811,7 +775,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 		t.Errorf("authorization request for a named account: %v", q)
 	}
 	secrets = append(secrets, u.Query().Get("state"))
-	secrets = append(secrets, secretsOnTheWire(t, h.wire.all())...)
+	secrets = append(secrets, secretsOnTheWire(t, h.wire.All())...)
 	text := h.logs.String() + strings.Join(errs, "\n")
 	if !strings.Contains(text, `"flow":"authcode"`) || !strings.Contains(text, "waiting for the sign-in response") {
 		t.Fatalf("no flow logs captured:\n%s", text)

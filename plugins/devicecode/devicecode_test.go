@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"github.com/credhost/credhost/internal/syncbuf"
-	"io"
+	"github.com/credhost/credhost/internal/wiretap"
 	"net/http"
 	"strings"
 	"sync"
@@ -35,7 +34,7 @@ type harness struct {
 	cache  *core.MemoryCache
 	ui     *recordingUI
 	logs   *syncbuf.Buffer
-	wire   *wireTap
+	wire   *wiretap.Tap
 }
 
 func newHarness(t *testing.T, opts emulator.Options) *harness {
@@ -43,7 +42,7 @@ func newHarness(t *testing.T, opts emulator.Options) *harness {
 	if opts.DeviceCodeInterval == 0 {
 		opts.DeviceCodeInterval = time.Second
 	}
-	h := &harness{t: t, cache: &core.MemoryCache{}, ui: &recordingUI{}, logs: &syncbuf.Buffer{}, wire: &wireTap{}}
+	h := &harness{t: t, cache: &core.MemoryCache{}, ui: &recordingUI{}, logs: &syncbuf.Buffer{}, wire: &wiretap.Tap{}}
 	opts.Logger = zerolog.New(h.logs).Level(zerolog.DebugLevel)
 	h.srv = emulatortest.StartOptions(t, opts)
 	f := &flow{newHTTP: func(ca []byte) (*http.Client, error) {
@@ -51,7 +50,7 @@ func newHarness(t *testing.T, opts emulator.Options) *harness {
 		if err != nil {
 			return nil, err
 		}
-		h.wire.base = c.Transport
+		h.wire.Base = c.Transport
 		c.Transport = h.wire
 		return c, nil
 	}}
@@ -153,42 +152,6 @@ func (u *recordingUI) lastAt() time.Time {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.at[len(u.at)-1]
-}
-
-// wireTap records every request and response body between the flow and
-// the IdP, so tests know the secrets that must never be logged.
-type wireTap struct {
-	base   http.RoundTripper
-	mu     sync.Mutex
-	bodies []string
-}
-
-func (w *wireTap) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil {
-		b, _ := io.ReadAll(req.Body)
-		req.Body = io.NopCloser(bytes.NewReader(b))
-		w.add(string(b))
-	}
-	resp, err := w.base.RoundTrip(req)
-	if err == nil {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-		w.add(string(b))
-	}
-	return resp, err
-}
-
-func (w *wireTap) add(s string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.bodies = append(w.bodies, s)
-}
-
-func (w *wireTap) all() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.bodies...)
 }
 
 // checkSpacing fails if two polls are closer than want.
@@ -440,7 +403,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	if len(errs) != 2 {
 		t.Fatalf("want two failures, got %v", errs)
 	}
-	secrets := secretsOnTheWire(t, h.wire.all())
+	secrets := secretsOnTheWire(t, h.wire.All())
 	secrets = append(secrets, emulator.DefaultPassword, emulator.DefaultMFAPassword)
 	text := h.logs.String() + strings.Join(errs, "\n")
 	if !strings.Contains(text, `"flow":"devicecode"`) {

@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"github.com/credhost/credhost/internal/syncbuf"
-	"io"
+	"github.com/credhost/credhost/internal/wiretap"
 	"net"
 	"net/http"
 	"os"
@@ -57,7 +56,7 @@ type harness struct {
 	flow   *flow
 	cache  *core.MemoryCache
 	logs   *syncbuf.Buffer
-	wire   *wireTap
+	wire   *wiretap.Tap
 	dials  atomic.Int64
 
 	mu   sync.Mutex
@@ -67,7 +66,7 @@ type harness struct {
 
 func newHarness(t *testing.T, keytab string) *harness {
 	t.Helper()
-	h := &harness{t: t, cache: &core.MemoryCache{}, logs: &syncbuf.Buffer{}, wire: &wireTap{}, vars: map[string]string{}}
+	h := &harness{t: t, cache: &core.MemoryCache{}, logs: &syncbuf.Buffer{}, wire: &wiretap.Tap{}, vars: map[string]string{}}
 	h.srv = emulatortest.StartOptions(t, emulator.Options{Config: fedConfig(), FederationHost: adfsHost, KerberosKeytab: keytab,
 		Logger: zerolog.New(h.logs).Level(zerolog.DebugLevel)})
 	addr := strings.TrimPrefix(h.srv.URL(), "https://")
@@ -85,7 +84,7 @@ func newHarness(t *testing.T, keytab string) *harness {
 				h.dials.Add(1)
 				return (&net.Dialer{}).DialContext(ctx, network, addr)
 			}
-			h.wire.base = httpclient.NewRetryTransport(tr, nil)
+			h.wire.Base = httpclient.NewRetryTransport(tr, nil)
 			c.Transport = h.wire
 			return c, nil
 		},
@@ -278,7 +277,7 @@ func TestIWAWithRealKDC(t *testing.T) {
 		if _, err := h.token(core.TokenRequest{}); err != nil {
 			errs = append(errs, err.Error())
 		}
-		secrets := h.wire.secrets(t)
+		secrets := wireSecrets(t, h.wire)
 		secrets = append(secrets, alicePW, bobPW)
 		text := h.logs.String() + strings.Join(errs, "\n")
 		if !strings.Contains(text, `"flow":"iwa"`) || !strings.Contains(text, `"endpoint":"wstrust"`) {
@@ -323,8 +322,8 @@ func TestUnavailableWithoutTicketIsLocal(t *testing.T) {
 	if len(attempts) != 1 || core.KindOf(attempts[0].Err) != core.KindUnavailable || !strings.Contains(attempts[0].Err.Error(), "no Kerberos ticket") {
 		t.Fatalf("attempts %+v", attempts)
 	}
-	if h.dials.Load() != 0 || len(h.wire.all()) != 0 || h.requests() != 0 {
-		t.Errorf("network I/O without a ticket: %d dials, %d bodies, %d requests", h.dials.Load(), len(h.wire.all()), h.requests())
+	if h.dials.Load() != 0 || len(h.wire.All()) != 0 || h.requests() != 0 {
+		t.Errorf("network I/O without a ticket: %d dials, %d bodies, %d requests", h.dials.Load(), len(h.wire.All()), h.requests())
 	}
 	// The same answer through the plugin's Check, for `credhost doctor`.
 	known, problem, err := h.client.Check(t.Context(), true)
@@ -379,53 +378,13 @@ func TestCCachePath(t *testing.T) {
 	}
 }
 
-// wireTap records every request and response between the flow and the
-// IdP, headers included, so tests know the secrets that must never be
-// logged.
-type wireTap struct {
-	base   http.RoundTripper
-	mu     sync.Mutex
-	bodies []string
-}
-
-func (w *wireTap) RoundTrip(req *http.Request) (*http.Response, error) {
-	if a := req.Header.Get("Authorization"); a != "" {
-		w.add(strings.TrimPrefix(a, "Negotiate "))
-	}
-	if req.Body != nil {
-		b, _ := io.ReadAll(req.Body)
-		req.Body = io.NopCloser(bytes.NewReader(b))
-		w.add(string(b))
-	}
-	resp, err := w.base.RoundTrip(req)
-	if err == nil {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-		w.add(string(b))
-	}
-	return resp, err
-}
-
-func (w *wireTap) add(s string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.bodies = append(w.bodies, s)
-}
-
-func (w *wireTap) all() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.bodies...)
-}
-
 // secrets extracts the SPNEGO tokens, SAML assertions, tokens and refresh
 // tokens seen on the wire.
-func (w *wireTap) secrets(t *testing.T) []string {
+func wireSecrets(t *testing.T, w *wiretap.Tap) []string {
 	t.Helper()
 	var out []string
 	kinds := map[string]bool{}
-	for _, b := range w.all() {
+	for _, b := range w.All() {
 		if strings.HasPrefix(b, "YI") || strings.HasPrefix(b, "oY") { // base64 of a GSS-API/SPNEGO token
 			out = append(out, b)
 			kinds["spnego"] = true

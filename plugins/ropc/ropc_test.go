@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"github.com/credhost/credhost/internal/syncbuf"
-	"io"
+	"github.com/credhost/credhost/internal/wiretap"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -45,12 +43,12 @@ type harness struct {
 	client *plugin.Client
 	cache  *core.MemoryCache
 	logs   *syncbuf.Buffer
-	wire   *wireTap
+	wire   *wiretap.Tap
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, logs: &syncbuf.Buffer{}, wire: &wireTap{}}
+	h := &harness{t: t, logs: &syncbuf.Buffer{}, wire: &wiretap.Tap{}}
 	h.srv = emulatortest.StartOptions(t, emulator.Options{Config: fedConfig(), FederationHost: adfsHost,
 		Logger: zerolog.New(h.logs).Level(zerolog.DebugLevel)})
 	addr := strings.TrimPrefix(h.srv.URL(), "https://")
@@ -66,7 +64,7 @@ func newHarness(t *testing.T) *harness {
 		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, addr)
 		}
-		h.wire.base = httpclient.NewRetryTransport(tr, nil)
+		h.wire.Base = httpclient.NewRetryTransport(tr, nil)
 		c.Transport = h.wire
 		return c, nil
 	}}
@@ -230,7 +228,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 		t.Fatalf("want three failures, got %v", errs)
 	}
 	secrets := []string{emulator.DefaultPassword, fedPassword, "wrong-canary-password-e0b", "mia-canary-password-77a"}
-	for _, b := range h.wire.all() {
+	for _, b := range h.wire.All() {
 		if i := strings.Index(b, "<saml:Assertion"); i >= 0 {
 			secrets = append(secrets, b[i:i+200])
 		}
@@ -254,40 +252,6 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 			t.Errorf("a secret (%.10s…) appears in logs or errors", s)
 		}
 	}
-}
-
-type wireTap struct {
-	base   http.RoundTripper
-	mu     sync.Mutex
-	bodies []string
-}
-
-func (w *wireTap) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil {
-		b, _ := io.ReadAll(req.Body)
-		req.Body = io.NopCloser(bytes.NewReader(b))
-		w.add(string(b))
-	}
-	resp, err := w.base.RoundTrip(req)
-	if err == nil {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-		w.add(string(b))
-	}
-	return resp, err
-}
-
-func (w *wireTap) add(s string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.bodies = append(w.bodies, s)
-}
-
-func (w *wireTap) all() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.bodies...)
 }
 
 func findValues(body, key string) []string {
