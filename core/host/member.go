@@ -210,13 +210,19 @@ func (m *member) configureError(err error) error {
 			Hint: fmt.Sprintf("add a [profiles.%s.%s] section (see `credhost plugins list`) or remove %s from the chain", p.Name, m.flow, m.flow)}
 	}
 	errs := make([]error, 0, len(ce.Fields))
+	m.mu.Lock()
+	desc := m.desc
+	m.mu.Unlock()
 	for _, f := range ce.Fields {
 		key := m.flow + "." + f.Field
-		switch f.Field {
-		case "authority", "client_id", "ca_file":
-			key = f.Field
-		case "":
+		_, own := desc.Option(f.Field)
+		switch {
+		case f.Field == "":
 			key = m.flow
+		case !own && (f.Field == "authority" || f.Field == "client_id" || f.Field == "ca_file"):
+			// The profile's own setting, unless the flow has an option of
+			// that name (managed identity's client_id).
+			key = f.Field
 		}
 		errs = append(errs, p.ErrorAt(key, "%s", f.Message))
 	}
