@@ -52,12 +52,23 @@ func TestFastFront(t *testing.T) {
 			t.Fatalf("--output %s: the fast front printed\n%s\nthe full CLI\n%s\n%s", output, fast.stdout, full.stdout, full.stderr)
 		}
 	}
+	// A damaged cache: the front leaves it alone and the full CLI sets it
+	// aside with its one warning, then gets a new token.
+	path := w.cacheInfo().Location
+	if err := os.WriteFile(path, []byte("CHCACHE\n\x01\x00 damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := w.run(env, "token", "--config", cfg, "--scope", scope)
+	if r.code != 0 || strings.Count(r.stderr, "moved_to") != 1 {
+		t.Fatalf("damaged cache through the front: exit %d\n%s", r.code, r.stderr)
+	}
+	first = strings.TrimSpace(r.stdout)
 	// A hit needs no full CLI at all: remove it.
 	if err := os.Remove(filepath.Join(filepath.Dir(front), "credhost-cli")); err != nil {
 		t.Fatal(err)
 	}
 	n := w.srv.Count("token")
-	r := w.run(env, "token", "--config", cfg, "--scope", scope)
+	r = w.run(env, "token", "--config", cfg, "--scope", scope)
 	if r.code != 0 || strings.TrimSpace(r.stdout) != first || w.srv.Count("token") != n {
 		t.Fatalf("hit without the full CLI: exit %d\n%s", r.code, r.stderr)
 	}

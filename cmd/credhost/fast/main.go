@@ -138,7 +138,9 @@ func fromCache(args []string, getenv func(string) string) (core.Token, string, b
 	if !isFile(path) {
 		return core.Token{}, "", false // no cache yet: nothing to create here
 	}
-	s, err := file.Open(path, &file.Options{Key: fc.Key, Passphrase: fc.Passphrase, KeyFile: fc.KeyFile})
+	// Read-only: a damaged file is the full CLI's to set aside and warn
+	// about.
+	s, err := file.Open(path, &file.Options{Key: fc.Key, Passphrase: fc.Passphrase, KeyFile: fc.KeyFile, ReadOnly: true})
 	if err != nil {
 		return core.Token{}, "", false
 	}

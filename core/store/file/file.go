@@ -67,6 +67,12 @@ type Options struct {
 	Passphrase core.Secret
 	// LockTimeout bounds the wait for the write lock; default 10s.
 	LockTimeout time.Duration
+	// ReadOnly makes the Store never write: Save and Delete fail, and a
+	// damaged file is reported (an error matching store.ErrDamaged)
+	// instead of being set aside. For readers that hand anything unusual
+	// to another process (the CLI's fast path), so that the warning and
+	// the repair happen there, once.
+	ReadOnly bool
 	// Log receives one warning when a damaged file is set aside, and one
 	// when the cache file is readable by others. The zero Logger logs
 	// nothing.
@@ -95,6 +101,7 @@ type Options struct {
 type Store struct {
 	path, lockPath, tmpPath, dir string
 	lockTimeout                  time.Duration
+	readOnly                     bool
 	log                          zerolog.Logger
 	keys                         *keyring
 	writer                       chan struct{} // in-process write lock
@@ -123,7 +130,10 @@ type fileID struct {
 	nonce [nonceSize]byte
 }
 
-var errClosed = errors.New("file: store is closed")
+var (
+	errClosed   = errors.New("file: store is closed")
+	errReadOnly = errors.New("file: store was opened read-only")
+)
 
 // decodes counts index decodes, for tests.
 var decodes atomic.Int64
@@ -149,6 +159,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		tmpPath:     path + ".tmp",
 		dir:         filepath.Dir(path),
 		lockTimeout: opts.LockTimeout,
+		readOnly:    opts.ReadOnly,
 		log:         opts.Log,
 		writer:      make(chan struct{}, 1),
 		now:         time.Now,
@@ -251,7 +262,7 @@ func (s *Store) Load(ctx context.Context, key string) (core.Blob, error) {
 		if err == nil {
 			return core.Blob{Data: data, Version: r.version, ExpiresOn: r.expiresOn()}, nil
 		}
-		if attempt > 0 {
+		if attempt > 0 || s.readOnly {
 			return core.Blob{}, fmt.Errorf("file: read cache %s: %w", s.path, err)
 		}
 		if err := s.setAsideIf(ctx, cur.id, err); err != nil {
@@ -339,7 +350,7 @@ func (s *Store) open(ctx context.Context) (*os.File, *current, error) {
 	s.mu.Lock()
 	f, cur, err := s.view(false)
 	s.mu.Unlock()
-	if err == nil || !isDamaged(err) {
+	if err == nil || !isDamaged(err) || s.readOnly {
 		return f, cur, err
 	}
 	// The locked view sets the damaged file aside.
@@ -365,6 +376,9 @@ type change struct {
 func (s *Store) update(ctx context.Context, fn func(ix *index, now time.Time) (*change, error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if s.readOnly {
+		return errReadOnly
 	}
 	unlock, err := s.lock(ctx)
 	if err != nil {

@@ -667,3 +667,33 @@ func TestSecretsNeverLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestReadOnly: a read-only Store reads, never writes, and leaves a
+// damaged file where it is for a writer to set aside.
+func TestReadOnly(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cache.bin")
+	w := openTest(t, path, &Options{Key: core.NewSecret(testKeyB64)})
+	if _, err := w.Save(ctx, "k", core.Blob{Data: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	ro := openTest(t, path, &Options{Key: core.NewSecret(testKeyB64), ReadOnly: true})
+	if b, err := ro.Load(ctx, "k"); err != nil || string(b.Data) != "v" {
+		t.Fatalf("read-only Load = %q, %v", b.Data, err)
+	}
+	if _, err := ro.Save(ctx, "k2", core.Blob{Data: []byte("x")}); err == nil {
+		t.Fatal("a read-only store saved")
+	}
+	if err := os.WriteFile(path, []byte("CHCACHE\n\x01\x00 damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.Load(ctx, "k"); !errors.Is(err, store.ErrDamaged) {
+		t.Fatalf("read-only Load of a damaged file: %v, want ErrDamaged", err)
+	}
+	if aside, _ := filepath.Glob(path + ".corrupt-*"); len(aside) != 0 {
+		t.Fatalf("a read-only store set the file aside: %v", aside)
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), "damaged") {
+		t.Fatal("a read-only store changed the file")
+	}
+}
