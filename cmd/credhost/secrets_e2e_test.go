@@ -300,6 +300,13 @@ func (p *procWatch) scan(parent int) {
 			continue
 		}
 		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		// Between fork and exec a child still shows the CLI's own argv
+		// and environment (where the user put the secrets): only a
+		// process that is already the plugin binary counts.
+		argv0, _, _ := strings.Cut(string(cmdline), "\x00")
+		if !strings.HasPrefix(filepath.Base(argv0), "credhost-plugin-") {
+			continue
+		}
 		environ, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
 		p.add(pid, string(cmdline)+"\n"+string(environ))
 	}
