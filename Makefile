@@ -55,12 +55,7 @@ test-examples:
 	done
 
 fuzz:
-	@$(GO) list -f '{{.Dir}}' ./... | while read -r dir; do \
-		for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
-			echo "fuzz $$t in $$dir for $(FUZZTIME)"; \
-			(cd $$dir && $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) .) || exit 1; \
-		done; \
-	done
+	@GO=$(GO) bash scripts/fuzz.sh $(FUZZTIME)
 
 proto:
 	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
