@@ -55,3 +55,25 @@ func (t *Tap) All() []string {
 	defer t.mu.Unlock()
 	return append([]string(nil), t.bodies...)
 }
+
+// Values returns the values of key in a recorded JSON body ("key":"v")
+// or form body (key=v): the secrets a canary test then looks for.
+func Values(body, key string) []string {
+	var out []string
+	for _, sep := range []string{`"` + key + `":"`, key + "="} {
+		rest := body
+		for {
+			i := strings.Index(rest, sep)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(sep):]
+			end := strings.IndexAny(rest, `"&`)
+			if end < 0 {
+				end = len(rest)
+			}
+			out = append(out, rest[:end])
+		}
+	}
+	return out
+}

@@ -423,7 +423,7 @@ func secretsOnTheWire(t *testing.T, bodies []string) []string {
 	var out []string
 	for _, b := range bodies {
 		for _, key := range []string{"device_code", "access_token", "refresh_token", "id_token"} {
-			for _, v := range findValues(b, key) {
+			for _, v := range wiretap.Values(b, key) {
 				if len(v) > 8 {
 					out = append(out, v)
 				}
@@ -436,27 +436,6 @@ func secretsOnTheWire(t *testing.T, bodies []string) []string {
 	}
 	if !want["dc."] || !want["rt."] || !want["eyJ"] {
 		t.Fatalf("did not capture device codes, refresh tokens and JWTs: %v", want)
-	}
-	return out
-}
-
-// findValues returns the values of key in a JSON body or a form body.
-func findValues(body, key string) []string {
-	var out []string
-	for _, sep := range []string{`"` + key + `":"`, key + "="} {
-		rest := body
-		for {
-			i := strings.Index(rest, sep)
-			if i < 0 {
-				break
-			}
-			rest = rest[i+len(sep):]
-			end := strings.IndexAny(rest, `"&`)
-			if end < 0 {
-				end = len(rest)
-			}
-			out = append(out, rest[:end])
-		}
 	}
 	return out
 }

@@ -396,7 +396,7 @@ func wireSecrets(t *testing.T, w *wiretap.Tap) []string {
 			}
 		}
 		for _, key := range []string{"access_token", "refresh_token", "id_token", "assertion"} {
-			for _, v := range findValues(b, key) {
+			for _, v := range wiretap.Values(b, key) {
 				if len(v) > 16 {
 					out = append(out, v)
 					kinds[key] = true
@@ -407,27 +407,6 @@ func wireSecrets(t *testing.T, w *wiretap.Tap) []string {
 	for _, k := range []string{"spnego", "saml", "access_token", "refresh_token", "assertion"} {
 		if !kinds[k] {
 			t.Fatalf("did not capture any %s on the wire: %v", k, kinds)
-		}
-	}
-	return out
-}
-
-// findValues returns the values of key in a JSON body or a form body.
-func findValues(body, key string) []string {
-	var out []string
-	for _, sep := range []string{`"` + key + `":"`, key + "="} {
-		rest := body
-		for {
-			i := strings.Index(rest, sep)
-			if i < 0 {
-				break
-			}
-			rest = rest[i+len(sep):]
-			end := strings.IndexAny(rest, `"&`)
-			if end < 0 {
-				end = len(rest)
-			}
-			out = append(out, rest[:end])
 		}
 	}
 	return out

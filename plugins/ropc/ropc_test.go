@@ -233,7 +233,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 			secrets = append(secrets, b[i:i+200])
 		}
 		for _, key := range []string{"access_token", "refresh_token", "id_token", "assertion"} {
-			for _, v := range findValues(b, key) {
+			for _, v := range wiretap.Values(b, key) {
 				if len(v) > 16 {
 					secrets = append(secrets, v)
 				}
@@ -252,24 +252,4 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 			t.Errorf("a secret (%.10s…) appears in logs or errors", s)
 		}
 	}
-}
-
-func findValues(body, key string) []string {
-	var out []string
-	for _, sep := range []string{`"` + key + `":"`, key + "="} {
-		rest := body
-		for {
-			i := strings.Index(rest, sep)
-			if i < 0 {
-				break
-			}
-			rest = rest[i+len(sep):]
-			end := strings.IndexAny(rest, `"&`)
-			if end < 0 {
-				end = len(rest)
-			}
-			out = append(out, rest[:end])
-		}
-	}
-	return out
 }
