@@ -45,3 +45,9 @@ func Setup(flow, grant string, cfg core.FlowConfig) (confidential.Credential, *h
 	}
 	return cred, hc, nil
 }
+
+// NotConfigured is what a confidential flow that has no credential yet
+// answers: Unavailable, naming the settings that would configure it.
+func NotConfigured(flow string) *core.Error {
+	return core.Unavailable(flow, "not configured: set one of client_secret, certificate, client_assertion, client_assertion_command or federated_token_file")
+}

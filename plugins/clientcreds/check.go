@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/internal/clientauth"
 )
 
 // Check implements core.Checker: once Configure accepted a credential
@@ -14,7 +15,7 @@ func (f *flow) Check(context.Context, core.Services) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.state == nil {
-		return core.Unavailable(flowName, "not configured: set one of client_secret, certificate, client_assertion, client_assertion_command or federated_token_file")
+		return clientauth.NotConfigured(flowName)
 	}
 	return nil
 }

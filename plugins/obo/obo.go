@@ -107,7 +107,7 @@ func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Se
 	st := f.state
 	f.mu.Unlock()
 	if st == nil {
-		return core.Token{}, core.Unavailable(flowName, "not configured: set one of client_secret, certificate, client_assertion, client_assertion_command or federated_token_file")
+		return core.Token{}, clientauth.NotConfigured(flowName)
 	}
 	assertion := strings.TrimSpace(req.UserAssertion.Reveal())
 	if assertion == "" {
