@@ -28,6 +28,8 @@ type showLayer struct {
 	Kind    string `json:"kind"`
 	Path    string `json:"path"`
 	Missing bool   `json:"missing,omitempty"`
+	// Untrusted marks a project file that was not read.
+	Untrusted bool `json:"untrusted,omitempty"`
 }
 
 type showChoice struct {
@@ -62,7 +64,7 @@ func (c *configCmd) show(g *globals, e *env, args []string) error {
 	}
 	var r showReport
 	for _, l := range file.Layers {
-		r.Layers = append(r.Layers, showLayer{Kind: l.Kind.String(), Path: l.Path, Missing: l.Missing})
+		r.Layers = append(r.Layers, showLayer{Kind: l.Kind.String(), Path: l.Path, Missing: l.Missing, Untrusted: l.Untrusted})
 	}
 	// g.profile holds $CREDHOST_PROFILE when the flag is absent: leave it
 	// to Choose then, so that the reason names the variable.
@@ -121,6 +123,9 @@ func (r *showReport) writeText(w io.Writer) error {
 		note := ""
 		if l.Missing {
 			note = " (not found)"
+		}
+		if l.Untrusted {
+			note = " (not read: its directory is not in [projects] trusted)"
 		}
 		fmt.Fprintf(&b, "#   %-8s %s%s\n", l.Kind, l.Path, note)
 	}

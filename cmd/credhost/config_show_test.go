@@ -29,6 +29,8 @@ func newShowWorld(t *testing.T, system, user, project string) *showWorld {
 		user:    filepath.Join(dir, "home", ".config", "credhost", "config.toml"),
 		project: filepath.Join(dir, "home", "src", "app", ".credhost.toml"),
 	}
+	// The user trusts the project (see config.Projects).
+	user += "\n[projects]\ntrusted = [" + strconv.Quote(filepath.Dir(w.project)) + "]\n"
 	for path, body := range map[string]string{w.system: system, w.user: user, w.project: project} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
@@ -100,9 +102,11 @@ client_assertion = ["` + showCanary + `"]
 client_id = "33333333-3333-4333-8333-333333333333"
 chain = ["ropc"]
 `
-	showProject = `[profiles.ci.clientcreds]
-send_certificate_chain = "true"
-client_assertion = "proj-` + showCanary + `"
+	showProject = `[profiles.app]
+client_id = "55555555-5555-4555-8555-555555555555"
+chain = ["devicecode"]
+[profiles.app.devicecode]
+login_hint = "dev@contoso.com"
 `
 )
 
@@ -143,8 +147,7 @@ func TestConfigShowEffective(t *testing.T) {
 		{"profiles.ci.match.env.CI", "true", w.user + ":4:9"},
 		{"profiles.ci.clientcreds.client_secret", "[redacted]", w.system + ":9:1"},
 		{"profiles.ci.clientcreds.certificate_password", "[redacted]", w.user + ":6:1"},
-		{"profiles.ci.clientcreds.send_certificate_chain", "true", w.project + ":2:1"},
-		{"profiles.ci.clientcreds.client_assertion", "[redacted]", w.project + ":3:1"},
+		{"profiles.app.devicecode.login_hint", "dev@contoso.com", w.project + ":5:1"},
 		{"profiles.laptop.devicecode.login_hint", "me@contoso.com", w.user + ":12:1"},
 		{"profiles.laptop.devicecode.client_assertion", "[redacted]", w.user + ":13:1"},
 		{"cache.key", "[redacted]", w.system + ":12:1"},

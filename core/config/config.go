@@ -41,6 +41,9 @@ type File struct {
 	Plugins Plugins
 	// Cache is the [cache] table.
 	Cache Cache
+	// Projects is the [projects] table: the directories whose project
+	// file LoadLayers reads.
+	Projects Projects
 	// Policy is the system file's [policy]; the zero Policy (no system
 	// file, or no [policy] in it) allows everything. Only LoadLayers
 	// sets it.
@@ -48,6 +51,10 @@ type File struct {
 	// Layers lists the sources LoadLayers merged, lowest first, with the
 	// files it looked for and did not find; nil for Parse and Load.
 	Layers []Layer
+
+	// untrusted is the project file LoadLayers found and did not read
+	// (its directory is not trusted), for the hint of Profile.
+	untrusted string
 
 	// refused maps the name of each profile that Policy refuses to the
 	// reasons; Profile returns them instead of the profile.
@@ -82,6 +89,11 @@ type Defaults struct {
 // setting is present when its origin is not zero.
 type Profile struct {
 	Name string
+	// Layer is the lowest layer that defines the profile (zero for
+	// Parse and Load). A profile only a project file defines
+	// (LayerProject) never receives the AZURE_* credential variables:
+	// its authority is the project's choice.
+	Layer LayerKind
 	// Origin is the position of the profile's [profiles.<name>] header
 	// (or of its first mention).
 	Origin Origin
@@ -121,11 +133,12 @@ const (
 	keyRememberWinner = "remember_winner"
 	keyMatch          = "match"
 	keyPolicy         = "policy"
+	keyProjects       = "projects"
 )
 
 var (
 	settingKeys = []string{keyAuthority, keyClientID, keyChain, keyTimeout, keyCAFile, keyRememberWinner}
-	topKeys     = []string{"defaults", "profiles", "plugins", "cache"}
+	topKeys     = []string{"defaults", "profiles", "plugins", "cache", keyProjects}
 	pluginKeys  = []string{"dir", "pins"}
 )
 
@@ -183,10 +196,14 @@ func (f *File) Profile(name string) (*Profile, error) {
 		}
 		slices.Sort(names)
 	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("config: %w %q: %s defines no profiles; add a [profiles.%s] table", ErrNoProfile, name, where, name)
+	var untrusted string
+	if f.untrusted != "" {
+		untrusted = "; " + untrustedHint(f.untrusted)
 	}
-	return nil, fmt.Errorf("config: %w %q in %s (profiles: %s)%s", ErrNoProfile, name, where, strings.Join(names, ", "), didYouMean(name, names))
+	if len(names) == 0 {
+		return nil, fmt.Errorf("config: %w %q: %s defines no profiles; add a [profiles.%s] table%s", ErrNoProfile, name, where, name, untrusted)
+	}
+	return nil, fmt.Errorf("config: %w %q in %s (profiles: %s)%s%s", ErrNoProfile, name, where, strings.Join(names, ", "), didYouMean(name, names), untrusted)
 }
 
 // ErrorAt returns an error placed at one of the profile's settings, for

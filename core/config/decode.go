@@ -48,6 +48,14 @@ func (d *decoder) file(path string, root *node) *File {
 			if d.isTable(n, []string{k}, "[cache]") {
 				f.Cache = d.cache(n)
 			}
+		case keyProjects:
+			if d.layer == LayerFlags {
+				d.probs.add(n.pos, keyProjects, "[projects] is read from the system and user files only: a project is trusted before flags are read; add it to your user config")
+				continue
+			}
+			if d.isTable(n, []string{k}, "[projects]") {
+				f.Projects = d.projects(n)
+			}
 		case keyPolicy:
 			if d.layer != LayerSystem {
 				// Refused wherever it is written, even if malformed: a
@@ -59,10 +67,10 @@ func (d *decoder) file(path string, root *node) *File {
 				f.Policy = d.policy(n)
 			}
 		default:
-			known, takes := topKeys, "the file takes [defaults], [profiles.<name>], [plugins] and [cache]"
+			known, takes := topKeys, "the file takes [defaults], [profiles.<name>], [plugins], [cache] and [projects]"
 			if d.layer == LayerSystem {
 				known = append(known[:len(known):len(known)], keyPolicy)
-				takes = "the system file takes [defaults], [profiles.<name>], [plugins], [cache] and [policy]"
+				takes = "the system file takes [defaults], [profiles.<name>], [plugins], [cache], [projects] and [policy]"
 			}
 			d.unknown(n, []string{k}, known, takes)
 		}

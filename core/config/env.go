@@ -73,6 +73,10 @@ func (e Env) get(name string) string {
 //     clientcreds.federated_token_file to the absolute path (relative
 //     paths are taken from the working directory, not the config file's).
 //
+// The credential variables (secret, certificate, its password, the
+// federated token file) are not applied to a profile only a project file
+// defines (Layer == LayerProject).
+//
 // Overrides always apply. If a variable makes a setting invalid (an
 // AZURE_AUTHORITY_HOST that is not an https URL, a malformed tenant), the
 // returned Errors say so, placed at the variable; callers should not go
@@ -100,6 +104,12 @@ func (p *Profile) applyEnv(getenv Env, keepFlags bool) error {
 			Origin: Origin{Env: strings.Join(names, ", ")},
 		}
 	}
+	if p.Layer == LayerProject {
+		// The profile is a project file's: its authority is the
+		// project's choice, and a credential of the environment must
+		// never be sent there.
+		return p.checkEnvAuthority()
+	}
 	set := func(key, raw, name string) {
 		if !keep(p.Flows[FlowClientCreds][key]) {
 			p.setEnv(key, raw, name)
@@ -117,7 +127,11 @@ func (p *Profile) applyEnv(getenv Env, keepFlags bool) error {
 	if v := getenv.get(EnvFederatedTokenFile); v != "" {
 		set(KeyFederatedTokenFile, absPath(v), EnvFederatedTokenFile)
 	}
+	return p.checkEnvAuthority()
+}
 
+// checkEnvAuthority checks an authority the variables rewrote.
+func (p *Profile) checkEnvAuthority() error {
 	probs := &problems{}
 	c := checker{probs: probs, table: []string{"profiles", p.Name}}
 	if p.Authority.Origin.Env != "" {
@@ -160,6 +174,7 @@ func FromEnv(getenv Env) (*Profile, bool) {
 	o := Origin{Env: envProfileOriginVariables}
 	p := &Profile{
 		Name:           envProfileName,
+		Layer:          LayerEnv,
 		Origin:         o,
 		Chain:          []string{FlowClientCreds},
 		ChainOrigin:    o,

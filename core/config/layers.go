@@ -63,6 +63,9 @@ type Layer struct {
 	Path string
 	// Missing is true for a file that was looked for and is not there.
 	Missing bool
+	// Untrusted is true for a project file that was found and not read:
+	// no [projects] trusted entry names its directory.
+	Untrusted bool
 }
 
 // FlagSetting is one setting given on the command line, as a TOML
@@ -218,6 +221,11 @@ func LoadLayers(opts *LoadOptions) (*File, error) {
 	merged := &File{Profiles: map[string]*Profile{}, Plugins: Plugins{Pins: map[string]Value{}}, Cache: Cache{MinLifetime: DefaultMinLifetime}}
 	found := false
 	for _, s := range sources {
+		if s.kind == LayerProject && !trustedProject(s.path, merged.Projects.Trusted, homeFor(o, getenv)) {
+			merged.Layers = append(merged.Layers, Layer{Kind: s.kind, Path: s.path, Untrusted: true})
+			merged.untrusted = s.path
+			continue
+		}
 		data, err := os.ReadFile(s.path)
 		if errors.Is(err, fs.ErrNotExist) && !s.required {
 			merged.Layers = append(merged.Layers, Layer{Kind: s.kind, Path: s.path, Missing: true})
@@ -232,11 +240,11 @@ func LoadLayers(opts *LoadOptions) (*File, error) {
 		if root == nil {
 			continue
 		}
+		if s.kind == LayerProject {
+			filterProject(root, merged.Profiles, probs)
+		}
 		d := &decoder{probs: probs, layer: s.kind, systemPath: system}
 		lf := d.file(s.path, root)
-		if s.kind == LayerProject {
-			checkProject(lf, probs)
-		}
 		absolutize(lf, dirOf(s.path))
 		merged.merge(lf, s.kind, probs)
 		if s.kind == LayerUser || merged.Path == "" {
@@ -313,6 +321,11 @@ func findProjectFor(o LoadOptions, getenv Env) string {
 			return ""
 		}
 	}
+	return FindProject(dir, homeFor(o, getenv), nil)
+}
+
+// homeFor is the home directory: o.Home, else $HOME, else the OS's.
+func homeFor(o LoadOptions, getenv Env) string {
 	home := o.Home
 	if home == "" {
 		home = getenv.get("HOME")
@@ -320,7 +333,7 @@ func findProjectFor(o LoadOptions, getenv Env) string {
 	if home == "" {
 		home, _ = os.UserHomeDir()
 	}
-	return FindProject(dir, home, nil)
+	return home
 }
 
 // sameFile reports whether a and b name the same existing file.
@@ -354,7 +367,7 @@ func (f *File) merge(l *File, kind LayerKind, probs *problems) {
 		lp := l.Profiles[name]
 		p, ok := f.Profiles[name]
 		if !ok {
-			p = &Profile{Name: name, Origin: lp.Origin, RememberWinner: true, Flows: map[string]map[string]Value{}, FlowOrigins: map[string]Origin{}}
+			p = &Profile{Name: name, Layer: kind, Origin: lp.Origin, RememberWinner: true, Flows: map[string]map[string]Value{}, FlowOrigins: map[string]Origin{}}
 			f.Profiles[name] = p
 			f.Order = append(f.Order, name)
 		}
@@ -376,6 +389,7 @@ func (f *File) merge(l *File, kind LayerKind, probs *problems) {
 		f.Plugins.Pins[flow] = pin
 	}
 	f.Cache.merge(&l.Cache)
+	f.Projects.Trusted = append(f.Projects.Trusted, l.Projects.Trusted...)
 }
 
 // merge sets in p every setting lp sets.

