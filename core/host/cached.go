@@ -19,7 +19,10 @@ type cachedCredential struct {
 	next    core.Credential
 	flights *flights
 	signIn  core.SignInLocker // nil: the store is not shared by processes
-	log     zerolog.Logger
+	// outcomes shares a failure with the callers that were waiting for
+	// it (outcome.go).
+	outcomes *outcomes
+	log      zerolog.Logger
 }
 
 // GetToken implements core.Credential.
@@ -34,10 +37,14 @@ func (c *cachedCredential) GetToken(ctx context.Context, req core.TokenRequest) 
 // not move req to the heap on the hit path (which allocates nothing).
 func (c *cachedCredential) miss(ctx context.Context, req core.TokenRequest) (core.Token, error) {
 	fk := core.StoreKey(c.key, req) + "|" + strconv.FormatBool(req.ForceRefresh) + "|" + req.Claims
+	since := c.outcomes.now()
 	return c.flights.do(ctx, fk, func(ctx context.Context) (core.Token, error) {
-		// A flight that just ended may have filled the cache.
+		// A flight that just ended may have filled the cache, or failed.
 		if tok, ok := c.l1.Lookup(ctx, &c.key, &req); ok {
 			return tok, nil
+		}
+		if err := c.outcomes.lookup(ctx, fk, since); err != nil {
+			return core.Token{}, err
 		}
 		if c.signIn != nil {
 			// Other processes may be getting the same token: wait for
@@ -54,10 +61,18 @@ func (c *cachedCredential) miss(ctx context.Context, req core.TokenRequest) (cor
 				if tok, ok := c.l1.Lookup(ctx, &c.key, &req); ok {
 					return tok, nil
 				}
+				// The holder failed: take its answer rather than ask
+				// the IdP once more per waiting process.
+				if err := c.outcomes.lookup(ctx, fk, since); err != nil {
+					return core.Token{}, err
+				}
 			}
 		}
 		tok, err := c.next.GetToken(ctx, req)
 		if err != nil {
+			if shareable(ctx, err) {
+				c.outcomes.record(ctx, fk, err) // before the deferred unlock
+			}
 			return tok, err
 		}
 		if req.ForceRefresh && !req.UserAssertion.IsZero() {

@@ -104,12 +104,13 @@ func (h *Host) Credential(profile string) (core.Credential, error) {
 		return nil, err
 	}
 	cred := &cachedCredential{
-		key:     p.TokenKey(),
-		l1:      h.l1,
-		next:    c,
-		flights: &h.flights,
-		signIn:  signInLocker(h.opts.Store),
-		log:     h.opts.Log,
+		key:      p.TokenKey(),
+		l1:       h.l1,
+		next:     c,
+		flights:  &h.flights,
+		signIn:   signInLocker(h.opts.Store),
+		outcomes: &outcomes{store: h.opts.Store, now: time.Now},
+		log:      h.opts.Log,
 	}
 	h.chains[profile] = cred
 	return cred, nil
