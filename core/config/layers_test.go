@@ -12,7 +12,7 @@ import (
 )
 
 // writeFile writes body to dir/name, creating dir, and returns the path.
-func writeFile(t *testing.T, dir, name, body string) string {
+func writeFile(t testing.TB, dir, name, body string) string {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
