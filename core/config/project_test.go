@@ -124,6 +124,11 @@ func TestProjectTrust(t *testing.T) {
 	if _, ok := f.Profiles["app"]; ok {
 		t.Error("an untrusted project file was read")
 	}
+	for _, st := range f.Effective() {
+		if st.Key == "projects.trusted" {
+			t.Errorf("config show lists a trusted project: %+v", st)
+		}
+	}
 	_, err = f.Profile("app")
 	if !errors.Is(err, ErrNoProfile) || !strings.Contains(err.Error(), "[projects] trusted = [\""+filepath.Dir(l.project)+"\"]") {
 		t.Errorf("err = %v", err)
@@ -151,6 +156,15 @@ func TestProjectTrust(t *testing.T) {
 			}
 			if _, ok := f.Profiles["app"]; ok != tt.trusted {
 				t.Errorf("project read: %v, want %v (layers %+v)", ok, tt.trusted, f.Layers)
+			}
+			var shown []string
+			for _, st := range f.Effective() {
+				if st.Key == "projects.trusted" && st.Origin.Line > 0 {
+					shown = append(shown, st.Value.(string))
+				}
+			}
+			if len(shown) != 1 {
+				t.Errorf("config show lists trusted projects %v, want the one entry", shown)
 			}
 		})
 	}

@@ -128,6 +128,11 @@ func (f *File) Effective(profiles ...string) []Setting {
 		addValue("cache."+v.key, v.val, v.secret)
 	}
 	add("cache.min_lifetime", c.MinLifetime.String(), c.MinLifetimeOrigin)
+	// One line per entry: the system and user files' lists add up, each
+	// entry keeping its origin.
+	for _, d := range f.Projects.Trusted {
+		add("projects.trusted", d.Raw, d.Origin)
+	}
 	pol := f.Policy
 	if pol.DenyFlows.IsSet() {
 		add("policy.deny_flows", pol.DenyFlows.List, pol.DenyFlows.Origin)
