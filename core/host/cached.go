@@ -39,13 +39,11 @@ func (c *cachedCredential) miss(ctx context.Context, req core.TokenRequest) (cor
 	fk := core.StoreKey(c.key, req) + "|" + strconv.FormatBool(req.ForceRefresh) + "|" + req.Claims
 	since := c.outcomes.now()
 	return c.flights.do(ctx, fk, func(ctx context.Context) (core.Token, error) {
-		// A flight that just ended may have filled the cache, or failed.
+		// A flight that just ended may have filled the cache.
 		if tok, ok := c.l1.Lookup(ctx, &c.key, &req); ok {
 			return tok, nil
 		}
-		if err := c.outcomes.lookup(ctx, fk, since); err != nil {
-			return core.Token{}, err
-		}
+		locked := false
 		if c.signIn != nil {
 			// Other processes may be getting the same token: wait for
 			// them, then take theirs from the store.
@@ -58,6 +56,7 @@ func (c *cachedCredential) miss(ctx context.Context, req core.TokenRequest) (cor
 				c.log.Warn().Str("profile", c.key.Profile).Str("error", err.Error()).Msg("no sign-in lock; parallel processes may each ask the IdP")
 			} else {
 				defer unlock()
+				locked = true
 				if tok, ok := c.l1.Lookup(ctx, &c.key, &req); ok {
 					return tok, nil
 				}
@@ -70,7 +69,9 @@ func (c *cachedCredential) miss(ctx context.Context, req core.TokenRequest) (cor
 		}
 		tok, err := c.next.GetToken(ctx, req)
 		if err != nil {
-			if shareable(ctx, err) {
+			if locked && shareable(ctx, err) {
+				// For the processes waiting on the lock; goroutines of
+				// this process share the flight's result already.
 				c.outcomes.record(ctx, fk, err) // before the deferred unlock
 			}
 			return tok, err

@@ -19,10 +19,10 @@ import (
 // from the cache. A failure left nothing in the cache, so each waiter
 // used to ask the IdP in turn: with the token endpoint down and 200
 // processes waiting (kubectl, a build), the last one failed after 200
-// retry sequences (192 s). Now the caller that failed records its answer
-// in the store, next to the tokens, for a few seconds; a caller that was
-// already waiting when it failed finds it there and fails the same way
-// at once. So one outage costs one retry sequence for all the callers
+// retry sequences (192 s). Now the lock's holder that failed records its
+// answer in the store, next to the tokens, for a few seconds; a process
+// that was already waiting when it failed finds it there and fails the
+// same way at once. So one outage costs one retry sequence for all the callers
 // that came together, however many there are.
 
 // OutcomeKeyPrefix starts the Store keys of shared failures.
