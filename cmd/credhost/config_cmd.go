@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/host"
 )
 
@@ -19,7 +22,7 @@ type configCmd struct {
 	output    string
 }
 
-const configUsage = "say validate or show: credhost config validate [--profile P], credhost config show [--profile P] [--effective] [--output text|json]"
+const configUsage = "say validate, show or trust: credhost config validate [--profile P], credhost config show [--profile P] [--effective] [--output text|json], credhost config trust [DIR]"
 
 func (c *configCmd) flags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.effective, "effective", false, "show: list every merged setting with its origin (secrets show as [redacted] or their env:/file: reference)")
@@ -41,6 +44,8 @@ func (c *configCmd) run(ctx context.Context, g *globals, e *env, args []string) 
 	switch args[0] {
 	case "show":
 		return c.show(g, e, args[1:])
+	case "trust":
+		return c.trust(g, e, args[1:])
 	case "validate":
 		if c.effective || c.output != "" {
 			return usageError{errors.New("--effective and --output are for config show")}
@@ -107,4 +112,38 @@ func nonEmpty(s ...string) []string {
 		}
 	}
 	return out
+}
+
+// trust adds the project directory DIR (default: the one whose
+// .credhost.toml applies here) to [projects] trusted of the user file.
+func (c *configCmd) trust(g *globals, e *env, args []string) error {
+	if len(args) > 1 || c.effective || c.output != "" {
+		return usageError{errors.New("credhost config trust [DIR]: one directory, no other flags")}
+	}
+	dir := ""
+	if len(args) == 1 {
+		dir = args[0]
+	} else {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		p := config.FindProject(wd, e.getenv("HOME"), nil)
+		if p == "" {
+			return usageError{fmt.Errorf("no %s in %s or above: name the project directory", config.ProjectFileName, wd)}
+		}
+		dir = filepath.Dir(p)
+	}
+	path := g.config
+	if path == "" {
+		path = host.DefaultConfigPath(e.getenv)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	if err := config.TrustProject(path, dir); err != nil {
+		return usageError{err}
+	}
+	fmt.Fprintf(e.stderr, "trusted %s: credhost reads its %s from now on, within the limits of docs/security.md (%s)\n", dir, config.ProjectFileName, path)
+	return nil
 }

@@ -67,7 +67,13 @@ func (w *projectWorld) runIn(project string, args ...string) result {
 	if err := os.WriteFile(filepath.Join(w.proj, ".credhost.toml"), []byte(strings.ReplaceAll(project, "EVIL", w.evil.Authority(tenantID))), 0o600); err != nil {
 		w.t.Fatal(err)
 	}
-	cmd := exec.Command(w.cli, append([]string{"token", "--config", w.user, "--scope", scope}, args...)...)
+	return w.runCmd(append([]string{"token", "--config", w.user, "--scope", scope}, args...)...)
+}
+
+// runCmd runs credhost in the project directory.
+func (w *projectWorld) runCmd(args ...string) result {
+	w.t.Helper()
+	cmd := exec.Command(w.cli, args...)
 	cmd.Dir = w.proj
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.home, "CI_SECRET=" + secret, "AZURE_CLIENT_SECRET=" + secret}
 	var out, errb bytes.Buffer
@@ -150,8 +156,17 @@ func TestUntrustedProjectIsNotRead(t *testing.T) {
 	if r.code != 0 || w.evil.Count("token") != 0 || w.srv.Count("token") != 1 {
 		t.Fatalf("exit %d, evil requests %d, user's %d:\n%s", r.code, w.evil.Count("token"), w.srv.Count("token"), r.stderr)
 	}
-	r = w.runIn("[profiles.app]\nauthority = \"EVIL\"\nclient_id = \""+clientID+"\"\nchain = [\"clientcreds\"]\n", "--profile", "app")
+	own := "[profiles.app]\nauthority = \"" + w.srv.Authority(tenantID) + "\"\nclient_id = \"" + clientID + "\"\nchain = [\"clientcreds\"]\n"
+	r = w.runIn(own, "--profile", "app")
 	if r.code == 0 || !strings.Contains(r.stderr, "[projects] trusted") {
 		t.Fatalf("exit %d, want a hint to trust the project:\n%s", r.code, r.stderr)
+	}
+	// credhost config trust, run in the project, is the consent.
+	if r := w.runCmd("config", "trust", "--config", w.user); r.code != 0 || !strings.Contains(r.stderr, "trusted "+w.proj) {
+		t.Fatalf("config trust: exit %d:\n%s", r.code, r.stderr)
+	}
+	r = w.runCmd("config", "show", "--config", w.user, "--profile", "app")
+	if r.code != 0 || !strings.Contains(r.stdout, "# profile: app") {
+		t.Fatalf("after config trust: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -78,7 +78,7 @@ func verbs() []verb {
 		{"git-credential", "git credential helper: the token as password (git-credential get|store|erase)", func() command { return &gitCredentialCmd{} }},
 		{"doctor", "say, for each flow of a profile's chain, whether it can run here and why not", func() command { return &doctorCmd{} }},
 		{"plugins", "list or verify installed flow plugins (plugins list|verify)", func() command { return &pluginsCmd{} }},
-		{"config", "check or show the configuration (config validate | config show --effective)", func() command { return &configCmd{} }},
+		{"config", "check or show the configuration, or trust a project (config validate | config show --effective | config trust [DIR])", func() command { return &configCmd{} }},
 		{"emulator", "run the Entra ID emulator on loopback (for demos and tests)", func() command { return &emulatorCmd{} }},
 		{"version", "print the version", func() command { return &versionCmd{} }},
 	}

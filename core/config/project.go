@@ -1,7 +1,10 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -228,5 +231,60 @@ func trustedProject(path string, trusted []Value, home string) bool {
 // untrustedHint tells how to trust a project file that was not read.
 func untrustedHint(path string) string {
 	return "the project file " + path + " was not read: its directory is not trusted; if you trust it, add " +
-		`[projects] trusted = ["` + filepath.Dir(path) + `"] to your user config`
+		`[projects] trusted = ["` + filepath.Dir(path) + `"] to your user config (` + "`credhost config trust " + filepath.Dir(path) + "` does it)"
+}
+
+// TrustProject adds dir (made absolute) to [projects] trusted in the
+// config file at path, creating the file (mode 0600) if it does not
+// exist; a directory already trusted is left alone. It appends a
+// [projects] table and never rewrites what the file holds: if the file
+// has one already, it returns an error saying where to add the line.
+func TrustProject(path, dir string) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("config: trust %s: %w", dir, err)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("config: trust %s: not a directory", dir)
+	}
+	if strings.ContainsAny(dir, "'\n\r") || strings.ContainsFunc(dir, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return fmt.Errorf("config: trust %q: the path holds a quote or a control character; add it to [projects] trusted by hand", dir)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("config: %w", err)
+	}
+	probs := &problems{}
+	if root := parseTree(path, data, probs); root != nil {
+		if n, ok := root.fields[keyProjects]; ok {
+			d := &decoder{probs: probs, layer: LayerUser}
+			if n.kind == kTable {
+				for _, t := range d.projects(n).Trusted {
+					if t.Raw == dir || t.Raw == "*" || trustedProject(filepath.Join(dir, ProjectFileName), []Value{t}, "") {
+						return nil
+					}
+				}
+			}
+			return fmt.Errorf("config: %s: [projects] is there already: add %q to its trusted list", n.pos, dir)
+		}
+	}
+	if err := probs.err(); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	line := "[projects]\n# The directories whose .credhost.toml credhost reads (docs/security.md).\ntrusted = ['" + dir + "']\n"
+	if len(data) > 0 {
+		line = "\n" + line
+		if data[len(data)-1] != '\n' {
+			line = "\n" + line
+		}
+	}
+	if _, err := f.WriteString(line); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("config: %w", err)
+	}
+	return f.Close()
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -178,5 +179,56 @@ func TestProjectTrust(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q:\n%v", w, err)
 		}
+	}
+}
+
+// TestTrustProject: TrustProject appends [projects] to the user file (or
+// creates it), after which LoadLayers reads the project; trusting again
+// changes nothing, and a file that has [projects] already is left for
+// the user to edit.
+func TestTrustProject(t *testing.T) {
+	user := "[profiles.laptop]\nauthority = \"https://login.microsoftonline.com/t\"\nclient_id = \"22222222-2222-4222-8222-222222222222\"\nchain = [\"devicecode\"]" // no final newline
+	project := "[profiles.app]\nauthority = \"https://login.microsoftonline.com/t\"\nclient_id = \"33333333-3333-4333-8333-333333333333\"\nchain = [\"devicecode\"]\n"
+	l := newUntrustedLayout(t, "", user, project)
+	proj := filepath.Dir(l.project)
+	if err := TrustProject(l.user, proj); err != nil {
+		t.Fatal(err)
+	}
+	f, err := LoadLayers(l.options(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Profiles["app"]; !ok {
+		t.Fatalf("the project is not read after TrustProject: %+v", f.Layers)
+	}
+	before, _ := os.ReadFile(l.user)
+	if err := TrustProject(l.user, proj+"/."); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(l.user); string(after) != string(before) {
+		t.Errorf("trusting again changed the file:\n%s", after)
+	}
+	err = TrustProject(l.user, l.home)
+	if err == nil || !strings.Contains(err.Error(), l.user+":6:1: [projects] is there already: add \""+l.home+"\"") {
+		t.Errorf("err = %v", err)
+	}
+	if err := TrustProject(l.user, l.project); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("a file: %v", err)
+	}
+
+	fresh := filepath.Join(t.TempDir(), "credhost", "config.toml")
+	if err := os.MkdirAll(filepath.Dir(fresh), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := TrustProject(fresh, proj); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(fresh)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("created %v, %v", fi, err)
+	}
+	parsed, err := Load(fresh)
+	if err != nil || len(parsed.Projects.Trusted) != 1 || parsed.Projects.Trusted[0].Raw != proj {
+		t.Fatalf("created file: %+v, %v", parsed, err)
 	}
 }
