@@ -218,7 +218,7 @@ func LoadLayers(opts *LoadOptions) (*File, error) {
 	merged := &File{Profiles: map[string]*Profile{}, Plugins: Plugins{Pins: map[string]Value{}}, Cache: Cache{MinLifetime: DefaultMinLifetime}}
 	found := false
 	for _, s := range sources {
-		data, err := os.ReadFile(s.path)
+		data, err := readConfigFile(s.path)
 		if errors.Is(err, fs.ErrNotExist) && !s.required {
 			merged.Layers = append(merged.Layers, Layer{Kind: s.kind, Path: s.path, Missing: true})
 			continue

@@ -53,8 +53,11 @@ type NotRegularError struct {
 }
 
 func (e *NotRegularError) Error() string {
-	return fmt.Sprintf("%s is %s, not a regular file: name a regular file", e.Path, kind(e.Mode))
+	return fmt.Sprintf("%s is %s, not a regular file", e.Path, kind(e.Mode))
 }
+
+// Is makes errors.Is(err, ErrNotRegular) true.
+func (e *NotRegularError) Is(target error) bool { return target == ErrNotRegular }
 
 func kind(m fs.FileMode) string {
 	switch {
@@ -72,8 +75,12 @@ func kind(m fs.FileMode) string {
 	return "not a plain file (" + m.Type().String() + ")"
 }
 
-// ErrTooLarge matches every *TooLargeError with errors.Is.
-var ErrTooLarge = errors.New("boundedio: over the size limit")
+// Sentinels for errors.Is: ErrTooLarge matches every *TooLargeError,
+// ErrNotRegular every *NotRegularError.
+var (
+	ErrTooLarge   = errors.New("boundedio: over the size limit")
+	ErrNotRegular = errors.New("boundedio: not a regular file")
+)
 
 // Is makes errors.Is(err, ErrTooLarge) true.
 func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
