@@ -17,7 +17,9 @@ import (
 // reads it back through the host's Cache service.
 type bigCacheFlow struct{ size int }
 
-func (f *bigCacheFlow) Describe() core.Description { return core.Description{Name: "big", Version: "1.0.0"} }
+func (f *bigCacheFlow) Describe() core.Description {
+	return core.Description{Name: "big", Version: "1.0.0"}
+}
 
 func (f *bigCacheFlow) Configure(context.Context, core.FlowConfig) error { return nil }
 
