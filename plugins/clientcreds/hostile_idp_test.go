@@ -165,3 +165,33 @@ func TestHugeAnswers(t *testing.T) {
 		t.Logf("%s: failed after %v", path, time.Since(started).Round(time.Millisecond))
 	}
 }
+
+// TestTenYearExpiresIn: a token answer with a ten-year expires_in is
+// served from the flow's MSAL cache (no second request) with at most
+// core.MaxTokenLifetime left: the cache the plugin keeps is capped as
+// well as the host's.
+func TestTenYearExpiresIn(t *testing.T) {
+	p := startIdP(t)
+	p.srv.InjectFault(emulator.Fault{Endpoint: "token", Times: 1,
+		Body: `{"token_type":"Bearer","expires_in":315360000,"ext_expires_in":315360000,"access_token":"ten-year-token"}`})
+	store := &core.MemoryCache{}
+	for i, f := range []core.Flow{
+		configured(t, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret))),
+		// A restarted plugin over the same host cache.
+		configured(t, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret))),
+	} {
+		tok, err := getToken(context.Background(), f, store, core.TokenRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.AccessToken.Reveal() != "ten-year-token" {
+			t.Fatalf("call %d: not the ten-year token", i)
+		}
+		if i > 0 && tok.ExpiresOn.After(time.Now().Add(core.MaxTokenLifetime+time.Minute)) {
+			t.Errorf("call %d: cached token expires in %v, want at most %v", i, time.Until(tok.ExpiresOn).Round(time.Hour), core.MaxTokenLifetime)
+		}
+	}
+	if n := p.srv.Count("token"); n != 1 {
+		t.Errorf("token endpoint calls = %d, want 1 (the second answer from the cache)", n)
+	}
+}
