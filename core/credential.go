@@ -74,6 +74,26 @@ type Account struct {
 	TenantID      string
 }
 
+// MaxTokenLifetime caps how long credhost keeps and serves an access
+// token, whatever the identity provider's expires_in says (Entra ID
+// issues 60 to 90 minutes, 24 hours at most): a token with a ten-year
+// expires_in, from a broken or hostile IdP, would otherwise be cached
+// and handed out for ten years, past any revocation.
+const MaxTokenLifetime = 24 * time.Hour
+
+// CapLifetime returns t with ExpiresOn, and RefreshOn, no later than
+// now + MaxTokenLifetime.
+func (t Token) CapLifetime(now time.Time) Token {
+	limit := now.Add(MaxTokenLifetime)
+	if t.ExpiresOn.After(limit) {
+		t.ExpiresOn = limit
+	}
+	if t.RefreshOn.After(t.ExpiresOn) {
+		t.RefreshOn = t.ExpiresOn
+	}
+	return t
+}
+
 // ExpiresWithin reports whether the token expires within d of now.
 func (t Token) ExpiresWithin(now time.Time, d time.Duration) bool {
 	return !t.ExpiresOn.After(now.Add(d))

@@ -179,6 +179,13 @@ func (c *TokenCache) fresh(t *Token) bool {
 	if !t.RefreshOn.IsZero() && !now.Before(t.RefreshOn) {
 		return false
 	}
+	// An entry beyond the lifetime cap (written before the cap existed,
+	// or by a process whose clock runs far ahead) is not served: the
+	// flow is asked again, and Put caps what it answers. The minute
+	// absorbs clock differences between processes.
+	if t.ExpiresOn.Sub(now) > MaxTokenLifetime+time.Minute {
+		return false
+	}
 	return t.ExpiresOn.Sub(now) > c.minLifetime
 }
 
@@ -213,9 +220,11 @@ func (c *TokenCache) Lookup(ctx context.Context, k *TokenKey, req *TokenRequest)
 	return e.tok, true
 }
 
-// Put caches tok for req, in memory and in the Store. A Store failure is
-// returned but the memory entry stays: the token is good either way.
+// Put caches tok for req, in memory and in the Store, for at most
+// MaxTokenLifetime. A Store failure is returned but the memory entry
+// stays: the token is good either way.
 func (c *TokenCache) Put(ctx context.Context, k *TokenKey, req *TokenRequest, tok Token) error {
+	tok = tok.CapLifetime(c.now())
 	e := &tokenEntry{
 		Profile: k.Profile, Authority: k.Authority, ClientID: k.ClientID, Chain: k.Chain,
 		Scopes: req.NormalizedScopes(), Tenant: req.TenantID, AccountIn: req.Account, Assertion: assertionHash(req),

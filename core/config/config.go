@@ -18,12 +18,12 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/internal/boundedio"
 )
 
 // File is a parsed config file.
@@ -146,11 +146,19 @@ var (
 // read gives an error wrapping the *fs.PathError (errors.Is(err,
 // fs.ErrNotExist) works); problems in the file give Errors.
 func Load(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return Parse(path, data)
+}
+
+// readConfigFile reads a config file: a regular file (a FIFO or a device
+// is refused, never waited on) of at most boundedio.MaxConfigFile bytes,
+// so that a huge or endless file is a quick error rather than minutes of
+// parsing or an out-of-memory crash.
+func readConfigFile(path string) ([]byte, error) {
+	return boundedio.ReadFile(path, boundedio.MaxConfigFile)
 }
 
 // Parse parses and checks a config file's contents; path is used in

@@ -226,7 +226,7 @@ func LoadLayers(opts *LoadOptions) (*File, error) {
 			merged.untrusted = s.path
 			continue
 		}
-		data, err := os.ReadFile(s.path)
+		data, err := readConfigFile(s.path)
 		if errors.Is(err, fs.ErrNotExist) && !s.required {
 			merged.Layers = append(merged.Layers, Layer{Kind: s.kind, Path: s.path, Missing: true})
 			continue

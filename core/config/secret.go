@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/internal/boundedio"
 )
 
 // ResolveSecret dereferences a secret setting:
@@ -67,7 +68,13 @@ func resolve(v Value, getenv Env, baseDir string) ([]byte, error) {
 		if path == "" {
 			return nil, fail(`"file:" names no file: write file:PATH`)
 		}
-		b, err := os.ReadFile(path)
+		// Bounded, and never a FIFO or a device: "file:/dev/zero" must
+		// be an error, not an out-of-memory crash or a hang.
+		b, err := boundedio.ReadFile(path, boundedio.MaxSecretFile)
+		if errors.Is(err, boundedio.ErrNotRegular) || errors.Is(err, boundedio.ErrTooLarge) {
+			// These name the path already.
+			return nil, &Error{Origin: v.Origin, Msg: "secret file " + err.Error(), Err: err}
+		}
 		if err != nil {
 			return nil, &Error{Origin: v.Origin, Msg: fmt.Sprintf("cannot read secret file %s: %s", path, ioReason(err)), Err: err}
 		}

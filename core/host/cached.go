@@ -76,6 +76,9 @@ func (c *cachedCredential) miss(ctx context.Context, req core.TokenRequest) (cor
 			}
 			return tok, err
 		}
+		// The caller gets what L1 keeps: never more than
+		// core.MaxTokenLifetime, whatever the IdP's expires_in.
+		tok = tok.CapLifetime(time.Now())
 		if req.ForceRefresh && !req.UserAssertion.IsZero() {
 			// A one-time exchange (an authorization code being redeemed)
 			// or a forced on-behalf-of refresh: the flow keeps the result

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/plugin"
+	"github.com/credhost/credhost/internal/boundedio"
 )
 
 // member is one flow of one profile, backed by a plugin process that
@@ -174,7 +174,8 @@ func (m *member) flowConfig(desc core.Description) (core.FlowConfig, error) {
 		if !filepath.IsAbs(ca) && base != "" {
 			ca = filepath.Join(base, ca)
 		}
-		pem, err := os.ReadFile(ca)
+		// Bounded, and never a FIFO or a device (ca_file = "/dev/zero").
+		pem, err := boundedio.ReadFile(ca, boundedio.MaxCAFile)
 		if err != nil {
 			errs = append(errs, p.ErrorAt("ca_file", "cannot read the CA file: %v", err))
 		}

@@ -129,6 +129,7 @@ func (p *Process) start(ctx context.Context) (*goplugin.Client, *Client, error) 
 		TLSConfig:        tlsConfig, // mutual TLS with Ed25519 keys: see tls.go
 		StartTimeout:     timeout,
 		Logger:           hclogFor(p.spec.Log, p.spec.Flow),
+		GRPCDialOptions:  dialLimits(),
 	})
 	began := time.Now()
 	stopWatch := context.AfterFunc(ctx, abort)

@@ -45,7 +45,7 @@ func Serve(flow core.Flow) {
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig:  servedHandshake(),
 		VersionedPlugins: pluginSets(&flowPlugin{impl: flow, log: log}),
-		GRPCServer:       goplugin.DefaultGRPCServer,
+		GRPCServer:       newServer, // the message limits of cache_service.go
 		TLSProvider:      pluginTLS,
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Name:       flow.Describe().Name,

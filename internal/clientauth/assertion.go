@@ -19,6 +19,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/internal/boundedio"
 )
 
 // AssertionCallback is the shape MSAL calls whenever it needs a client
@@ -206,18 +207,10 @@ func Redact(s string, secrets ...string) string {
 	return s
 }
 
+// readLimited reads a federated token file: a regular file of at most
+// maxAssertion bytes (a FIFO or a device is refused, never waited on).
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var b capped
-	b.limit = maxAssertion
-	if _, err := b.ReadFrom(f); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return boundedio.ReadFile(path, maxAssertion)
 }
 
 // pathErrText drops the path (already in the message) from an fs error.

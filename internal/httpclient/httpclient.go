@@ -1,8 +1,10 @@
 // Package httpclient builds the HTTP client every flow uses to reach the
 // identity provider: the system roots plus any extra PEM roots (the
 // emulator's CA, a corporate TLS proxy), bounded dial, handshake and
-// response-header waits, HTTP/2, the proxy from the environment, and
-// bounded retries of transient failures (retry.go).
+// response-header waits, HTTP/2, the proxy from the environment, bounded
+// retries of transient failures (retry.go), and a guard (guard.go): HTTPS
+// only, no redirect that downgrades or carries credentials to another
+// origin, capped answers, and secrets scrubbed from error answers.
 package httpclient
 
 import (
@@ -28,10 +30,24 @@ const (
 // CERTIFICATE block in extraRootsPEM. A nil or empty extraRootsPEM means
 // the system roots only. PEM that holds no certificate, or a certificate
 // that does not parse, is an error. Its transport retries transient
-// failures by DefaultRetryPolicy (NewRetryTransport); BaseTransport
-// returns the *http.Transport beneath. The client is safe for concurrent
-// use.
+// failures by DefaultRetryPolicy (NewRetryTransport), beneath the guard
+// of guard.go (HTTPS only); BaseTransport returns the *http.Transport
+// beneath. The client is safe for concurrent use.
 func New(extraRootsPEM []byte) (*http.Client, error) {
+	return newClient(extraRootsPEM, false)
+}
+
+// NewManagedIdentity is New for the managed identity flow alone: it may
+// also send plain HTTP to loopback and link-local addresses
+// (127.0.0.0/8, ::1, localhost, 169.254.0.0/16, fe80::/10), where the
+// managed identity endpoints (IMDS, App Service, Azure Arc) answer
+// plain HTTP by design and no app secret is sent. Every flow that sends
+// a credential uses New, which can never send plain HTTP.
+func NewManagedIdentity(extraRootsPEM []byte) (*http.Client, error) {
+	return newClient(extraRootsPEM, true)
+}
+
+func newClient(extraRootsPEM []byte, localPlainHTTP bool) (*http.Client, error) {
 	pool, err := rootPool(extraRootsPEM)
 	if err != nil {
 		return nil, err
@@ -50,7 +66,7 @@ func New(extraRootsPEM []byte) (*http.Client, error) {
 		// A custom TLSClientConfig turns HTTP/2 off unless asked for.
 		ForceAttemptHTTP2: true,
 	}
-	return &http.Client{Transport: NewRetryTransport(tr, nil)}, nil
+	return &http.Client{Transport: &guardTransport{next: NewRetryTransport(tr, nil), localPlainHTTP: localPlainHTTP, maxBody: MaxResponseBody}}, nil
 }
 
 // Wrap returns a copy of c whose transport is wrap applied to c's (or
@@ -67,18 +83,23 @@ func Wrap(c *http.Client, wrap func(http.RoundTripper) http.RoundTripper) *http.
 	return &w
 }
 
-// BaseTransport returns the *http.Transport beneath the retries of a
-// client from New, or of one whose Transport is an *http.Transport; ok
-// is false otherwise. Tests use it to redirect dials.
+// BaseTransport returns the *http.Transport beneath the guard and the
+// retries of a client from New, or of one whose Transport is an
+// *http.Transport; ok is false otherwise. Tests use it to redirect dials.
 func BaseTransport(c *http.Client) (tr *http.Transport, ok bool) {
-	switch t := c.Transport.(type) {
-	case *http.Transport:
-		return t, true
-	case *retryTransport:
-		tr, ok = t.base.(*http.Transport)
-		return tr, ok
+	rt := c.Transport
+	for {
+		switch t := rt.(type) {
+		case *http.Transport:
+			return t, true
+		case *guardTransport:
+			rt = t.next
+		case *retryTransport:
+			rt = t.base
+		default:
+			return nil, false
+		}
 	}
-	return nil, false
 }
 
 // rootPool returns nil (the system roots) when there is nothing extra, so

@@ -47,8 +47,12 @@ func TestNew(t *testing.T) {
 				t.Errorf("client Timeout = %v, want 0 (contexts bound calls)", c.Timeout)
 			}
 			tr, ok := BaseTransport(c)
-			if _, retries := c.Transport.(*retryTransport); !ok || !retries {
-				t.Fatalf("transport %T: want retries over an *http.Transport", c.Transport)
+			g, guarded := c.Transport.(*guardTransport)
+			if !guarded {
+				t.Fatalf("transport %T: want the guard over retries over an *http.Transport", c.Transport)
+			}
+			if _, retries := g.next.(*retryTransport); !ok || !retries {
+				t.Fatalf("transport %T: want the guard over retries over an *http.Transport", g.next)
 			}
 			if tr.TLSHandshakeTimeout != 10*time.Second || tr.ResponseHeaderTimeout != 30*time.Second || !tr.ForceAttemptHTTP2 || tr.Proxy == nil {
 				t.Errorf("transport settings = handshake %v, header %v, h2 %v, proxy set %v", tr.TLSHandshakeTimeout, tr.ResponseHeaderTimeout, tr.ForceAttemptHTTP2, tr.Proxy != nil)

@@ -128,6 +128,7 @@ func (a *Adapter) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.Repl
 			data = filtered
 		}
 	}
+	data = capAccessTokens(data, time.Now())
 	if err := u.Unmarshal(data); err != nil {
 		a.logger(ctx).Warn().Str("cache", a.key).Msg("msalcache: stored token cache is not MSAL cache JSON; starting empty")
 		if err := u.Unmarshal([]byte("{}")); err != nil {

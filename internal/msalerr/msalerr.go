@@ -24,6 +24,8 @@ import (
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/internal/boundedio"
+	"github.com/credhost/credhost/internal/httpclient"
 )
 
 // Hints for failures that are not Entra ID error responses.
@@ -35,6 +37,8 @@ const (
 	HintInteraction = "the identity provider requires user interaction; use an interactive flow (authcode or devicecode)"
 	HintHandshake   = "the TLS handshake with the identity provider failed on its side (the server, a load balancer or a proxy refused it); retry later, or check any TLS-inspecting proxy"
 	HintMalformed   = "the identity provider's answer was malformed or incomplete (a proxy or a service fault); retry later, and report it if it persists"
+	HintRefused     = "credhost sends credentials only over https, and never to another site through a redirect; check the authority (and any proxy), and report the endpoint to whoever runs the identity provider"
+	HintTooLarge    = "no token or discovery answer comes near this size: a proxy or service fault, or a hostile server; check the authority and any proxy"
 )
 
 // interactionCodes are OAuth error codes that always mean the user must
@@ -86,6 +90,9 @@ func Classify(flow string, err error) error {
 		return e
 	}
 	if e := fromBadAnswer(flow, err); e != nil {
+		return e
+	}
+	if e := fromGuard(flow, err); e != nil {
 		return e
 	}
 
@@ -175,6 +182,22 @@ func fromCallErr(flow string, err error) *core.Error {
 	e.Err = fmt.Errorf("HTTP %d%s", status, where)
 	e.Hint = statusHint(status)
 	return e
+}
+
+// fromGuard classifies what the HTTP client's guard refused
+// (internal/httpclient/guard.go): a plain-http or cross-origin request,
+// an answer over the size cap. Their texts name the URL and the cap,
+// never a body.
+func fromGuard(flow string, err error) *core.Error {
+	var refused *httpclient.RefusedError
+	if errors.As(err, &refused) {
+		return &core.Error{Kind: core.KindFailed, Flow: flow, Err: refused, Hint: HintRefused}
+	}
+	var tooLarge *boundedio.TooLargeError
+	if errors.As(err, &tooLarge) {
+		return &core.Error{Kind: core.KindFailed, Flow: flow, Err: tooLarge, Hint: HintTooLarge}
+	}
+	return nil
 }
 
 // fromBadAnswer classifies a 200 answer MSAL could not use: JSON that
