@@ -9,7 +9,8 @@ import (
 
 // TestFlowEnvironment: a flow gets the values of exactly the variables its
 // Describe names (a plugin built before the field names none and gets
-// none), and a plain option written env:NAME arrives as the value.
+// none), never the host's own credentials, and a plain option written
+// env:NAME arrives as the value.
 func TestFlowEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	f := writeConfig(t, dir, profile("ok", "")+`label = "env:TEST_LABEL"`+"\n")
@@ -19,12 +20,12 @@ func TestFlowEnvironment(t *testing.T) {
 	m := &member{host: h, profile: f.Profiles["p"], flow: "fakeflow"}
 	opts := []core.OptionSpec{{Name: "mode"}, {Name: "label"}}
 
-	cfg, err := m.flowConfig(core.Description{Name: "fakeflow", Options: opts, Environment: []string{"IDENTITY_ENDPOINT", "IDENTITY_HEADER"}})
+	cfg, err := m.flowConfig(core.Description{Name: "fakeflow", Options: opts, Environment: []string{"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_CLIENT_SECRET"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg.Environment) != 1 || cfg.Environment["IDENTITY_ENDPOINT"].Reveal() != env["IDENTITY_ENDPOINT"] {
-		t.Errorf("environment %v, want IDENTITY_ENDPOINT only (IDENTITY_HEADER is unset)", cfg.Environment)
+		t.Errorf("environment %v, want IDENTITY_ENDPOINT only (IDENTITY_HEADER is unset, AZURE_CLIENT_SECRET withheld)", cfg.Environment)
 	}
 	if cfg.Options["label"] != "blue" || cfg.Options["mode"] != "ok" {
 		t.Errorf("options %v, want label from $TEST_LABEL and mode as written", cfg.Options)

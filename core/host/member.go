@@ -185,9 +185,13 @@ func (m *member) flowConfig(desc core.Description) (core.FlowConfig, error) {
 	}
 	// The variables the flow reads from this machine: plugins run with a
 	// curated environment, so the host sends exactly the names the flow
-	// declares, read the way env: references are (opts.Getenv).
+	// declares, read the way env: references are (opts.Getenv), except
+	// the credentials credhost itself reads from its environment.
 	cfg.Environment = make(map[string]core.Secret, len(desc.Environment))
 	for _, name := range desc.Environment {
+		if slices.Contains(withheldEnv, name) {
+			continue
+		}
 		if v := m.host.opts.Getenv(name); v != "" {
 			cfg.Environment[name] = core.NewSecret(v)
 		}
@@ -208,6 +212,11 @@ func (m *member) flowConfig(desc core.Description) (core.FlowConfig, error) {
 	}
 	return cfg, nil
 }
+
+// withheldEnv are credentials of the host's own environment that no
+// plugin gets, whatever its Describe names: a profile hands a flow its
+// secrets explicitly (client_secret = "env:AZURE_CLIENT_SECRET").
+var withheldEnv = []string{"AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_PASSWORD", "CREDHOST_CACHE_KEY"}
 
 func unknownOption(desc core.Description, key string) string {
 	names := make([]string, len(desc.Options))
