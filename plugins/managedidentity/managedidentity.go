@@ -130,15 +130,21 @@ func (f *flow) Configure(ctx context.Context, cfg sdk.FlowConfig) error {
 	case !header.IsZero():
 		ce.Add(optIdentityHeader, "is only for the App Service endpoint: set endpoint too, or remove it")
 	}
+	imdsFrom := optIMDSEndpoint
 	if imds == "" {
 		if host := cfg.Environment[envPodIdentityHost]; !host.IsZero() {
-			imds = strings.TrimRight(host.Reveal(), "/") + imdsPath
+			imds, imdsFrom = strings.TrimRight(host.Reveal(), "/")+imdsPath, ""
+			if u, err := url.Parse(imds); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				ce.Add("", "%s must be an http or https URL like http://127.0.0.1:2579", envPodIdentityHost)
+			}
 		}
 	}
 	st.imdsEndpoint = defaultIMDSEndpoint
 	var imdsTarget *url.URL
 	if imds != "" {
-		checkURL(imds, optIMDSEndpoint, ce)
+		if imdsFrom != "" {
+			checkURL(imds, imdsFrom, ce)
+		}
 		if imds != defaultIMDSEndpoint {
 			imdsTarget, _ = url.Parse(imds)
 			st.imdsEndpoint = imds

@@ -27,6 +27,7 @@ func TestConformance(t *testing.T) {
 		{Name: "both endpoints", Config: sdk.FlowConfig{Options: map[string]string{optEndpoint: srv.IdentityEndpoint(), optIMDSEndpoint: srv.IMDSEndpoint()},
 			Secrets: map[string]sdk.Secret{optIdentityHeader: sdk.NewSecret("canary-header-1")}}, Fields: []string{optIMDSEndpoint}},
 		{Name: "not URLs", Config: imds(t, srv, optIMDSEndpoint, "169.254.169.254"), Fields: []string{optIMDSEndpoint}},
+		{Name: "pod identity host not a URL", Config: sdk.FlowConfig{Environment: env(envPodIdentityHost, "169.254.169.254")}, Fields: []string{""}},
 		{Name: "bad probe timeout", Config: imds(t, srv, optProbeTimeout, "forever"), Fields: []string{optProbeTimeout}},
 		{Name: "bad CA", Config: sdk.FlowConfig{CACertificates: []byte("junk")}, Fields: []string{"ca_file"}},
 	}
