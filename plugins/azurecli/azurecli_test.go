@@ -30,8 +30,10 @@ hang) exec sleep 60 ;;
 esac
 `
 
-// signedIn is az 2.45's answer (expiresOn only, in local time); newer
-// ones add expires_on.
+// signedIn is az 2.45's answer, as recorded from the real one in
+// TestRealAzureCLI (accessToken, expiresOn in local time with
+// microseconds, subscription, tenant, tokenType); az 2.54 and later add
+// expires_on (Unix seconds).
 func signedIn(token string, exp time.Time, withUnix bool) string {
 	s := fmt.Sprintf(`{"accessToken": %q, "expiresOn": %q, "subscription": "11111111-1111-4111-8111-111111111111", "tenant": "72f988bf-0000-4000-8000-000000000001", "tokenType": "Bearer"`,
 		token, exp.Local().Format("2006-01-02 15:04:05.000000"))
