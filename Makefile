@@ -47,7 +47,7 @@ test-unit:
 
 # Example plugins are modules of their own (as a third party's would be),
 # which ./... does not reach.
-EXAMPLE_MODULES := examples/plugin-managedidentity
+EXAMPLE_MODULES := examples/plugin-githuboidc
 test-examples:
 	@for m in $(EXAMPLE_MODULES); do \
 		echo "cd $$m && $(GO) vet ./... && $(GO) test -race -count=1 ./..."; \

@@ -45,6 +45,11 @@ type Description struct {
 	// ForbiddenTenants lists authority tenants the flow cannot use, e.g.
 	// "common" and "consumers" for device code and IWA.
 	ForbiddenTenants []string
+	// Environment names the variables of the machine the flow reads
+	// (IDENTITY_ENDPOINT for a managed identity). Plugins run with a
+	// curated environment: the host delivers the values of exactly these
+	// names, from its own environment, in FlowConfig.Environment.
+	Environment []string
 }
 
 // Option returns the spec of the named option.
@@ -79,6 +84,10 @@ type FlowConfig struct {
 	// CACertificates holds extra PEM roots to trust for HTTPS besides the
 	// system pool (the emulator's CA, a corporate TLS proxy).
 	CACertificates []byte
+	// Environment holds the variables Description.Environment names that
+	// are set where the host runs (absent: unset). They are Secrets
+	// because some are (IDENTITY_HEADER, MSI_SECRET).
+	Environment map[string]Secret
 }
 
 // Services are the host's services a flow may use during GetToken.

@@ -160,6 +160,19 @@ func (m *member) flowConfig(desc core.Description) (core.FlowConfig, error) {
 			continue
 		}
 		if !spec.Secret {
+			// A plain setting may come from the environment too
+			// (client_id = "env:AZURE_CLIENT_ID"), resolved as a secret
+			// reference is. Only env: is read here: file: is not, as a
+			// plain option may well be a path.
+			if strings.HasPrefix(v.Raw, "env:") {
+				s, err := config.ResolveSecret(v, config.Env(m.host.opts.Getenv), base)
+				if err != nil {
+					errs = append(errs, p.ErrorAt(m.flow+"."+key, "%v", err))
+					continue
+				}
+				cfg.Options[key] = s.Reveal()
+				continue
+			}
 			cfg.Options[key] = v.Raw
 			continue
 		}
@@ -169,6 +182,19 @@ func (m *member) flowConfig(desc core.Description) (core.FlowConfig, error) {
 			continue
 		}
 		cfg.Secrets[key] = s
+	}
+	// The variables the flow reads from this machine: plugins run with a
+	// curated environment, so the host sends exactly the names the flow
+	// declares, read the way env: references are (opts.Getenv), except
+	// the credentials credhost itself reads from its environment.
+	cfg.Environment = make(map[string]core.Secret, len(desc.Environment))
+	for _, name := range desc.Environment {
+		if slices.Contains(withheldEnv, name) {
+			continue
+		}
+		if v := m.host.opts.Getenv(name); v != "" {
+			cfg.Environment[name] = core.NewSecret(v)
+		}
 	}
 	if ca := p.CAFile.Raw; ca != "" {
 		if !filepath.IsAbs(ca) && base != "" {
@@ -187,6 +213,11 @@ func (m *member) flowConfig(desc core.Description) (core.FlowConfig, error) {
 	}
 	return cfg, nil
 }
+
+// withheldEnv are credentials of the host's own environment that no
+// plugin gets, whatever its Describe names: a profile hands a flow its
+// secrets explicitly (client_secret = "env:AZURE_CLIENT_SECRET").
+var withheldEnv = []string{"AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_PASSWORD", "CREDHOST_CACHE_KEY"}
 
 func unknownOption(desc core.Description, key string) string {
 	names := make([]string, len(desc.Options))

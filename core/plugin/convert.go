@@ -19,6 +19,7 @@ func descriptionToProto(d core.Description) *pluginv1.DescribeResponse {
 		Version:          d.Version,
 		Interactive:      d.Interactive,
 		ForbiddenTenants: d.ForbiddenTenants,
+		Environment:      d.Environment,
 	}
 	for _, o := range d.Options {
 		r.Options = append(r.Options, &pluginv1.OptionSpec{Name: o.Name, Secret: o.Secret, Help: o.Help})
@@ -32,6 +33,7 @@ func descriptionFromProto(r *pluginv1.DescribeResponse) core.Description {
 		Version:          r.GetVersion(),
 		Interactive:      r.GetInteractive(),
 		ForbiddenTenants: r.GetForbiddenTenants(),
+		Environment:      r.GetEnvironment(),
 	}
 	for _, o := range r.GetOptions() {
 		d.Options = append(d.Options, core.OptionSpec{Name: o.GetName(), Secret: o.GetSecret(), Help: o.GetHelp()})
@@ -54,6 +56,12 @@ func configToProto(c core.FlowConfig, cacheBroker uint32) *pluginv1.ConfigureReq
 			r.Secrets[k] = []byte(v.Reveal())
 		}
 	}
+	if len(c.Environment) > 0 {
+		r.Environment = make(map[string][]byte, len(c.Environment))
+		for k, v := range c.Environment {
+			r.Environment[k] = []byte(v.Reveal())
+		}
+	}
 	return r
 }
 
@@ -71,6 +79,10 @@ func configFromProto(r *pluginv1.ConfigureRequest) core.FlowConfig {
 	c.Secrets = make(map[string]core.Secret, len(r.GetSecrets()))
 	for k, v := range r.GetSecrets() {
 		c.Secrets[k] = core.NewSecret(string(v))
+	}
+	c.Environment = make(map[string]core.Secret, len(r.GetEnvironment()))
+	for k, v := range r.GetEnvironment() {
+		c.Environment[k] = core.NewSecret(string(v))
 	}
 	return c
 }

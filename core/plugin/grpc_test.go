@@ -18,7 +18,7 @@ type fakeFlow struct{ cfg core.FlowConfig }
 func (f *fakeFlow) Describe() core.Description {
 	return core.Description{Name: "fake", Version: "1.2.3", Interactive: true,
 		Options:          []core.OptionSpec{{Name: "mode"}, {Name: "password", Secret: true}},
-		ForbiddenTenants: []string{"common"}}
+		ForbiddenTenants: []string{"common"}, Environment: []string{"IDENTITY_ENDPOINT"}}
 }
 
 func (f *fakeFlow) Configure(_ context.Context, cfg core.FlowConfig) error {
@@ -40,6 +40,8 @@ func (f *fakeFlow) GetToken(ctx context.Context, req core.TokenRequest, host cor
 		return core.Token{}, &core.Error{Kind: core.KindInteractionRequired, Code: 50076, Claims: `{"x":1}`, Hint: "use mfa", CorrelationID: "cid"}
 	case "plain":
 		return core.Token{}, errors.New("something odd")
+	case "env":
+		return core.Token{AccessToken: f.cfg.Environment["IDENTITY_ENDPOINT"], ExpiresOn: time.Now().Add(time.Hour)}, nil
 	case "cache":
 		b, err := host.Cache.Load(ctx, "k")
 		if err != nil {
@@ -70,7 +72,8 @@ func TestProtocolRoundTrip(t *testing.T) {
 	c := TestConnect(t, &fakeFlow{}, zerolog.Nop())
 
 	d, err := c.Describe(ctx)
-	if err != nil || d.Name != "fake" || d.Version != "1.2.3" || !d.Interactive || len(d.Options) != 2 || !d.Options[1].Secret || d.ForbiddenTenants[0] != "common" {
+	if err != nil || d.Name != "fake" || d.Version != "1.2.3" || !d.Interactive || len(d.Options) != 2 || !d.Options[1].Secret || d.ForbiddenTenants[0] != "common" ||
+		len(d.Environment) != 1 || d.Environment[0] != "IDENTITY_ENDPOINT" {
 		t.Fatalf("Describe = %+v, %v", d, err)
 	}
 
@@ -80,8 +83,12 @@ func TestProtocolRoundTrip(t *testing.T) {
 		t.Fatalf("Configure(bad) = %v, want field error on mode", err)
 	}
 	cache := &core.MemoryCache{}
-	if err := c.Configure(ctx, core.FlowConfig{Secrets: map[string]core.Secret{"password": core.NewSecret("pw")}}, cache); err != nil {
+	if err := c.Configure(ctx, core.FlowConfig{Secrets: map[string]core.Secret{"password": core.NewSecret("pw")},
+		Environment: map[string]core.Secret{"IDENTITY_ENDPOINT": core.NewSecret("http://127.0.0.1:1/msi")}}, cache); err != nil {
 		t.Fatalf("Configure: %v", err)
+	}
+	if tok, err := c.GetToken(ctx, core.TokenRequest{Scopes: []string{"env"}}, nil); err != nil || tok.AccessToken.Reveal() != "http://127.0.0.1:1/msi" {
+		t.Fatalf("the flow's IDENTITY_ENDPOINT came through as %v, %v", tok.AccessToken.Reveal(), err)
 	}
 
 	ui := &recordingUI{}

@@ -129,8 +129,14 @@ type DescribeResponse struct {
 	Interactive      bool                   `protobuf:"varint,3,opt,name=interactive,proto3" json:"interactive,omitempty"`
 	Options          []*OptionSpec          `protobuf:"bytes,4,rep,name=options,proto3" json:"options,omitempty"`
 	ForbiddenTenants []string               `protobuf:"bytes,5,rep,name=forbidden_tenants,json=forbiddenTenants,proto3" json:"forbidden_tenants,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Names of environment variables the flow reads from the machine it runs
+	// on (a managed identity's IDENTITY_ENDPOINT, say). Plugins run with a
+	// curated environment; the host sends the values of exactly these names,
+	// as set where it runs, in ConfigureRequest.environment. Plugins built
+	// before this field list none and get none.
+	Environment   []string `protobuf:"bytes,6,rep,name=environment,proto3" json:"environment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DescribeResponse) Reset() {
@@ -194,6 +200,13 @@ func (x *DescribeResponse) GetOptions() []*OptionSpec {
 func (x *DescribeResponse) GetForbiddenTenants() []string {
 	if x != nil {
 		return x.ForbiddenTenants
+	}
+	return nil
+}
+
+func (x *DescribeResponse) GetEnvironment() []string {
+	if x != nil {
+		return x.Environment
 	}
 	return nil
 }
@@ -270,6 +283,10 @@ type ConfigureRequest struct {
 	CaCertificates []byte `protobuf:"bytes,6,opt,name=ca_certificates,json=caCertificates,proto3" json:"ca_certificates,omitempty"`
 	// Broker id of the host's CacheService; 0 if the host offers none.
 	CacheBrokerId uint32 `protobuf:"varint,7,opt,name=cache_broker_id,json=cacheBrokerId,proto3" json:"cache_broker_id,omitempty"`
+	// Values of the variables DescribeResponse.environment names that are
+	// set in the host's environment (unset ones are absent). Values may be
+	// secrets (IDENTITY_HEADER).
+	Environment   map[string][]byte `protobuf:"bytes,8,rep,name=environment,proto3" json:"environment,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -351,6 +368,13 @@ func (x *ConfigureRequest) GetCacheBrokerId() uint32 {
 		return x.CacheBrokerId
 	}
 	return 0
+}
+
+func (x *ConfigureRequest) GetEnvironment() map[string][]byte {
+	if x != nil {
+		return x.Environment
+	}
+	return nil
 }
 
 type ConfigureResponse struct {
@@ -1342,18 +1366,19 @@ var File_credhost_plugin_v1_plugin_proto protoreflect.FileDescriptor
 const file_credhost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"\x1fcredhost/plugin/v1/plugin.proto\x12\x12credhost.plugin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x11\n" +
-	"\x0fDescribeRequest\"\xc9\x01\n" +
+	"\x0fDescribeRequest\"\xeb\x01\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12 \n" +
 	"\vinteractive\x18\x03 \x01(\bR\vinteractive\x128\n" +
 	"\aoptions\x18\x04 \x03(\v2\x1e.credhost.plugin.v1.OptionSpecR\aoptions\x12+\n" +
-	"\x11forbidden_tenants\x18\x05 \x03(\tR\x10forbiddenTenants\"L\n" +
+	"\x11forbidden_tenants\x18\x05 \x03(\tR\x10forbiddenTenants\x12 \n" +
+	"\venvironment\x18\x06 \x03(\tR\venvironment\"L\n" +
 	"\n" +
 	"OptionSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\bR\x06secret\x12\x12\n" +
-	"\x04help\x18\x03 \x01(\tR\x04help\"\xca\x03\n" +
+	"\x04help\x18\x03 \x01(\tR\x04help\"\xe3\x04\n" +
 	"\x10ConfigureRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x1c\n" +
 	"\tauthority\x18\x02 \x01(\tR\tauthority\x12\x1b\n" +
@@ -1361,11 +1386,15 @@ const file_credhost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\aoptions\x18\x04 \x03(\v21.credhost.plugin.v1.ConfigureRequest.OptionsEntryR\aoptions\x12K\n" +
 	"\asecrets\x18\x05 \x03(\v21.credhost.plugin.v1.ConfigureRequest.SecretsEntryR\asecrets\x12'\n" +
 	"\x0fca_certificates\x18\x06 \x01(\fR\x0ecaCertificates\x12&\n" +
-	"\x0fcache_broker_id\x18\a \x01(\rR\rcacheBrokerId\x1a:\n" +
+	"\x0fcache_broker_id\x18\a \x01(\rR\rcacheBrokerId\x12W\n" +
+	"\venvironment\x18\b \x03(\v25.credhost.plugin.v1.ConfigureRequest.EnvironmentEntryR\venvironment\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a:\n" +
 	"\fSecretsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1a>\n" +
+	"\x10EnvironmentEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"K\n" +
 	"\x11ConfigureResponse\x126\n" +
@@ -1465,7 +1494,7 @@ func file_credhost_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_credhost_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_credhost_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_credhost_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_credhost_plugin_v1_plugin_proto_goTypes = []any{
 	(ErrorKind)(0),                // 0: credhost.plugin.v1.ErrorKind
 	(*DescribeRequest)(nil),       // 1: credhost.plugin.v1.DescribeRequest
@@ -1489,40 +1518,42 @@ var file_credhost_plugin_v1_plugin_proto_goTypes = []any{
 	(*SaveResponse)(nil),          // 19: credhost.plugin.v1.SaveResponse
 	nil,                           // 20: credhost.plugin.v1.ConfigureRequest.OptionsEntry
 	nil,                           // 21: credhost.plugin.v1.ConfigureRequest.SecretsEntry
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	nil,                           // 22: credhost.plugin.v1.ConfigureRequest.EnvironmentEntry
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_credhost_plugin_v1_plugin_proto_depIdxs = []int32{
 	3,  // 0: credhost.plugin.v1.DescribeResponse.options:type_name -> credhost.plugin.v1.OptionSpec
 	20, // 1: credhost.plugin.v1.ConfigureRequest.options:type_name -> credhost.plugin.v1.ConfigureRequest.OptionsEntry
 	21, // 2: credhost.plugin.v1.ConfigureRequest.secrets:type_name -> credhost.plugin.v1.ConfigureRequest.SecretsEntry
-	6,  // 3: credhost.plugin.v1.ConfigureResponse.errors:type_name -> credhost.plugin.v1.FieldError
-	15, // 4: credhost.plugin.v1.CheckResponse.problem:type_name -> credhost.plugin.v1.Error
-	11, // 5: credhost.plugin.v1.GetTokenEvent.prompt:type_name -> credhost.plugin.v1.Prompt
-	12, // 6: credhost.plugin.v1.GetTokenEvent.progress:type_name -> credhost.plugin.v1.Progress
-	13, // 7: credhost.plugin.v1.GetTokenEvent.token:type_name -> credhost.plugin.v1.Token
-	15, // 8: credhost.plugin.v1.GetTokenEvent.error:type_name -> credhost.plugin.v1.Error
-	22, // 9: credhost.plugin.v1.Prompt.expires_on:type_name -> google.protobuf.Timestamp
-	22, // 10: credhost.plugin.v1.Token.expires_on:type_name -> google.protobuf.Timestamp
-	22, // 11: credhost.plugin.v1.Token.refresh_on:type_name -> google.protobuf.Timestamp
-	14, // 12: credhost.plugin.v1.Token.account:type_name -> credhost.plugin.v1.Account
-	0,  // 13: credhost.plugin.v1.Error.kind:type_name -> credhost.plugin.v1.ErrorKind
-	1,  // 14: credhost.plugin.v1.FlowService.Describe:input_type -> credhost.plugin.v1.DescribeRequest
-	4,  // 15: credhost.plugin.v1.FlowService.Configure:input_type -> credhost.plugin.v1.ConfigureRequest
-	7,  // 16: credhost.plugin.v1.FlowService.GetToken:input_type -> credhost.plugin.v1.GetTokenRequest
-	8,  // 17: credhost.plugin.v1.FlowService.Check:input_type -> credhost.plugin.v1.CheckRequest
-	16, // 18: credhost.plugin.v1.CacheService.Load:input_type -> credhost.plugin.v1.LoadRequest
-	18, // 19: credhost.plugin.v1.CacheService.Save:input_type -> credhost.plugin.v1.SaveRequest
-	2,  // 20: credhost.plugin.v1.FlowService.Describe:output_type -> credhost.plugin.v1.DescribeResponse
-	5,  // 21: credhost.plugin.v1.FlowService.Configure:output_type -> credhost.plugin.v1.ConfigureResponse
-	10, // 22: credhost.plugin.v1.FlowService.GetToken:output_type -> credhost.plugin.v1.GetTokenEvent
-	9,  // 23: credhost.plugin.v1.FlowService.Check:output_type -> credhost.plugin.v1.CheckResponse
-	17, // 24: credhost.plugin.v1.CacheService.Load:output_type -> credhost.plugin.v1.LoadResponse
-	19, // 25: credhost.plugin.v1.CacheService.Save:output_type -> credhost.plugin.v1.SaveResponse
-	20, // [20:26] is the sub-list for method output_type
-	14, // [14:20] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	22, // 3: credhost.plugin.v1.ConfigureRequest.environment:type_name -> credhost.plugin.v1.ConfigureRequest.EnvironmentEntry
+	6,  // 4: credhost.plugin.v1.ConfigureResponse.errors:type_name -> credhost.plugin.v1.FieldError
+	15, // 5: credhost.plugin.v1.CheckResponse.problem:type_name -> credhost.plugin.v1.Error
+	11, // 6: credhost.plugin.v1.GetTokenEvent.prompt:type_name -> credhost.plugin.v1.Prompt
+	12, // 7: credhost.plugin.v1.GetTokenEvent.progress:type_name -> credhost.plugin.v1.Progress
+	13, // 8: credhost.plugin.v1.GetTokenEvent.token:type_name -> credhost.plugin.v1.Token
+	15, // 9: credhost.plugin.v1.GetTokenEvent.error:type_name -> credhost.plugin.v1.Error
+	23, // 10: credhost.plugin.v1.Prompt.expires_on:type_name -> google.protobuf.Timestamp
+	23, // 11: credhost.plugin.v1.Token.expires_on:type_name -> google.protobuf.Timestamp
+	23, // 12: credhost.plugin.v1.Token.refresh_on:type_name -> google.protobuf.Timestamp
+	14, // 13: credhost.plugin.v1.Token.account:type_name -> credhost.plugin.v1.Account
+	0,  // 14: credhost.plugin.v1.Error.kind:type_name -> credhost.plugin.v1.ErrorKind
+	1,  // 15: credhost.plugin.v1.FlowService.Describe:input_type -> credhost.plugin.v1.DescribeRequest
+	4,  // 16: credhost.plugin.v1.FlowService.Configure:input_type -> credhost.plugin.v1.ConfigureRequest
+	7,  // 17: credhost.plugin.v1.FlowService.GetToken:input_type -> credhost.plugin.v1.GetTokenRequest
+	8,  // 18: credhost.plugin.v1.FlowService.Check:input_type -> credhost.plugin.v1.CheckRequest
+	16, // 19: credhost.plugin.v1.CacheService.Load:input_type -> credhost.plugin.v1.LoadRequest
+	18, // 20: credhost.plugin.v1.CacheService.Save:input_type -> credhost.plugin.v1.SaveRequest
+	2,  // 21: credhost.plugin.v1.FlowService.Describe:output_type -> credhost.plugin.v1.DescribeResponse
+	5,  // 22: credhost.plugin.v1.FlowService.Configure:output_type -> credhost.plugin.v1.ConfigureResponse
+	10, // 23: credhost.plugin.v1.FlowService.GetToken:output_type -> credhost.plugin.v1.GetTokenEvent
+	9,  // 24: credhost.plugin.v1.FlowService.Check:output_type -> credhost.plugin.v1.CheckResponse
+	17, // 25: credhost.plugin.v1.CacheService.Load:output_type -> credhost.plugin.v1.LoadResponse
+	19, // 26: credhost.plugin.v1.CacheService.Save:output_type -> credhost.plugin.v1.SaveResponse
+	21, // [21:27] is the sub-list for method output_type
+	15, // [15:21] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_credhost_plugin_v1_plugin_proto_init() }
@@ -1542,7 +1573,7 @@ func file_credhost_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_credhost_plugin_v1_plugin_proto_rawDesc), len(file_credhost_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -1,4 +1,4 @@
-module example.com/credhost-plugin-managedidentity
+module example.com/credhost-plugin-githuboidc
 
 go 1.26.0
 
