@@ -53,8 +53,15 @@ func newClient(extraRootsPEM []byte, localPlainHTTP bool) (*http.Client, error) 
 		return nil, err
 	}
 	dialer := &net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}
+	proxy := http.ProxyFromEnvironment
+	if localPlainHTTP {
+		// Identity endpoints are link-local or loopback: a proxy
+		// (HTTPS_PROXY) could not reach them and must not see the
+		// identity header.
+		proxy = nil
+	}
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy:                 proxy,
 		DialContext:           dialer.DialContext,
 		TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:   TLSHandshakeTimeout,

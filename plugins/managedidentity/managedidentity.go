@@ -161,11 +161,9 @@ func (f *flow) Configure(ctx context.Context, cfg sdk.FlowConfig) error {
 	st.source = detectSource(st.env)
 	envMu.Unlock()
 	if st.source != managedidentity.DefaultToIMDS {
-		// Only IMDS requests are redirected; Service Fabric needs MSAL
-		// to see a bare *http.Transport.
-		imdsTarget = nil
+		imdsTarget = nil // only IMDS requests are redirected
 	}
-	hc, err := newHTTPClient(cfg.CACertificates, imdsTarget)
+	hc, err := newHTTPClient(cfg.CACertificates, st.source, imdsTarget)
 	if err != nil {
 		ce.Add("ca_file", "%v", err)
 	}

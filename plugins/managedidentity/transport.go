@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
+
 	"github.com/credhost/credhost/internal/httpclient"
 )
 
@@ -15,10 +17,27 @@ import (
 // tests), no proxy, and, if imdsTarget is set, IMDS requests sent there
 // instead of the link-local address. MSAL v1.10.1 has no setting for the
 // IMDS endpoint (it always asks http://169.254.169.254), so its HTTP
-// client is the one place to change it. Without imdsTarget the transport
-// is a bare *http.Transport, which MSAL requires for Service Fabric (it
-// pins the endpoint's certificate on a clone).
-func newHTTPClient(caPEM []byte, imdsTarget *url.URL) (*http.Client, error) {
+// client is the one place to change it.
+//
+// Every source but Service Fabric goes through httpclient's managed
+// identity client: https everywhere except loopback and link-local
+// endpoints, capped answers, no credential-carrying redirects. Service
+// Fabric needs MSAL to see a bare *http.Transport (it pins the endpoint's
+// certificate on a clone), so it gets one; its endpoint is https.
+func newHTTPClient(caPEM []byte, source managedidentity.Source, imdsTarget *url.URL) (*http.Client, error) {
+	if source == managedidentity.ServiceFabric {
+		return serviceFabricClient(caPEM)
+	}
+	c, err := httpclient.NewManagedIdentity(caPEM)
+	if err != nil || imdsTarget == nil {
+		return c, err
+	}
+	return httpclient.Wrap(c, func(next http.RoundTripper) http.RoundTripper {
+		return imdsRedirect{target: imdsTarget, next: next}
+	}), nil
+}
+
+func serviceFabricClient(caPEM []byte) (*http.Client, error) {
 	base, err := httpclient.New(caPEM)
 	if err != nil {
 		return nil, err
@@ -27,21 +46,14 @@ func newHTTPClient(caPEM []byte, imdsTarget *url.URL) (*http.Client, error) {
 	if tr, ok := httpclient.BaseTransport(base); ok {
 		roots = tr.TLSClientConfig.Clone()
 	}
-	tr := &http.Transport{
-		// Identity endpoints are link-local or loopback: a proxy
-		// (HTTPS_PROXY) could not reach them, and must not see the
-		// identity header.
+	return &http.Client{Transport: &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: httpclient.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:     roots,
 		TLSHandshakeTimeout: httpclient.TLSHandshakeTimeout,
 		IdleConnTimeout:     90 * time.Second,
 		MaxIdleConnsPerHost: 4,
-	}
-	if imdsTarget == nil {
-		return &http.Client{Transport: tr}, nil
-	}
-	return &http.Client{Transport: imdsRedirect{target: imdsTarget, next: tr}}, nil
+	}}, nil
 }
 
 // imdsRedirect sends MSAL's IMDS requests to target, keeping their query
