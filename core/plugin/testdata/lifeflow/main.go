@@ -3,6 +3,8 @@
 //   - "spawn": start a child (sleep, with argv[0] the plugin's own path
 //     and "-child", so tests find it) and answer with the child's pid;
 //   - "hang": wait until the call is cancelled;
+//   - "spawn-hang": start that child, then wait until the call is
+//     cancelled;
 //   - "self": answer with the plugin's pid, argv[0] and executable;
 //   - anything else: answer "ok".
 //
@@ -38,13 +40,17 @@ func (flow) GetToken(ctx context.Context, req sdk.TokenRequest, _ sdk.Services) 
 	}
 	answer := "ok"
 	switch mode {
-	case "spawn":
+	case "spawn", "spawn-hang":
 		cmd := exec.Command("sleep", "300")
 		cmd.Args[0] = os.Args[0] + "-child"
 		if err := cmd.Start(); err != nil {
 			return sdk.Token{}, err
 		}
 		answer = strconv.Itoa(cmd.Process.Pid)
+		if mode == "spawn-hang" {
+			<-ctx.Done()
+			return sdk.Token{}, ctx.Err()
+		}
 	case "hang":
 		<-ctx.Done()
 		return sdk.Token{}, ctx.Err()
