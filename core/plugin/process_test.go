@@ -241,3 +241,35 @@ func TestPluginSurvivesEndingHostThreads(t *testing.T) {
 	}
 	_ = token(t, p, "ok")
 }
+
+// What a pinned start pays before the exec, by strategy: the descriptor
+// (a stat and the remembered digest of an unchanged binary) or a private
+// copy (copy and hash every time, as on systems without /proc/self/fd).
+//
+//	go test -run '^$' -bench OpenVerified ./core/plugin/
+func BenchmarkOpenVerified(b *testing.B) {
+	path := testbin.Copy(b, lifeflow(b), b.TempDir())
+	// A binary installed long ago: its digest may be remembered.
+	defer func(old func() time.Time) { timeNow = old }(timeNow)
+	timeNow = later
+	sum, err := ParsePin(pinOf(b, path))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bb := range []struct {
+		name string
+		copy bool
+	}{{"descriptor", false}, {"private-copy", true}} {
+		b.Run(bb.name, func(b *testing.B) {
+			defer func(old bool) { privateCopy = old }(privateCopy)
+			privateCopy = bb.copy
+			for b.Loop() {
+				v, err := openVerified(path, sum)
+				if err != nil {
+					b.Fatal(err)
+				}
+				v.release()
+			}
+		})
+	}
+}
