@@ -1,3 +1,5 @@
+//go:build linux
+
 package plugin
 
 // Plugins never outlive their host, whatever way the host goes, and take
