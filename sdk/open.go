@@ -10,6 +10,7 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/host"
+	"github.com/credhost/credhost/internal/nodump"
 )
 
 // Options tunes Open and New. The zero value (or nil) is the default.
@@ -30,6 +31,13 @@ type Options struct {
 	// for (by default the encrypted file shared with the credhost CLI).
 	// The Client does not close it.
 	Store Store
+	// ProtectMemory disables core dumps and, on Linux, ptrace attach and
+	// /proc/<pid>/mem reads by other processes of the user, for the whole
+	// program (as credhost's own binaries and plugins do), since the
+	// program holds the profile's secrets and tokens. It is process-wide
+	// and cannot be undone by the Client: leave it off if the program
+	// relies on core files or on being debugged by another process.
+	ProtectMemory bool
 }
 
 // Client is a Credential for one profile. It is safe for concurrent use;
@@ -67,6 +75,11 @@ func New(file *config.File, profile string, opts *Options) (*Client, error) {
 }
 
 func newClient(file *config.File, profile string, o Options) (*Client, error) {
+	if o.ProtectMemory {
+		if err := nodump.Enable(); err != nil {
+			return nil, err
+		}
+	}
 	var ui core.UI
 	if o.OnPrompt != nil {
 		ui = promptFunc{fn: o.OnPrompt, log: o.Log}

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/credhost/credhost/internal/binpath"
 )
 
 // BinaryPrefix is the name every plugin binary starts with.
@@ -44,7 +45,7 @@ func SearchDirs(configured ...string) []string {
 var ErrPluginNotFound = errors.New("plugin not found")
 
 // Find returns the path of flow's plugin binary: the first executable
-// regular file named credhost-plugin-<flow> in dirs, then on PATH.
+// regular file named credhost-plugin-<flow> in dirs, then in the absolute directories of PATH.
 func Find(flow string, dirs []string) (string, error) {
 	name := BinaryName(flow)
 	for _, d := range dirs {
@@ -53,8 +54,10 @@ func Find(flow string, dirs []string) (string, error) {
 			return p, nil
 		}
 	}
-	if p, err := exec.LookPath(name); err == nil {
-		return filepath.Abs(p)
+	// Only absolute PATH entries: a plugin never comes from the working
+	// directory (an empty or "." entry), which a cloned repository fills.
+	if p, err := binpath.LookPath(name); err == nil {
+		return p, nil
 	}
 	return "", fmt.Errorf("%w: no %s in %s or on PATH", ErrPluginNotFound, name, strings.Join(dirs, ", "))
 }

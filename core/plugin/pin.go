@@ -10,19 +10,18 @@ package plugin
 // modification and change times, to the nanosecond), and hashes again
 // whenever any of these differs.
 //
-// What that trusts, honestly: the check was always "hash the path, then
-// exec the path" (go-plugin's SecureConfig does the same), so whoever can
-// write the binary or its directory can swap it in between; the pin guards
-// against a binary that was replaced or damaged at rest, not against a
-// live attacker with write access. The cache adds one way past it, for
-// someone who can write the file: changing its bytes without the kernel moving its change time.
+// What that trusts: the digest is taken from the descriptor the plugin is
+// then started from (exec.go), so renaming another file into place cannot
+// get past it. The memo adds one way past the pin, for someone who can
+// write the file itself: changing its bytes without the kernel moving its
+// change time.
 // Ordinary writes, truncation, renames, chmod and touch all move it (and
 // users cannot set it back); what does not is root, a clock set back, or
 // pages written through a shared mapping that was already dirty before
 // the hash (Linux updates the times when a page is first made writable,
-// not on each store). Each needs the same access as the swap above. On a
-// network file system we trust the client's view of those times, as exec
-// trusts the client's view of the bytes.
+// not on each store). Whoever can do that can also edit the config that
+// holds the pin. On a network file system we trust the client's view of
+// those times, as exec trusts the client's view of the bytes.
 //
 // Two more details close gaps the cache would otherwise open:
 //   - A file changed within racyWindow before we hashed it is not
@@ -61,11 +60,15 @@ type pinEntry struct {
 	sum [sha256.Size]byte
 }
 
+// timeNow is time.Now; tests of the memo pretend files are older.
+var timeNow = time.Now
+
 // verifyPin checks the file at path against want (a SHA-256). A mismatch
-// wraps goplugin.ErrChecksumsDoNotMatch. It must run before the file is
-// started, and is safe for concurrent use.
+// wraps goplugin.ErrChecksumsDoNotMatch. It is safe for concurrent use.
+// Starting a plugin does not use it (openVerified hashes the descriptor it
+// then executes); it is the same check for a path.
 func verifyPin(path string, want []byte) error {
-	sum, err := pinDigest(path, time.Now)
+	sum, err := pinDigest(path, timeNow)
 	if err != nil {
 		return err
 	}
@@ -75,18 +78,25 @@ func verifyPin(path string, want []byte) error {
 	return nil
 }
 
-// pinDigest returns the SHA-256 of the file at path, from the cache when
+// pinDigest returns the SHA-256 of the file at path, from the memo when
 // the file is the one hashed before.
 func pinDigest(path string, now func() time.Time) ([sha256.Size]byte, error) {
-	var sum [sha256.Size]byte
 	f, err := os.Open(path)
 	if err != nil {
-		return sum, err
+		return [sha256.Size]byte{}, err
 	}
 	defer f.Close()
+	sum, _, err := fileDigest(f, path, now)
+	return sum, err
+}
+
+// fileDigest returns the SHA-256 of the open file f (named path in the
+// memo and in errors) and the identity it was hashed under.
+func fileDigest(f *os.File, path string, now func() time.Time) ([sha256.Size]byte, fileID, error) {
+	var sum [sha256.Size]byte
 	before, err := f.Stat()
 	if err != nil {
-		return sum, err
+		return sum, fileID{}, err
 	}
 	id, cacheable := identify(before)
 	if cacheable {
@@ -94,19 +104,21 @@ func pinDigest(path string, now func() time.Time) ([sha256.Size]byte, error) {
 		e, ok := pinCache.m[path]
 		pinCache.mu.Unlock()
 		if ok && e.id == id {
-			return e.sum, nil
+			return e.sum, id, nil
 		}
 	}
 	began := now()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return sum, fmt.Errorf("hash %s: %w", path, err)
+		return sum, id, fmt.Errorf("hash %s: %w", path, err)
 	}
 	h.Sum(sum[:0])
 	after, err := f.Stat()
 	if err != nil {
-		return sum, err
+		return sum, id, err
 	}
+	// A file that changed while we read it is not remembered; starting
+	// it fails after the start (verifiedExe.unchanged).
 	if id2, _ := identify(after); cacheable && id2 == id && id.settledBefore(began.Add(-racyWindow)) {
 		pinCache.mu.Lock()
 		if pinCache.m == nil {
@@ -115,5 +127,5 @@ func pinDigest(path string, now func() time.Time) ([sha256.Size]byte, error) {
 		pinCache.m[path] = pinEntry{id: id, sum: sum}
 		pinCache.mu.Unlock()
 	}
-	return sum, nil
+	return sum, id, nil
 }

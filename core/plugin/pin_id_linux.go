@@ -28,3 +28,10 @@ func identify(fi os.FileInfo) (fileID, bool) {
 func (id fileID) settledBefore(t time.Time) bool {
 	return time.Unix(id.mtime.Unix()).Before(t) && time.Unix(id.ctime.Unix()).Before(t)
 }
+
+// sameContent reports whether id and o are the same file with the same
+// size and modification time: nothing wrote to it in between (a rename
+// over it or a new link moves only the change time).
+func (id fileID) sameContent(o fileID) bool {
+	return id.dev == o.dev && id.ino == o.ino && id.size == o.size && id.mtime == o.mtime
+}

@@ -15,3 +15,5 @@ type fileID struct{}
 func identify(os.FileInfo) (fileID, bool) { return fileID{}, false }
 
 func (fileID) settledBefore(time.Time) bool { return false }
+
+func (fileID) sameContent(fileID) bool { return true }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -45,10 +46,31 @@ type Spec struct {
 type Process struct {
 	spec Spec
 
-	mu     sync.Mutex
+	mu    sync.Mutex
+	run   *running
+	kills sync.WaitGroup
+}
+
+// running is one started plugin process.
+type running struct {
 	client *goplugin.Client
 	rpc    *Client
-	kills  sync.WaitGroup
+	pid    int
+	exe    *verifiedExe // nil when unpinned
+	// done is closed once the process is gone; it ends the OS thread that
+	// started it (startLocked).
+	done chan struct{}
+}
+
+// stop kills the plugin and every process of its group, and waits until
+// the plugin is gone.
+func (r *running) stop() {
+	r.client.Kill()
+	// The plugin may have exited by itself (or gracefully, when go-plugin
+	// closed its connection) and left children behind in its group.
+	_ = killGroup(r.pid)
+	r.exe.release()
+	close(r.done)
 }
 
 // NewProcess returns a Process for spec; nothing runs yet.
@@ -67,40 +89,44 @@ func (p *Process) Flow() string { return p.spec.Flow }
 func (p *Process) Client(ctx context.Context) (*Client, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.client != nil && !p.client.Exited() {
-		return p.rpc, nil
+	if p.run != nil && !p.run.client.Exited() {
+		return p.run.rpc, nil
 	}
-	if p.client != nil {
+	if p.run != nil {
 		p.spec.Log.Warn().Str("flow", p.spec.Flow).Msg("plugin exited; starting it again")
-		p.client.Kill()
-		p.client, p.rpc = nil, nil
+		p.run.stop()
+		p.run = nil
 	}
-	client, rpc, err := p.start(ctx)
+	r, err := p.start(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if p.spec.Setup != nil {
-		if err := p.spec.Setup(ctx, rpc); err != nil {
-			client.Kill()
+		if err := p.spec.Setup(ctx, r.rpc); err != nil {
+			r.stop()
 			return nil, err
 		}
 	}
-	p.client, p.rpc = client, rpc
-	return rpc, nil
+	p.run = r
+	return r.rpc, nil
 }
 
-func (p *Process) start(ctx context.Context) (*goplugin.Client, *Client, error) {
+func (p *Process) start(ctx context.Context) (*running, error) {
+	var exe *verifiedExe
 	if p.spec.Pin != "" {
 		want, err := ParsePin(p.spec.Pin)
 		if err != nil {
-			return nil, nil, &core.Error{Kind: core.KindFailed, Flow: p.spec.Flow, Err: err, Hint: "fix the pin in [plugins.pins]: sha256:<64 hex digits> (credhost plugins verify prints it)"}
+			return nil, &core.Error{Kind: core.KindFailed, Flow: p.spec.Flow, Err: err, Hint: "fix the pin in [plugins.pins]: sha256:<64 hex digits> (credhost plugins verify prints it)"}
 		}
 		// We check the pin ourselves rather than through go-plugin's
-		// SecureConfig, which hashes the whole binary on every start:
-		// verifyPin remembers the digest of an unchanged file (pin.go).
-		// Either way the check is done before the binary runs.
-		if err := verifyPin(p.spec.Path, want); err != nil {
-			return nil, nil, p.startError(err)
+		// SecureConfig, which hashes a path and then runs the path (a
+		// swap in between runs an unpinned binary) and hashes the whole
+		// binary on every start: openVerified hashes the open file the
+		// plugin is started from, and remembers the digest of an
+		// unchanged one (exec.go, pin.go).
+		exe, err = openVerified(p.spec.Path, want)
+		if err != nil {
+			return nil, p.startError(err)
 		}
 	}
 	timeout := p.spec.StartTimeout
@@ -109,17 +135,22 @@ func (p *Process) start(ctx context.Context) (*goplugin.Client, *Client, error) 
 	}
 	tlsConfig, tlsPair, err := newPairing()
 	if err != nil {
-		return nil, nil, core.Failed(p.spec.Flow, "plugin TLS keys: %v", err)
+		exe.release()
+		return nil, core.Failed(p.spec.Flow, "plugin TLS keys: %v", err)
 	}
 	// go-plugin's start takes no context and holds its own lock until the
 	// handshake or StartTimeout; a caller that gives up (a plugin hanging
 	// before its handshake) must not leave the start, and this Process's
 	// lock, behind it. The command is bound to abort, which runs only if
-	// ctx ends before the start is over: the process is killed and the
-	// start returns at once.
+	// ctx ends before the start is over: the process group is killed and
+	// the start returns at once.
 	startCtx, abort := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(startCtx, p.spec.Path)
 	cmd.Env = append(pluginEnv(p.spec.Log), tlsPair)
+	if exe != nil {
+		exe.command(cmd, p.spec.Path)
+	}
+	setProcAttr(cmd)
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  servedHandshake(),
 		VersionedPlugins: pluginSets(&flowPlugin{}),
@@ -131,34 +162,78 @@ func (p *Process) start(ctx context.Context) (*goplugin.Client, *Client, error) 
 		Logger:           hclogFor(p.spec.Log, p.spec.Flow),
 		GRPCDialOptions:  dialLimits(),
 	})
+	r := &running{client: client, exe: exe, done: make(chan struct{})}
 	began := time.Now()
 	stopWatch := context.AfterFunc(ctx, abort)
-	proto, err := client.Client()
+	proto, err := startLocked(client, r.done)
+	if cfg := client.ReattachConfig(); cfg != nil {
+		r.pid = cfg.Pid
+	} else if cmd.Process != nil {
+		r.pid = cmd.Process.Pid
+	}
 	if !stopWatch() {
 		// ctx ended during the start, and abort killed the process.
-		client.Kill()
-		return nil, nil, &core.Error{Kind: core.KindFailed, Flow: p.spec.Flow,
+		r.stop()
+		return nil, &core.Error{Kind: core.KindFailed, Flow: p.spec.Flow,
 			Err:  fmt.Errorf("start plugin %s: no handshake before the call ended: %w", p.spec.Path, context.Cause(ctx)),
 			Hint: "the plugin did not start in time; run with --log-level=debug to see its output, or raise the profile's timeout"}
 	}
 	if err != nil {
-		client.Kill()
-		return nil, nil, p.startError(err)
+		r.stop()
+		return nil, p.startError(err)
+	}
+	if !exe.unchanged() {
+		r.stop()
+		return nil, &core.Error{Kind: core.KindFailed, Flow: p.spec.Flow,
+			Err:  fmt.Errorf("start plugin %s: the binary was written to while it was being started; the plugin was stopped", p.spec.Path),
+			Hint: "something is modifying the plugin binary; reinstall it, check who can write it, and pin it again (credhost plugins verify)"}
+	}
+	if runtime.GOOS != "windows" {
+		// The plugin runs its own image now: our descriptor and a private
+		// copy's directory are no longer needed (Windows keeps a running
+		// binary's file; stop removes it there).
+		exe.release()
 	}
 	raw, err := proto.Dispense(pluginName)
 	if err != nil {
-		client.Kill()
-		return nil, nil, p.startError(err)
+		r.stop()
+		return nil, p.startError(err)
 	}
 	rpc, ok := raw.(*Client)
 	if !ok {
-		client.Kill()
-		return nil, nil, core.Failed(p.spec.Flow, "plugin %s dispensed %T, not a flow", p.spec.Path, raw)
+		r.stop()
+		return nil, core.Failed(p.spec.Flow, "plugin %s dispensed %T, not a flow", p.spec.Path, raw)
 	}
 	rpc.name, rpc.protocol = p.spec.Flow, client.NegotiatedVersion()
+	r.rpc = rpc
 	p.spec.Log.Debug().Str("flow", p.spec.Flow).Str("path", p.spec.Path).
 		Int("protocol", client.NegotiatedVersion()).Int64("duration_ms", time.Since(began).Milliseconds()).Msg("plugin started")
-	return client, rpc, nil
+	return r, nil
+}
+
+// startLocked runs client.Client, which forks the plugin, on a goroutine
+// locked to an OS thread of its own that lives until done is closed.
+// Linux's parent-death signal (procattr_linux.go) fires when the thread
+// that forked the child ends, not the process; Go ends a thread when a
+// goroutine exits while locked to it, and any goroutine of the host (an
+// embedder's, a library's) could be scheduled on an ordinary thread, lock
+// it and exit. A thread that only ever runs this goroutine ends when the
+// plugin is gone, or with the host: exactly when the signal should fire.
+// It costs one OS thread per running plugin.
+func startLocked(client *goplugin.Client, done <-chan struct{}) (goplugin.ClientProtocol, error) {
+	type result struct {
+		proto goplugin.ClientProtocol
+		err   error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		proto, err := client.Client()
+		ch <- result{proto, err}
+		<-done
+	}()
+	r := <-ch
+	return r.proto, r.err
 }
 
 // pluginVersionRE finds the plugin's version in go-plugin's
@@ -189,26 +264,27 @@ func (p *Process) startError(err error) error {
 func (p *Process) Protocol() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.client == nil {
+	if p.run == nil {
 		return 0
 	}
-	return p.client.NegotiatedVersion()
+	return p.run.client.NegotiatedVersion()
 }
 
-// Kill stops the process if it runs. It returns at once; the process is
-// reaped in the background and Wait waits for that.
+// Kill stops the process and its process group if it runs. It returns
+// at once; the process is reaped in the background and Close waits for
+// that.
 func (p *Process) Kill() {
 	p.mu.Lock()
-	client := p.client
-	p.client, p.rpc = nil, nil
+	r := p.run
+	p.run = nil
 	p.mu.Unlock()
-	if client == nil {
+	if r == nil {
 		return
 	}
 	p.kills.Add(1)
 	go func() {
 		defer p.kills.Done()
-		client.Kill()
+		r.stop()
 	}()
 }
 
@@ -222,17 +298,17 @@ func (p *Process) Close() {
 func (p *Process) Running() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.client != nil && !p.client.Exited()
+	return p.run != nil && !p.run.client.Exited()
 }
 
 // Pid returns the plugin's process id, or 0.
 func (p *Process) Pid() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.client == nil || p.client.ReattachConfig() == nil {
+	if p.run == nil {
 		return 0
 	}
-	return p.client.ReattachConfig().Pid
+	return p.run.pid
 }
 
 // ParsePin decodes "sha256:<64 hex>".

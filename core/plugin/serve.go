@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/internal/nodump"
 )
 
 // Serve runs flow as a plugin process and does not return until the host
@@ -17,7 +18,15 @@ import (
 // Flows log through zerolog.Ctx(ctx): the lines go to stderr as hclog JSON,
 // which the host re-logs with flow=<id>. Serve sets zerolog's global field
 // names for that; it owns the process, so that is safe here.
+//
+// Serve also guards the process: core dumps and ptrace attach are off
+// (nodump), and the plugin exits, with any process it started, when its
+// host goes away (watchHost).
 func Serve(flow core.Flow) {
+	fixComm()
+	nodumpErr := nodump.Enable()
+	closeExecFD()
+	watchHost()
 	// Every flow checks the IdP's certificate against the system roots,
 	// and a fresh process pays 10-20 ms on our 2-core machines to load
 	// them (Go reads the bundle and every file in the certificate dir:
@@ -41,6 +50,9 @@ func Serve(flow core.Flow) {
 		lvl = zerolog.InfoLevel
 	}
 	log := zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Logger()
+	if nodumpErr != nil {
+		log.Warn().Err(nodumpErr).Msg("core dumps and ptrace attach stay enabled")
+	}
 
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig:  servedHandshake(),

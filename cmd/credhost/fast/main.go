@@ -34,6 +34,7 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/store/file"
+	"github.com/credhost/credhost/internal/nodump"
 )
 
 // fullCLI is the name of the full CLI binary, looked up next to this one,
@@ -41,6 +42,12 @@ import (
 const fullCLI = "credhost-cli"
 
 func main() {
+	// The cache key and the token pass through this process: no core
+	// file, no ptrace by other processes of the user (credhost-cli, which
+	// an exec makes of this process, does the same again).
+	if err := nodump.Enable(); err != nil {
+		fmt.Fprintln(os.Stderr, "credhost: warning:", err)
+	}
 	args := os.Args[1:]
 	if tok, format, ok := fromCache(args, os.Getenv); ok {
 		if err := tokenout.Write(os.Stdout, tok, format, os.Getenv("KUBERNETES_EXEC_INFO")); err == nil {
