@@ -109,6 +109,10 @@ type Profile struct {
 	// Match holds the [profiles.<name>.match] rules that choose this
 	// profile when none is named (see File.Choose); nil if it has none.
 	Match *Match
+	// Default lists the members of the default chain (DefaultProfile),
+	// including the skipped ones with the reason; nil for every other
+	// profile. Chain holds the flows of those that run.
+	Default []DefaultMember
 }
 
 // Key names of a profile (and of [defaults]).

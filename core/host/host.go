@@ -89,9 +89,13 @@ func (h *Host) Credential(profile string) (core.Credential, error) {
 		return nil, err
 	}
 	members := make([]core.ChainMember, 0, len(p.Chain))
-	for _, flow := range p.Chain {
-		m := h.member(p, flow)
-		members = append(members, core.ChainMember{Name: flow, Credential: m, Interactive: m.interactive})
+	for _, e := range chainEntries(p) {
+		if e.Skipped != "" {
+			members = append(members, core.ChainMember{Name: e.Name(), Skipped: e.Skipped})
+			continue
+		}
+		m := h.member(p, e.Flow)
+		members = append(members, core.ChainMember{Name: e.Flow, Credential: m, Interactive: m.interactive})
 	}
 	c, err := core.NewChain(p.Name, members, &core.ChainOptions{
 		RetrySources: !p.RememberWinner,
@@ -143,6 +147,19 @@ func (h *Host) Close() error {
 		p.Close()
 	}
 	return nil
+}
+
+// chainEntries lists the profile's chain: the default chain's members
+// with the skipped ones (config.DefaultProfile), or the chain's flows.
+func chainEntries(p *config.Profile) []config.DefaultMember {
+	if p.Default != nil {
+		return p.Default
+	}
+	out := make([]config.DefaultMember, len(p.Chain))
+	for i, flow := range p.Chain {
+		out[i] = config.DefaultMember{Flow: flow}
+	}
+	return out
 }
 
 // member builds the chain member for flow in profile p.
