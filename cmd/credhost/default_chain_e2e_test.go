@@ -30,13 +30,13 @@ import (
 // default chain has in this tree (so a plugin another test built is never
 // picked up), an az that records being run, and the emulator.
 type defaultWorld struct {
-	t      *testing.T
-	srv    *emulator.Server
-	bin    string // the directory of credhost and its plugins
-	cli    string
-	home   string
-	ca     string
-	azRan  string // exists once the fake az ran
+	t       *testing.T
+	srv     *emulator.Server
+	bin     string // the directory of credhost and its plugins
+	cli     string
+	home    string
+	ca      string
+	azRan   string // exists once the fake az ran
 	envPath string
 }
 
