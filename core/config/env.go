@@ -16,6 +16,10 @@ const (
 	EnvConfig = "CREDHOST_CONFIG"
 	// EnvProfile is the profile to use.
 	EnvProfile = "CREDHOST_PROFILE"
+	// EnvCAFile replaces every profile's ca_file: extra roots for HTTPS,
+	// added to the system's (SSL_CERT_FILE, read by Go itself, replaces
+	// them instead).
+	EnvCAFile = "CREDHOST_CA_FILE"
 
 	// EnvTenantID replaces the tenant of every profile's authority.
 	EnvTenantID = "AZURE_TENANT_ID"
@@ -82,6 +86,7 @@ func (e Env) get(name string) string {
 // that are set (non-empty), as azidentity's EnvironmentCredential reads
 // them; each overridden Value's Origin names its variable.
 //
+//   - CREDHOST_CA_FILE replaces ca_file (made absolute).
 //   - AZURE_CLIENT_ID replaces client_id.
 //   - AZURE_TENANT_ID replaces the authority's tenant, AZURE_AUTHORITY_HOST
 //     its scheme and host (an authority is built on
@@ -110,6 +115,9 @@ func (p *Profile) ApplyEnv(getenv Env) error { return p.applyEnv(getenv, false) 
 // flags are the layer above the environment.
 func (p *Profile) applyEnv(getenv Env, keepFlags bool) error {
 	keep := func(v Value) bool { return keepFlags && v.Origin.Flag != "" }
+	if v := getenv.get(EnvCAFile); v != "" && !keep(p.CAFile) {
+		p.CAFile = Value{Raw: absPath(v), Origin: Origin{Env: EnvCAFile}}
+	}
 	if v := getenv.get(EnvClientID); v != "" && !keep(p.ClientID) {
 		p.ClientID = Value{Raw: v, Origin: Origin{Env: EnvClientID}}
 	}

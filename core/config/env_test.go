@@ -85,6 +85,9 @@ func TestApplyEnv(t *testing.T) {
 				_, fed := p.Flows[FlowClientCreds][KeyFederatedTokenFile]
 				return [2]any{p.Flows[FlowClientCreds][KeyClientSecret].Raw, fed}
 			}, want: [2]any{"env:AZURE_CLIENT_SECRET", false}},
+		{name: "CA file", env: map[string]string{EnvCAFile: "certs/proxy.pem"},
+			check: func(p *Profile) any { return p.CAFile },
+			want:  Value{Raw: abs("certs/proxy.pem"), Origin: env(EnvCAFile)}},
 		{name: "send certificate chain", env: map[string]string{EnvClientCertificatePath: "/c.pem", EnvSendCertificateChain: "1"},
 			check: func(p *Profile) any { return p.Flows[FlowClientCreds][KeySendCertificateChain] },
 			want:  Value{Raw: "true", Origin: env(EnvSendCertificateChain)}},

@@ -338,7 +338,7 @@ func dirOf(path string) string { return filepath.Dir(absPath(path)) }
 func envVarsSet(getenv Env) string {
 	var names []string
 	for _, n := range []string{EnvTenantID, EnvClientID, EnvAuthorityHost, EnvClientSecret, EnvClientCertificatePath, EnvClientCertificatePassword,
-		EnvSendCertificateChain, EnvFederatedTokenFile, EnvUsername, EnvPassword, EnvTokenCredentials} {
+		EnvSendCertificateChain, EnvFederatedTokenFile, EnvUsername, EnvPassword, EnvTokenCredentials, EnvCAFile} {
 		if getenv.get(n) != "" {
 			names = append(names, n)
 		}
