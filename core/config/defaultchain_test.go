@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -305,4 +306,27 @@ func TestDefaultChainSelection(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+// TestDocsDefaultChain: the attempt list docs/azure-sdk-migration.md shows
+// for AZURE_TENANT_ID and AZURE_CLIENT_ID alone is what the default chain
+// says.
+func TestDocsDefaultChain(t *testing.T) {
+	data, err := os.ReadFile("../../docs/azure-sdk-migration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, _ := strings.Cut(string(data), "```text\n")
+	block, _, _ = strings.Cut(block, "```")
+	p, err := DefaultProfile(envMap(map[string]string{EnvTenantID: "t", EnvClientID: "c"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	for i, m := range p.Default[:2] {
+		fmt.Fprintf(&want, "%d. %s: skipped: %s\n", i+1, m.Name(), m.Skipped)
+	}
+	if block != want.String() {
+		t.Errorf("the doc shows\n%s\nthe chain says\n%s", block, want.String())
+	}
 }
