@@ -107,14 +107,14 @@ func (h *Host) Credential(profile string) (core.Credential, error) {
 	if err != nil {
 		return nil, err
 	}
-	cred := &cachedCredential{
+	cred := guardTenants(p, h.opts.Getenv, &cachedCredential{
 		key:     p.TokenKey(),
 		l1:      h.l1,
 		next:    c,
 		flights: &h.flights,
 		signIn:  signInLocker(h.opts.Store),
 		log:     h.opts.Log,
-	}
+	})
 	h.chains[profile] = cred
 	return cred, nil
 }
