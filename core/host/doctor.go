@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/plugin"
 )
 
@@ -59,7 +60,8 @@ func (h *Host) Doctor(ctx context.Context, profile string, probe bool, scopes []
 		if e.Skipped != "" {
 			// A default chain credential whose variables are not set.
 			st.Flow, st.Pin, st.Checked = e.Name(), PinNone, true
-			st.Problem = &core.Error{Kind: core.KindUnavailable, Flow: e.Name(), Err: errors.New(e.Skipped)}
+			st.Problem = &core.Error{Kind: core.KindUnavailable, Flow: e.Name(), Err: errors.New(e.Skipped),
+				Hint: "set the variables to use it, or leave it out with " + config.EnvTokenCredentials + " (prod, dev, or one credential name)"}
 			continue
 		}
 		flow := e.Flow
