@@ -45,6 +45,7 @@ func newDefaultWorld(t *testing.T) *defaultWorld {
 	w := &defaultWorld{t: t, srv: emulatortest.Start(t, emulator.DefaultConfig()), bin: t.TempDir(), home: t.TempDir()}
 	w.cli = testbin.Copy(t, testbin.Build(t, "./cmd/credhost", "credhost"), w.bin)
 	testbin.Copy(t, testbin.Build(t, "./plugins/clientcreds", "credhost-plugin-clientcreds"), w.bin)
+	testbin.Copy(t, testbin.Build(t, "./plugins/ropc", "credhost-plugin-ropc"), w.bin)
 	// The managed identity and Azure CLI flows join when the tree has them.
 	for _, flow := range []string{"managedidentity", "azurecli"} {
 		if _, err := os.Stat(filepath.Join("..", "..", "plugins", flow)); err == nil {
@@ -96,35 +97,43 @@ func (w *defaultWorld) app(extra ...string) []string {
 }
 
 // TestDefaultChainEnvironment: with no config file and only AZURE_*
-// variables, EnvironmentCredential's member (clientcreds) wins; with both
-// a secret and a federated token file the secret wins, as in azidentity.
+// variables, EnvironmentCredential's member wins: clientcreds for a
+// secret (also when a federated token file is set too, as in azidentity),
+// ropc for AZURE_USERNAME and AZURE_PASSWORD.
 func TestDefaultChainEnvironment(t *testing.T) {
 	w := newDefaultWorld(t)
 	fed := filepath.Join(w.home, "federated-token")
 	if err := os.WriteFile(fed, []byte("not-a-valid-assertion"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for name, vars := range map[string][]string{
-		"secret":                     w.app("AZURE_CLIENT_SECRET=" + secret),
-		"secret and token file":      w.app("AZURE_CLIENT_SECRET="+secret, "AZURE_FEDERATED_TOKEN_FILE="+fed),
-		"prod, secret":               w.app("AZURE_CLIENT_SECRET="+secret, "AZURE_TOKEN_CREDENTIALS=prod"),
-		"only EnvironmentCredential": w.app("AZURE_CLIENT_SECRET="+secret, "AZURE_TOKEN_CREDENTIALS=EnvironmentCredential"),
-	} {
-		r := w.run(vars, "token", "--scope", scope, "-o", "json")
+	user := []string{"AZURE_AUTHORITY_HOST=" + w.srv.URL(), "AZURE_TENANT_ID=" + tenantID, "AZURE_CLIENT_ID=" + emulator.DefaultPublicClientID,
+		"AZURE_USERNAME=" + emulator.DefaultUsername, "AZURE_PASSWORD=" + emulator.DefaultPassword}
+	tests := []struct {
+		name, flow, appid string
+		vars              []string
+	}{
+		{"secret", "clientcreds", clientID, w.app("AZURE_CLIENT_SECRET=" + secret)},
+		{"secret and token file", "clientcreds", clientID, w.app("AZURE_CLIENT_SECRET="+secret, "AZURE_FEDERATED_TOKEN_FILE="+fed)},
+		{"prod, secret", "clientcreds", clientID, w.app("AZURE_CLIENT_SECRET="+secret, "AZURE_TOKEN_CREDENTIALS=prod")},
+		{"only EnvironmentCredential", "clientcreds", clientID, w.app("AZURE_CLIENT_SECRET="+secret, "AZURE_TOKEN_CREDENTIALS=EnvironmentCredential")},
+		{"username and password", "ropc", emulator.DefaultPublicClientID, user},
+	}
+	for _, tt := range tests {
+		r := w.run(tt.vars, "token", "--scope", scope, "-o", "json")
 		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s", name, r.code, r.stderr)
+			t.Fatalf("%s: exit %d\n%s", tt.name, r.code, r.stderr)
 		}
 		var out struct {
 			AccessToken string `json:"access_token"`
 			Flow        string `json:"flow"`
 		}
 		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-			t.Fatalf("%s: %v: %s", name, err, r.stdout)
+			t.Fatalf("%s: %v: %s", tt.name, err, r.stdout)
 		}
-		if claims, err := w.srv.VerifyAccessToken(out.AccessToken); err != nil || claims["appid"] != clientID {
-			t.Fatalf("%s: claims %v, %v", name, claims, err)
+		if claims, err := w.srv.VerifyAccessToken(out.AccessToken); err != nil || claims["appid"] != tt.appid || out.Flow != tt.flow {
+			t.Fatalf("%s: flow %q, claims %v, %v", tt.name, out.Flow, claims, err)
 		}
-		assertNoLeak(t, r.stderr, secret)
+		assertNoLeak(t, r.stderr, secret, emulator.DefaultPassword)
 	}
 	if _, err := os.Stat(w.azRan); err == nil {
 		t.Error("az ran although an earlier member gave a token")
