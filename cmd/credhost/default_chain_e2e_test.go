@@ -106,6 +106,22 @@ func TestDefaultChainEnvironment(t *testing.T) {
 	if err := os.WriteFile(fed, []byte("not-a-valid-assertion"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Workload identity: an app that trusts the emulator's federation
+	// issuer, and a token file as the AKS webhook mounts it.
+	const wiApp = "33333333-3333-4333-8333-333333333333"
+	if err := w.srv.AddApp(tenantID, emulator.App{ClientID: wiApp,
+		FederatedCredentials: []emulator.FederatedCredential{{Issuer: w.srv.FederationIssuer(), Subject: "system:serviceaccount:default:app"}}}); err != nil {
+		t.Fatal(err)
+	}
+	assertion, err := w.srv.IssueFederatedToken("system:serviceaccount:default:app", emulator.DefaultFederatedAudience, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wiToken := filepath.Join(w.home, "azure-identity-token")
+	if err := os.WriteFile(wiToken, []byte(assertion), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wi := []string{"AZURE_AUTHORITY_HOST=" + w.srv.URL(), "AZURE_TENANT_ID=" + tenantID, "AZURE_CLIENT_ID=" + wiApp, "AZURE_FEDERATED_TOKEN_FILE=" + wiToken}
 	user := []string{"AZURE_AUTHORITY_HOST=" + w.srv.URL(), "AZURE_TENANT_ID=" + tenantID, "AZURE_CLIENT_ID=" + emulator.DefaultPublicClientID,
 		"AZURE_USERNAME=" + emulator.DefaultUsername, "AZURE_PASSWORD=" + emulator.DefaultPassword}
 	tests := []struct {
@@ -117,6 +133,8 @@ func TestDefaultChainEnvironment(t *testing.T) {
 		{"prod, secret", "clientcreds", clientID, w.app("AZURE_CLIENT_SECRET="+secret, "AZURE_TOKEN_CREDENTIALS=prod")},
 		{"only EnvironmentCredential", "clientcreds", clientID, w.app("AZURE_CLIENT_SECRET="+secret, "AZURE_TOKEN_CREDENTIALS=EnvironmentCredential")},
 		{"username and password", "ropc", emulator.DefaultPublicClientID, user},
+		{"workload identity", "clientcreds", wiApp, wi},
+		{"only WorkloadIdentityCredential", "clientcreds", wiApp, append(wi, "AZURE_TOKEN_CREDENTIALS=WorkloadIdentityCredential")},
 	}
 	for _, tt := range tests {
 		r := w.run(tt.vars, "token", "--scope", scope, "-o", "json")
@@ -133,7 +151,7 @@ func TestDefaultChainEnvironment(t *testing.T) {
 		if claims, err := w.srv.VerifyAccessToken(out.AccessToken); err != nil || claims["appid"] != tt.appid || out.Flow != tt.flow {
 			t.Fatalf("%s: flow %q, claims %v, %v", tt.name, out.Flow, claims, err)
 		}
-		assertNoLeak(t, r.stderr, secret, emulator.DefaultPassword)
+		assertNoLeak(t, r.stderr, secret, emulator.DefaultPassword, assertion)
 	}
 	if _, err := os.Stat(w.azRan); err == nil {
 		t.Error("az ran although an earlier member gave a token")
