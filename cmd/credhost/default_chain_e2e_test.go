@@ -222,7 +222,22 @@ func TestDoctorDefaultChain(t *testing.T) {
 // with those gets the profile's token; on SIGTERM the file goes away.
 func TestServeCommand(t *testing.T) {
 	w := newWorld(t)
-	cfg := w.config(`["clientcreds"]`, `client_secret = "`+secret+`"`)
+	cfg := filepath.Join(w.dir, "config.toml")
+	if err := os.WriteFile(cfg, []byte(`[profiles.p]
+authority = "`+w.srv.Authority(tenantID)+`"
+client_id = "`+clientID+`"
+chain = ["clientcreds"]
+ca_file = "ca.pem"
+serve_resources = ["https://graph.microsoft.com/", "https://storage.azure.com"]
+[profiles.p.clientcreds]
+client_secret = "`+secret+`"
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// --resource narrows the profile's list, never widens it.
+	if r := w.run(nil, "serve", "--config", cfg, "--resource", "https://vault.azure.net"); r.code != exitUsage || !strings.Contains(r.stderr, `profile "p" serves only`) {
+		t.Fatalf("a --resource outside serve_resources: exit %d\n%s", r.code, r.stderr)
+	}
 	envFile := filepath.Join(w.dir, "identity.env")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -270,9 +285,12 @@ func TestServeCommand(t *testing.T) {
 	if claims, err := w.srv.VerifyAccessToken(tok.Token); err != nil || claims["appid"] != clientID {
 		t.Fatalf("claims %v, %v", claims, err)
 	}
-	// A resource the profile is not served for is refused.
-	if _, err := mi.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://vault.azure.net/.default"}}); err == nil || !strings.Contains(err.Error(), "403") {
-		t.Errorf("vault: %v", err)
+	// A resource outside the profile's list, and one the flag left out,
+	// are refused.
+	for _, res := range []string{"https://vault.azure.net", "https://storage.azure.com"} {
+		if _, err := mi.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{res + "/.default"}}); err == nil || !strings.Contains(err.Error(), "403") {
+			t.Errorf("%s: %v", res, err)
+		}
 	}
 	assertNoLeak(t, errb.String(), secret, vars[identityendpoint.EnvHeader], tok.Token)
 

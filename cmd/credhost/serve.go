@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/internal/identityendpoint"
 )
 
@@ -26,7 +28,7 @@ type serveCmd struct {
 
 func (c *serveCmd) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:0", "loopback address to listen on (port 0: a free port)")
-	fs.StringSliceVar(&c.resources, "resource", nil, "resource to serve tokens for (repeatable; default: any), e.g. https://storage.azure.com")
+	fs.StringSliceVar(&c.resources, "resource", nil, "resource to serve tokens for (repeatable; default: the profile's serve_resources, else any), e.g. https://storage.azure.com")
 	fs.StringVar(&c.envFile, "env-file", "", "write the export lines to this file (mode 0600) instead of stdout, for `. FILE`")
 }
 
@@ -48,11 +50,15 @@ func (c *serveCmd) run(ctx context.Context, g *globals, e *env, _ []string) erro
 	if err != nil {
 		return usageError{err}
 	}
+	resources, err := serveResources(p, c.resources)
+	if err != nil {
+		return usageError{err}
+	}
 	srv, err := identityendpoint.Listen(c.addr, identityendpoint.Options{
 		Credential: cred,
 		Profile:    s.profile,
 		ClientID:   p.ClientID.Raw,
-		Resources:  c.resources,
+		Resources:  resources,
 		Log:        e.log,
 	})
 	if err != nil {
@@ -91,6 +97,24 @@ func (c *serveCmd) run(ctx context.Context, g *globals, e *env, _ []string) erro
 		_ = os.Remove(c.envFile)
 	}
 	return nil
+}
+
+// serveResources is what --resource asks for, within the profile's
+// serve_resources (flags may narrow the profile's list, never widen it),
+// else the profile's list; nil means any.
+func serveResources(p *config.Profile, flags []string) ([]string, error) {
+	if len(flags) == 0 {
+		return p.ServeResources.List, nil
+	}
+	if !p.ServeResources.IsSet() {
+		return flags, nil
+	}
+	for _, r := range flags {
+		if !slices.ContainsFunc(p.ServeResources.List, func(a string) bool { return identityendpoint.SameResource(a, r) }) {
+			return nil, fmt.Errorf("--resource %q: profile %q serves only %s (serve_resources at %s)", r, p.Name, strings.Join(p.ServeResources.List, ", "), p.ServeResources.Origin)
+		}
+	}
+	return flags, nil
 }
 
 // writePrivate writes data to path with mode 0600, replacing it whole (a

@@ -395,6 +395,9 @@ func (p *Profile) merge(lp *Profile) {
 	if lp.CAFile.IsSet() {
 		p.CAFile = lp.CAFile
 	}
+	if lp.ServeResources.IsSet() {
+		p.ServeResources = lp.ServeResources
+	}
 	if !lp.RememberWinnerOrigin.IsZero() {
 		p.RememberWinner, p.RememberWinnerOrigin = lp.RememberWinner, lp.RememberWinnerOrigin
 	}

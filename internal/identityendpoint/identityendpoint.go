@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -240,13 +241,13 @@ func (s *Server) allowed(resource string) bool {
 	if len(s.opts.Resources) == 0 {
 		return true
 	}
-	norm := func(r string) string { return strings.ToLower(strings.TrimRight(r, "/")) }
-	for _, a := range s.opts.Resources {
-		if norm(a) == norm(resource) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.opts.Resources, func(a string) bool { return SameResource(a, resource) })
+}
+
+// SameResource reports whether a and b name the same resource: equal but
+// for case and a trailing "/".
+func SameResource(a, b string) bool {
+	return strings.EqualFold(strings.TrimRight(a, "/"), strings.TrimRight(b, "/"))
 }
 
 func (s *Server) writeError(w http.ResponseWriter, status int, msg string) {
