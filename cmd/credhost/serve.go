@@ -76,8 +76,8 @@ func (c *serveCmd) run(ctx context.Context, g *globals, e *env, _ []string) erro
 		fmt.Fprint(e.stdout, exports)
 		// Closing stdout ends a shell's $(...) around a backgrounded
 		// serve: eval "$(credhost serve &)".
-		if cl, ok := e.stdout.(io.Closer); ok && e.stdout != os.Stderr {
-			_ = cl.Close()
+		if f, ok := e.stdout.(*os.File); ok && f == os.Stdout {
+			_ = f.Close()
 		}
 	}
 	done := make(chan error, 1)
