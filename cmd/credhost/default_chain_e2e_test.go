@@ -304,3 +304,42 @@ client_secret = "`+secret+`"
 		t.Errorf("the env file is still there: %v", err)
 	}
 }
+
+// TestDefaultChainManagedIdentity: with no AZURE_* credential and the
+// emulator's App Service identity endpoint in IDENTITY_ENDPOINT, the
+// managedidentity member wins the default chain, system-assigned, or
+// user-assigned by AZURE_CLIENT_ID as in azidentity. It runs once the tree
+// has plugins/managedidentity.
+func TestDefaultChainManagedIdentity(t *testing.T) {
+	if _, err := os.Stat(filepath.Join("..", "..", "plugins", "managedidentity")); err != nil {
+		t.Skip("plugins/managedidentity is not in this tree")
+	}
+	w := newDefaultWorld(t)
+	mi := []string{identityendpoint.EnvEndpoint + "=" + w.srv.IdentityEndpoint(), identityendpoint.EnvHeader + "=" + emulator.IdentityHeader}
+	for _, tt := range []struct {
+		name, appid string
+		vars        []string
+	}{
+		{"system-assigned", emulator.SystemAssignedClientID, mi},
+		{"user-assigned by AZURE_CLIENT_ID", clientID, append(mi, "AZURE_CLIENT_ID="+clientID)},
+		{"prod", emulator.SystemAssignedClientID, append(mi, "AZURE_TOKEN_CREDENTIALS=prod")},
+	} {
+		r := w.run(tt.vars, "token", "--scope", scope, "-o", "json")
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", tt.name, r.code, r.stderr)
+		}
+		var out struct {
+			AccessToken string `json:"access_token"`
+			Flow        string `json:"flow"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			t.Fatalf("%s: %v: %s", tt.name, err, r.stdout)
+		}
+		if claims, err := w.srv.VerifyAccessToken(out.AccessToken); err != nil || claims["appid"] != tt.appid || out.Flow != "managedidentity" {
+			t.Fatalf("%s: flow %q, claims %v, %v", tt.name, out.Flow, claims, err)
+		}
+	}
+	if _, err := os.Stat(w.azRan); err == nil {
+		t.Error("az ran although managed identity gave a token")
+	}
+}
