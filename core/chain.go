@@ -18,6 +18,11 @@ type ChainMember struct {
 	// consulted only after an earlier member returned
 	// KindInteractionRequired; nil means "not interactive".
 	Interactive func(ctx context.Context) (bool, error)
+	// Skipped, if set, says why the member cannot run here (a default
+	// chain credential whose variables are not set): the chain lists it
+	// in the attempts with this reason and never calls it. Credential may
+	// then be nil.
+	Skipped string
 }
 
 // ChainOptions tunes a Chain. The zero value is the default.
@@ -54,7 +59,7 @@ func NewChain(profile string, members []ChainMember, opts *ChainOptions) (*Chain
 	}
 	c := &Chain{profile: profile, members: append([]ChainMember(nil), members...), winner: -1}
 	for i, m := range c.members {
-		if m.Credential == nil {
+		if m.Credential == nil && m.Skipped == "" {
 			return nil, fmt.Errorf("profile %q: chain member %d (%s) has no credential", profile, i+1, m.Name)
 		}
 	}
@@ -93,6 +98,10 @@ func (c *Chain) run(ctx context.Context, req TokenRequest) (Token, error) {
 		if err := ctx.Err(); err != nil {
 			attempts = append(attempts, Attempt{Flow: m.Name, Err: &Error{Kind: KindFailed, Flow: m.Name, Err: err}})
 			return Token{}, &ChainError{Profile: c.profile, Attempts: attempts}
+		}
+		if m.Skipped != "" {
+			attempts = append(attempts, Attempt{Flow: m.Name, Skipped: m.Skipped})
+			continue
 		}
 		if needInteraction {
 			ok, err := interactive(ctx, m)

@@ -163,3 +163,38 @@ func TestSecretNeverPrints(t *testing.T) {
 		t.Fatal("Reveal/Fingerprint")
 	}
 }
+
+// TestChainSkippedMember: a member that cannot run here is never called,
+// is listed with its reason, and the chain goes on to the next.
+func TestChainSkippedMember(t *testing.T) {
+	ok := CredentialFunc(func(context.Context, TokenRequest) (Token, error) {
+		return Token{AccessToken: NewSecret("t"), ExpiresOn: time.Now().Add(time.Hour)}, nil
+	})
+	unavailable := CredentialFunc(func(context.Context, TokenRequest) (Token, error) {
+		return Token{}, &Error{Kind: KindUnavailable, Flow: "azurecli", Err: errors.New("az is not installed")}
+	})
+	c, err := NewChain("env", []ChainMember{
+		{Name: "EnvironmentCredential", Skipped: "AZURE_CLIENT_SECRET is not set"},
+		{Name: "managedidentity", Credential: ok},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetToken(context.Background(), TokenRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = NewChain("env", []ChainMember{
+		{Name: "EnvironmentCredential", Skipped: "AZURE_CLIENT_SECRET is not set"},
+		{Name: "azurecli", Credential: unavailable},
+	}, nil)
+	_, err = c.GetToken(context.Background(), TokenRequest{})
+	var ce *ChainError
+	if !errors.As(err, &ce) || ce.Kind() != KindUnavailable || len(ce.Attempts) != 2 ||
+		!strings.Contains(err.Error(), "1. EnvironmentCredential: skipped: AZURE_CLIENT_SECRET is not set") ||
+		!strings.Contains(err.Error(), "2. azurecli: unavailable: az is not installed") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := NewChain("p", []ChainMember{{Name: "x"}}, nil); err == nil {
+		t.Error("a member with neither credential nor reason was accepted")
+	}
+}

@@ -80,6 +80,7 @@ func verbs() []verb {
 		{"plugins", "list or verify installed flow plugins (plugins list|verify)", func() command { return &pluginsCmd{} }},
 		{"config", "check or show the configuration, or trust a project (config validate | config show --effective | config trust [DIR])", func() command { return &configCmd{} }},
 		{"emulator", "run the Entra ID emulator on loopback (for demos and tests)", func() command { return &emulatorCmd{} }},
+		{"serve", "serve a profile's tokens on loopback as the App Service managed-identity endpoint", func() command { return &serveCmd{} }},
 		{"version", "print the version", func() command { return &versionCmd{} }},
 	}
 }

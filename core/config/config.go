@@ -121,6 +121,13 @@ type Profile struct {
 	// Match holds the [profiles.<name>.match] rules that choose this
 	// profile when none is named (see File.Choose); nil if it has none.
 	Match *Match
+	// ServeResources, a list, limits the resources `credhost serve`
+	// issues tokens for; unset means any.
+	ServeResources Value
+	// Default lists the members of the default chain (DefaultProfile),
+	// including the skipped ones with the reason; nil for every other
+	// profile. Chain holds the flows of those that run.
+	Default []DefaultMember
 }
 
 // Key names of a profile (and of [defaults]).
@@ -134,6 +141,8 @@ const (
 	keyMatch          = "match"
 	keyPolicy         = "policy"
 	keyProjects       = "projects"
+	// keyServeResources is a profile's own setting, not one of [defaults].
+	keyServeResources = "serve_resources"
 )
 
 var (

@@ -194,11 +194,13 @@ func (d *decoder) profile(name string, n *node) *Profile {
 		case c.setting(p, k, v):
 		case k == keyMatch:
 			p.Match = d.match(append(path, k), v)
+		case k == keyServeResources:
+			p.ServeResources = c.serveResources(k, v)
 		case v.kind == kTable:
 			d.flowSection(p, k, v)
 		default:
-			d.unknown(v, append(path, k), append(settingKeys[:len(settingKeys):len(settingKeys)], keyMatch), fmt.Sprintf("a profile takes %s, [profiles.%s.match] and [profiles.%s.<flow>] sections",
-				strings.Join(settingKeys, ", "), dotted(name), dotted(name)))
+			d.unknown(v, append(path, k), append(settingKeys[:len(settingKeys):len(settingKeys)], keyMatch, keyServeResources), fmt.Sprintf("a profile takes %s, %s, [profiles.%s.match] and [profiles.%s.<flow>] sections",
+				strings.Join(settingKeys, ", "), keyServeResources, dotted(name), dotted(name)))
 		}
 	}
 	return p

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -14,6 +16,10 @@ const (
 	EnvConfig = "CREDHOST_CONFIG"
 	// EnvProfile is the profile to use.
 	EnvProfile = "CREDHOST_PROFILE"
+	// EnvCAFile replaces every profile's ca_file: extra roots for HTTPS,
+	// added to the system's (SSL_CERT_FILE, read by Go itself, replaces
+	// them instead).
+	EnvCAFile = "CREDHOST_CA_FILE"
 
 	// EnvTenantID replaces the tenant of every profile's authority.
 	EnvTenantID = "AZURE_TENANT_ID"
@@ -32,6 +38,21 @@ const (
 	// EnvFederatedTokenFile sets clientcreds.federated_token_file (workload
 	// identity).
 	EnvFederatedTokenFile = "AZURE_FEDERATED_TOKEN_FILE"
+	// EnvSendCertificateChain ("1" or "true") sets
+	// clientcreds.send_certificate_chain.
+	EnvSendCertificateChain = "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN"
+	// EnvUsername and EnvPassword make the profile with no config file
+	// sign a user in with ropc, as azidentity's EnvironmentCredential does
+	// when no client secret or certificate is set.
+	EnvUsername = "AZURE_USERNAME"
+	EnvPassword = "AZURE_PASSWORD"
+	// EnvAdditionallyAllowedTenants lists (";"-separated, "*" for any) the
+	// tenants a request may name besides the profile's own.
+	EnvAdditionallyAllowedTenants = "AZURE_ADDITIONALLY_ALLOWED_TENANTS"
+	// EnvTokenCredentials picks the members of the default chain, as
+	// azidentity's DefaultAzureCredential reads it: "dev", "prod" or one
+	// credential name.
+	EnvTokenCredentials = "AZURE_TOKEN_CREDENTIALS"
 )
 
 // The flow and keys the AZURE_* credential variables set.
@@ -41,6 +62,10 @@ const (
 	KeyCertificate            = "certificate"
 	KeyCertificatePassword    = "certificate_password"
 	KeyFederatedTokenFile     = "federated_token_file"
+	KeySendCertificateChain   = "send_certificate_chain"
+	FlowROPC                  = "ropc"
+	KeyUsername               = "username"
+	KeyPassword               = "password"
 	envProfileName            = "env"
 	envProfileOriginVariables = EnvTenantID + ", " + EnvClientID
 )
@@ -61,6 +86,7 @@ func (e Env) get(name string) string {
 // that are set (non-empty), as azidentity's EnvironmentCredential reads
 // them; each overridden Value's Origin names its variable.
 //
+//   - CREDHOST_CA_FILE replaces ca_file (made absolute).
 //   - AZURE_CLIENT_ID replaces client_id.
 //   - AZURE_TENANT_ID replaces the authority's tenant, AZURE_AUTHORITY_HOST
 //     its scheme and host (an authority is built on
@@ -72,6 +98,12 @@ func (e Env) get(name string) string {
 //     "file:<absolute path>", and AZURE_FEDERATED_TOKEN_FILE sets
 //     clientcreds.federated_token_file to the absolute path (relative
 //     paths are taken from the working directory, not the config file's).
+//     Only one of AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH and
+//     AZURE_FEDERATED_TOKEN_FILE applies, the first set in that order (as
+//     azidentity's DefaultAzureCredential reads them), and it replaces the
+//     way to authenticate the files chose.
+//   - AZURE_CLIENT_SEND_CERTIFICATE_CHAIN ("1" or "true") sets
+//     clientcreds.send_certificate_chain.
 //
 // The credential variables (secret, certificate, its password, the
 // federated token file) are not applied to a profile only a project file
@@ -87,6 +119,9 @@ func (p *Profile) ApplyEnv(getenv Env) error { return p.applyEnv(getenv, false) 
 // flags are the layer above the environment.
 func (p *Profile) applyEnv(getenv Env, keepFlags bool) error {
 	keep := func(v Value) bool { return keepFlags && v.Origin.Flag != "" }
+	if v := getenv.get(EnvCAFile); v != "" && !keep(p.CAFile) {
+		p.CAFile = Value{Raw: absPath(v), Origin: Origin{Env: EnvCAFile}}
+	}
 	if v := getenv.get(EnvClientID); v != "" && !keep(p.ClientID) {
 		p.ClientID = Value{Raw: v, Origin: Origin{Env: EnvClientID}}
 	}
@@ -112,20 +147,38 @@ func (p *Profile) applyEnv(getenv Env, keepFlags bool) error {
 	}
 	set := func(key, raw, name string) {
 		if !keep(p.Flows[FlowClientCreds][key]) {
-			p.setEnv(key, raw, name)
+			p.setEnv(FlowClientCreds, key, raw, name)
 		}
 	}
-	if getenv.get(EnvClientSecret) != "" {
+	// One way to authenticate, in EnvironmentCredential's order (then
+	// workload identity's): it replaces whatever way the files chose, so
+	// that a secret and a federated token file set together are not two
+	// methods at once.
+	var method string
+	switch {
+	case getenv.get(EnvClientSecret) != "":
+		method = KeyClientSecret
 		set(KeyClientSecret, "env:"+EnvClientSecret, EnvClientSecret)
+	case getenv.get(EnvClientCertificatePath) != "":
+		method = KeyCertificate
+		set(KeyCertificate, "file:"+absPath(getenv.get(EnvClientCertificatePath)), EnvClientCertificatePath)
+	case getenv.get(EnvFederatedTokenFile) != "":
+		method = KeyFederatedTokenFile
+		set(KeyFederatedTokenFile, absPath(getenv.get(EnvFederatedTokenFile)), EnvFederatedTokenFile)
 	}
-	if v := getenv.get(EnvClientCertificatePath); v != "" {
-		set(KeyCertificate, "file:"+absPath(v), EnvClientCertificatePath)
-	}
+	// These qualify a certificate, the variables' or a file's.
 	if getenv.get(EnvClientCertificatePassword) != "" {
 		set(KeyCertificatePassword, "env:"+EnvClientCertificatePassword, EnvClientCertificatePassword)
 	}
-	if v := getenv.get(EnvFederatedTokenFile); v != "" {
-		set(KeyFederatedTokenFile, absPath(v), EnvFederatedTokenFile)
+	if v := getenv.get(EnvSendCertificateChain); v != "" {
+		set(KeySendCertificateChain, strconv.FormatBool(v == "1" || strings.EqualFold(v, "true")), EnvSendCertificateChain)
+	}
+	if method != "" {
+		for _, k := range clientAuthMethods {
+			if v, ok := p.Flows[FlowClientCreds][k]; ok && k != method && !keep(v) && v.Origin.Env == "" {
+				delete(p.Flows[FlowClientCreds], k)
+			}
+		}
 	}
 	return p.checkEnvAuthority()
 }
@@ -140,15 +193,19 @@ func (p *Profile) checkEnvAuthority() error {
 	return probs.err()
 }
 
-// setEnv sets a clientcreds setting from a variable.
-func (p *Profile) setEnv(key, raw, name string) {
+// clientAuthMethods are clientcreds' mutually exclusive ways to
+// authenticate (internal/clientauth).
+var clientAuthMethods = []string{KeyClientSecret, KeyCertificate, "client_assertion", "client_assertion_command", KeyFederatedTokenFile}
+
+// setEnv sets a flow setting from a variable.
+func (p *Profile) setEnv(flow, key, raw, name string) {
 	if p.Flows == nil {
 		p.Flows = map[string]map[string]Value{}
 	}
-	if p.Flows[FlowClientCreds] == nil {
-		p.Flows[FlowClientCreds] = map[string]Value{}
+	if p.Flows[flow] == nil {
+		p.Flows[flow] = map[string]Value{}
 	}
-	p.Flows[FlowClientCreds][key] = Value{Raw: raw, Origin: Origin{Env: name}}
+	p.Flows[flow][key] = Value{Raw: raw, Origin: Origin{Env: name}}
 }
 
 func absPath(path string) string {
@@ -158,30 +215,80 @@ func absPath(path string) string {
 	return path
 }
 
-// FromEnv returns a profile named "env" defined entirely by the AZURE_*
-// variables, for machines with no config file (CI, containers): it needs
-// AZURE_TENANT_ID, AZURE_CLIENT_ID and one of AZURE_CLIENT_SECRET,
-// AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE, and its
-// chain is ["clientcreds"]. It returns false if they are not all set.
-// Malformed variables are not rejected here: call Validate on the result.
-func FromEnv(getenv Env) (*Profile, bool) {
-	if getenv.get(EnvTenantID) == "" || getenv.get(EnvClientID) == "" {
-		return nil, false
+// EnvKind is the credential azidentity's EnvironmentCredential builds
+// from the AZURE_* variables.
+type EnvKind int
+
+const (
+	// EnvSecret is a client secret (AZURE_CLIENT_SECRET): clientcreds.
+	EnvSecret EnvKind = iota + 1
+	// EnvCertificate is a client certificate
+	// (AZURE_CLIENT_CERTIFICATE_PATH): clientcreds.
+	EnvCertificate
+	// EnvUsernamePassword is a user's password (AZURE_USERNAME,
+	// AZURE_PASSWORD): ropc.
+	EnvUsernamePassword
+)
+
+func (k EnvKind) String() string {
+	switch k {
+	case EnvSecret:
+		return "client secret (" + EnvClientSecret + ")"
+	case EnvCertificate:
+		return "client certificate (" + EnvClientCertificatePath + ")"
+	case EnvUsernamePassword:
+		return "username and password (" + EnvUsername + ", " + EnvPassword + ")"
 	}
-	if getenv.get(EnvClientSecret) == "" && getenv.get(EnvClientCertificatePath) == "" && getenv.get(EnvFederatedTokenFile) == "" {
-		return nil, false
+	return "none"
+}
+
+// EnvCredential says which credential azidentity's EnvironmentCredential
+// would build from the variables, in its order: AZURE_TENANT_ID and
+// AZURE_CLIENT_ID, then AZURE_CLIENT_SECRET, else
+// AZURE_CLIENT_CERTIFICATE_PATH, else AZURE_USERNAME with AZURE_PASSWORD.
+// The error says which variable is missing, in the terms of that
+// credential and of workload identity (AZURE_FEDERATED_TOKEN_FILE), the
+// default chain's next member.
+func EnvCredential(getenv Env) (EnvKind, error) {
+	tenant, client := getenv.get(EnvTenantID) != "", getenv.get(EnvClientID) != ""
+	switch {
+	case !tenant && !client:
+		return 0, errors.New(EnvTenantID + " and " + EnvClientID + " are not set")
+	case !tenant:
+		return 0, errors.New(EnvTenantID + " is not set (" + EnvClientID + " is)")
+	case !client:
+		return 0, errors.New(EnvClientID + " is not set (" + EnvTenantID + " is)")
+	case getenv.get(EnvClientSecret) != "":
+		return EnvSecret, nil
+	case getenv.get(EnvClientCertificatePath) != "":
+		return EnvCertificate, nil
+	case getenv.get(EnvUsername) != "":
+		if getenv.get(EnvPassword) == "" {
+			return 0, errors.New(EnvUsername + " is set but " + EnvPassword + " is not")
+		}
+		return EnvUsernamePassword, nil
 	}
-	o := Origin{Env: envProfileOriginVariables}
-	p := &Profile{
-		Name:           envProfileName,
-		Layer:          LayerEnv,
-		Origin:         o,
-		Chain:          []string{FlowClientCreds},
-		ChainOrigin:    o,
-		RememberWinner: true,
-		Flows:          map[string]map[string]Value{},
-		FlowOrigins:    map[string]Origin{FlowClientCreds: o},
+	msg := EnvTenantID + " and " + EnvClientID + " are set, but no credential: set " +
+		EnvClientSecret + ", " + EnvClientCertificatePath + ", or " + EnvUsername + " and " + EnvPassword
+	if getenv.get(EnvFederatedTokenFile) != "" {
+		msg += " (" + EnvFederatedTokenFile + " is set: workload identity uses it)"
+	} else {
+		msg += ", or " + EnvFederatedTokenFile + " for workload identity"
 	}
-	_ = p.ApplyEnv(getenv) // Validate reports the same problems
-	return p, true
+	return 0, errors.New(msg)
+}
+
+// workloadIdentity says whether azidentity's WorkloadIdentityCredential
+// can be built from the variables, and if not, why.
+func workloadIdentity(getenv Env) error {
+	var missing []string
+	for _, n := range []string{EnvTenantID, EnvClientID, EnvFederatedTokenFile} {
+		if getenv.get(n) == "" {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return errors.New(strings.Join(missing, ", ") + " not set")
+	}
+	return nil
 }

@@ -71,9 +71,26 @@ func TestApplyEnv(t *testing.T) {
 		{name: "federated token file", env: map[string]string{EnvFederatedTokenFile: "/var/run/secrets/azure/tokens/azure-identity-token"},
 			check: func(p *Profile) any { return p.Flows[FlowClientCreds][KeyFederatedTokenFile] },
 			want:  Value{Raw: "/var/run/secrets/azure/tokens/azure-identity-token", Origin: env(EnvFederatedTokenFile)}},
-		{name: "file settings stay", env: map[string]string{EnvClientSecret: "x"},
-			check: func(p *Profile) any { return p.Flows[FlowClientCreds][KeyCertificate] },
-			want:  Value{Raw: "file:/etc/ci/app.pfx", Origin: Origin{File: "testdata/valid.toml", Line: 15, Col: 1}}},
+		{name: "other file settings stay", env: map[string]string{EnvClientSecret: "x"},
+			check: func(p *Profile) any { return p.Flows[FlowClientCreds]["send_x5c"] },
+			want:  Value{Raw: "true", Origin: Origin{File: "testdata/valid.toml", Line: 16, Col: 1}}},
+		{name: "a variable's way to authenticate replaces the file's", env: map[string]string{EnvFederatedTokenFile: "/t"},
+			check: func(p *Profile) any {
+				_, secret := p.Flows[FlowClientCreds][KeyClientSecret]
+				_, cert := p.Flows[FlowClientCreds][KeyCertificate]
+				return [2]bool{secret, cert}
+			}, want: [2]bool{false, false}},
+		{name: "secret wins over a federated token file", env: map[string]string{EnvClientSecret: "x", EnvFederatedTokenFile: "/t"},
+			check: func(p *Profile) any {
+				_, fed := p.Flows[FlowClientCreds][KeyFederatedTokenFile]
+				return [2]any{p.Flows[FlowClientCreds][KeyClientSecret].Raw, fed}
+			}, want: [2]any{"env:AZURE_CLIENT_SECRET", false}},
+		{name: "CA file", env: map[string]string{EnvCAFile: "certs/proxy.pem"},
+			check: func(p *Profile) any { return p.CAFile },
+			want:  Value{Raw: abs("certs/proxy.pem"), Origin: env(EnvCAFile)}},
+		{name: "send certificate chain", env: map[string]string{EnvClientCertificatePath: "/c.pem", EnvSendCertificateChain: "1"},
+			check: func(p *Profile) any { return p.Flows[FlowClientCreds][KeySendCertificateChain] },
+			want:  Value{Raw: "true", Origin: env(EnvSendCertificateChain)}},
 		{name: "bad authority host", env: map[string]string{EnvAuthorityHost: "http://login.example"},
 			check: func(p *Profile) any { return p.Authority.Origin }, want: env(EnvAuthorityHost),
 			err: `env AZURE_AUTHORITY_HOST: profiles.ci.authority: authority "http://login.example/` + tenantID + `" is not an https URL`},
@@ -129,84 +146,5 @@ func TestApplyEnvSecretResolves(t *testing.T) {
 	s, err := ResolveSecret(p.Flows[FlowClientCreds][KeyClientSecret], getenv, "")
 	if err != nil || s.Reveal() != "hunter2-canary" {
 		t.Fatalf("resolved %q, %v", s.Reveal(), err)
-	}
-}
-
-func TestFromEnv(t *testing.T) {
-	base := map[string]string{EnvTenantID: "contoso.onmicrosoft.com", EnvClientID: "44444444-4444-4444-8444-444444444444"}
-	with := func(extra map[string]string) map[string]string {
-		m := map[string]string{}
-		for k, v := range base {
-			m[k] = v
-		}
-		for k, v := range extra {
-			m[k] = v
-		}
-		return m
-	}
-	tests := []struct {
-		name      string
-		env       map[string]string
-		ok        bool
-		authority string
-		flow      map[string]string // clientcreds key -> Raw
-		invalid   string            // Validate error, if any
-	}{
-		{name: "nothing", env: map[string]string{}},
-		{name: "ids but no credential", env: base},
-		{name: "no client id", env: map[string]string{EnvTenantID: "t", EnvClientSecret: "s"}},
-		{name: "no tenant", env: map[string]string{EnvClientID: "c", EnvClientSecret: "s"}},
-		{name: "password alone is no credential", env: with(map[string]string{EnvClientCertificatePassword: "pw"})},
-		{name: "secret", env: with(map[string]string{EnvClientSecret: "hunter2-canary"}), ok: true,
-			authority: "https://login.microsoftonline.com/contoso.onmicrosoft.com",
-			flow:      map[string]string{KeyClientSecret: "env:AZURE_CLIENT_SECRET"}},
-		{name: "certificate", env: with(map[string]string{EnvClientCertificatePath: "/etc/app.pfx", EnvClientCertificatePassword: "pw"}), ok: true,
-			authority: "https://login.microsoftonline.com/contoso.onmicrosoft.com",
-			flow:      map[string]string{KeyCertificate: "file:/etc/app.pfx", KeyCertificatePassword: "env:AZURE_CLIENT_CERTIFICATE_PASSWORD"}},
-		{name: "workload identity on a sovereign cloud", env: with(map[string]string{EnvFederatedTokenFile: "/var/run/token", EnvAuthorityHost: "https://login.microsoftonline.us"}), ok: true,
-			authority: "https://login.microsoftonline.us/contoso.onmicrosoft.com",
-			flow:      map[string]string{KeyFederatedTokenFile: "/var/run/token"}},
-		{name: "bad tenant is reported by Validate", env: with(map[string]string{EnvTenantID: "con/toso", EnvClientSecret: "s"}), ok: true,
-			authority: "https://login.microsoftonline.com/con%2Ftoso",
-			flow:      map[string]string{KeyClientSecret: "env:AZURE_CLIENT_SECRET"},
-			invalid:   `env AZURE_TENANT_ID: profiles.env.authority: authority "https://login.microsoftonline.com/con%2Ftoso": tenant "con/toso" may only hold`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p, ok := FromEnv(envMap(tt.env))
-			if ok != tt.ok || (p != nil) != ok {
-				t.Fatalf("FromEnv = %v, %v; want ok %v", p, ok, tt.ok)
-			}
-			if !ok {
-				return
-			}
-			if p.Name != "env" || p.Authority.Raw != tt.authority || p.ClientID.Raw != base[EnvClientID] ||
-				!reflect.DeepEqual(p.Chain, []string{"clientcreds"}) || !p.RememberWinner {
-				t.Errorf("profile %+v", p)
-			}
-			if p.ClientID.Origin != (Origin{Env: EnvClientID}) || p.Authority.Origin.Env == "" || p.ChainOrigin.Env == "" || p.Origin.Env == "" {
-				t.Errorf("origins: client %v authority %v chain %v profile %v", p.ClientID.Origin, p.Authority.Origin, p.ChainOrigin, p.Origin)
-			}
-			got := map[string]string{}
-			for k, v := range p.Flows[FlowClientCreds] {
-				got[k] = v.Raw
-				if v.Origin.Env == "" {
-					t.Errorf("%s has origin %v", k, v.Origin)
-				}
-			}
-			if !reflect.DeepEqual(got, tt.flow) {
-				t.Errorf("clientcreds %v, want %v", got, tt.flow)
-			}
-			err := p.Validate()
-			switch {
-			case tt.invalid == "" && err != nil:
-				t.Errorf("Validate: %v", err)
-			case tt.invalid != "" && (err == nil || !strings.Contains(err.Error(), tt.invalid)):
-				t.Errorf("Validate: %v, want %q", err, tt.invalid)
-			}
-			if s := fmt.Sprintf("%+v", *p); strings.Contains(s, "hunter2-canary") {
-				t.Errorf("the secret is in the profile: %s", s)
-			}
-		})
 	}
 }

@@ -185,8 +185,9 @@ func FindProject(dir, home string, stat func(string) (fs.FileInfo, error)) strin
 //
 // Problems in any layer are reported together, as Errors; [policy] in
 // any layer but the system file is one of them. When no layer defines a
-// profile and the AZURE_* variables define an app, the profile "env"
-// (see FromEnv) is added. Finally every profile is checked against the
+// profile, the profile "env" (DefaultProfile: azidentity's
+// DefaultAzureCredential as a chain, from the AZURE_* variables) is
+// added. Finally every profile is checked against the
 // system policy: File.Profile refuses those that break it.
 func LoadLayers(opts *LoadOptions) (*File, error) {
 	var o LoadOptions
@@ -219,7 +220,6 @@ func LoadLayers(opts *LoadOptions) (*File, error) {
 
 	probs := &problems{}
 	merged := &File{Profiles: map[string]*Profile{}, Plugins: Plugins{Pins: map[string]Value{}}, Cache: Cache{MinLifetime: DefaultMinLifetime}}
-	found := false
 	for _, s := range sources {
 		if s.kind == LayerProject && !trustedProject(s.path, merged.Projects.Trusted, homeFor(o, getenv)) {
 			merged.Layers = append(merged.Layers, Layer{Kind: s.kind, Path: s.path, Untrusted: true})
@@ -234,7 +234,6 @@ func LoadLayers(opts *LoadOptions) (*File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config: %s file: %w", s.kind, err)
 		}
-		found = true
 		merged.Layers = append(merged.Layers, Layer{Kind: s.kind, Path: s.path})
 		root := parseTree(s.path, data, probs)
 		if root == nil {
@@ -272,15 +271,15 @@ func LoadLayers(opts *LoadOptions) (*File, error) {
 			probs.list = append(probs.list, err.(Errors)...)
 		}
 	}
-	if len(merged.Order) == 0 {
-		if p, ok := FromEnv(getenv); ok {
-			if err := p.Validate(); err != nil {
-				return nil, err
-			}
-			merged.Profiles[p.Name], merged.Order = p, []string{p.Name}
-		} else if !found && len(o.Flags) == 0 && probs.err() == nil {
-			return nil, fmt.Errorf("no config file at %s and no %s/%s in the environment: create the file (see README: Configuration) or pass --config", user, EnvTenantID, EnvClientID)
+	if len(merged.Order) == 0 && len(o.Flags) == 0 && probs.err() == nil {
+		p, err := DefaultProfile(getenv)
+		if err != nil {
+			return nil, err
 		}
+		if err := p.Validate(); err != nil {
+			return nil, err
+		}
+		merged.Profiles[p.Name], merged.Order = p, []string{p.Name}
 	}
 	if vars := envVarsSet(getenv); vars != "" {
 		merged.Layers = append(merged.Layers, Layer{Kind: LayerEnv, Path: vars})
@@ -351,7 +350,8 @@ func dirOf(path string) string { return filepath.Dir(absPath(path)) }
 // envVarsSet lists the AZURE_* variables that are set, for Layers.
 func envVarsSet(getenv Env) string {
 	var names []string
-	for _, n := range []string{EnvTenantID, EnvClientID, EnvAuthorityHost, EnvClientSecret, EnvClientCertificatePath, EnvClientCertificatePassword, EnvFederatedTokenFile} {
+	for _, n := range []string{EnvTenantID, EnvClientID, EnvAuthorityHost, EnvClientSecret, EnvClientCertificatePath, EnvClientCertificatePassword,
+		EnvSendCertificateChain, EnvFederatedTokenFile, EnvUsername, EnvPassword, EnvTokenCredentials, EnvCAFile} {
 		if getenv.get(n) != "" {
 			names = append(names, n)
 		}
@@ -408,6 +408,9 @@ func (p *Profile) merge(lp *Profile) {
 	}
 	if lp.CAFile.IsSet() {
 		p.CAFile = lp.CAFile
+	}
+	if lp.ServeResources.IsSet() {
+		p.ServeResources = lp.ServeResources
 	}
 	if !lp.RememberWinnerOrigin.IsZero() {
 		p.RememberWinner, p.RememberWinnerOrigin = lp.RememberWinner, lp.RememberWinnerOrigin

@@ -271,9 +271,18 @@ func TestLoadLayersNoFiles(t *testing.T) {
 			}
 		}
 	})
-	t.Run("nothing at all", func(t *testing.T) {
-		_, err := LoadLayers(none(nil))
-		if err == nil || !strings.Contains(err.Error(), "no config file at "+filepath.Join(dir, "xdg", "credhost", "config.toml")) {
+	t.Run("nothing at all: the default chain", func(t *testing.T) {
+		f, err := LoadLayers(none(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := f.Profiles["env"]; len(f.Order) != 1 || p == nil || strings.Join(p.Chain, ",") != "managedidentity,azurecli" {
+			t.Fatalf("profiles %v: %+v", f.Order, f.Profiles["env"])
+		}
+	})
+	t.Run("a bad AZURE_TOKEN_CREDENTIALS", func(t *testing.T) {
+		_, err := LoadLayers(none(map[string]string{EnvTokenCredentials: "everything"}))
+		if err == nil || !strings.Contains(err.Error(), `AZURE_TOKEN_CREDENTIALS: invalid value "everything"`) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -364,8 +373,9 @@ func TestEffectiveNeverShowsSecrets(t *testing.T) {
 		got[s.Key] = s.Value
 	}
 	want := map[string]any{
-		"profiles.ci.clientcreds.client_secret":          "env:AZURE_CLIENT_SECRET",
-		"profiles.ci.clientcreds.certificate":            "file:" + filepath.Join(filepath.Dir(l.user), "certs", "app.pem"),
+		"profiles.ci.clientcreds.client_secret": "env:AZURE_CLIENT_SECRET",
+		// AZURE_CLIENT_SECRET replaces the file's way to authenticate.
+		"profiles.ci.clientcreds.certificate":            nil,
 		"profiles.ci.clientcreds.client_assertion":       Redacted,
 		"profiles.ci.devicecode.secret_thing":            Redacted,
 		"profiles.ci.devicecode.login_hint":              "me@contoso.com",

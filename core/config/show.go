@@ -81,6 +81,7 @@ func (f *File) Effective(profiles ...string) []Setting {
 			add(k(keyTimeout), p.Timeout.String(), p.TimeoutOrigin)
 		}
 		addValue(k(keyCAFile), p.CAFile, false)
+		addValue(k(keyServeResources), p.ServeResources, false)
 		add(k(keyRememberWinner), p.RememberWinner, p.RememberWinnerOrigin)
 		if p.Match != nil {
 			out = append(out, matchSettings(k(keyMatch), p.Match)...)

@@ -2,9 +2,11 @@ package host
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/plugin"
 )
 
@@ -51,10 +53,19 @@ func (h *Host) Doctor(ctx context.Context, profile string, probe bool, scopes []
 	if err != nil {
 		return nil, err
 	}
-	out := make([]MemberStatus, len(p.Chain))
-	for i, flow := range p.Chain {
-		m := h.member(p, flow)
+	entries := chainEntries(p)
+	out := make([]MemberStatus, len(entries))
+	for i, e := range entries {
 		st := &out[i]
+		if e.Skipped != "" {
+			// A default chain credential whose variables are not set.
+			st.Flow, st.Pin, st.Checked = e.Name(), PinNone, true
+			st.Problem = &core.Error{Kind: core.KindUnavailable, Flow: e.Name(), Err: errors.New(e.Skipped),
+				Hint: "set the variables to use it, or leave it out with " + config.EnvTokenCredentials + " (prod, dev, or one credential name)"}
+			continue
+		}
+		flow := e.Flow
+		m := h.member(p, flow)
 		st.Flow, st.Pin = flow, PinNone
 		pin, pinned := h.file.Plugins.Pins[flow]
 		if pinned {

@@ -89,9 +89,13 @@ func (h *Host) Credential(profile string) (core.Credential, error) {
 		return nil, err
 	}
 	members := make([]core.ChainMember, 0, len(p.Chain))
-	for _, flow := range p.Chain {
-		m := h.member(p, flow)
-		members = append(members, core.ChainMember{Name: flow, Credential: m, Interactive: m.interactive})
+	for _, e := range chainEntries(p) {
+		if e.Skipped != "" {
+			members = append(members, core.ChainMember{Name: e.Name(), Skipped: e.Skipped})
+			continue
+		}
+		m := h.member(p, e.Flow)
+		members = append(members, core.ChainMember{Name: e.Flow, Credential: m, Interactive: m.interactive})
 	}
 	c, err := core.NewChain(p.Name, members, &core.ChainOptions{
 		RetrySources: !p.RememberWinner,
@@ -103,7 +107,7 @@ func (h *Host) Credential(profile string) (core.Credential, error) {
 	if err != nil {
 		return nil, err
 	}
-	cred := &cachedCredential{
+	cred := guardTenants(p, h.opts.Getenv, &cachedCredential{
 		key:      p.TokenKey(),
 		l1:       h.l1,
 		next:     c,
@@ -111,7 +115,7 @@ func (h *Host) Credential(profile string) (core.Credential, error) {
 		signIn:   signInLocker(h.opts.Store),
 		outcomes: &outcomes{store: h.opts.Store, now: time.Now},
 		log:      h.opts.Log,
-	}
+	})
 	h.chains[profile] = cred
 	return cred, nil
 }
@@ -144,6 +148,19 @@ func (h *Host) Close() error {
 		p.Close()
 	}
 	return nil
+}
+
+// chainEntries lists the profile's chain: the default chain's members
+// with the skipped ones (config.DefaultProfile), or the chain's flows.
+func chainEntries(p *config.Profile) []config.DefaultMember {
+	if p.Default != nil {
+		return p.Default
+	}
+	out := make([]config.DefaultMember, len(p.Chain))
+	for i, flow := range p.Chain {
+		out[i] = config.DefaultMember{Flow: flow}
+	}
+	return out
 }
 
 // member builds the chain member for flow in profile p.

@@ -27,7 +27,7 @@ func TestTokenLifetimeCapped(t *testing.T) {
 	store := &core.MemoryCache{}
 	next := &tenYears{}
 	cred := &cachedCredential{key: core.TokenKey{Profile: "p", Authority: "https://login.example/t", ClientID: "c", Chain: "x"},
-		l1: core.NewTokenCache(store, nil), next: next, flights: &flights{}, log: zerolog.Nop()}
+		l1: core.NewTokenCache(store, nil), next: next, flights: &flights{}, outcomes: &outcomes{store: store, now: time.Now}, log: zerolog.Nop()}
 	req := core.TokenRequest{Scopes: []string{"s"}}
 	limit := time.Now().Add(core.MaxTokenLifetime)
 

@@ -18,9 +18,8 @@ func DefaultConfigPath(getenv func(string) string) string {
 // system file, the user file at path (DefaultConfigPath if empty; a path
 // given here or by $CREDHOST_CONFIG must exist), the project file found
 // from the working directory up, and the AZURE_* overrides. When no
-// layer defines a profile and the AZURE_* variables define an app (as
-// azidentity's EnvironmentCredential reads them), the config holds the
-// single profile "env". Profiles the system policy refuses stay listed,
+// layer defines a profile, the config holds the single profile "env":
+// azidentity's DefaultAzureCredential as a chain (config.DefaultProfile). Profiles the system policy refuses stay listed,
 // but File.Profile (and so Host) refuses them.
 func LoadConfig(path string, getenv func(string) string) (*config.File, error) {
 	return config.LoadLayers(&config.LoadOptions{UserPath: path, Getenv: config.Env(getenv)})

@@ -61,7 +61,7 @@ func TestLoadConfig(t *testing.T) {
 		err      string
 	}{
 		{name: "no file: the env profile", vars: azure, profiles: []string{"env"}},
-		{name: "no file, no env", err: "no config file at"},
+		{name: "no file, no env: the default chain", profiles: []string{"env"}},
 		{name: "an explicit path must exist", path: "nope.toml", vars: azure, err: "no such file"},
 		{name: "default user file", user: loadUser, profiles: []string{"ci", "legacy"}},
 		{name: "system and user merge", system: "[profiles.sys]\nauthority = \"https://login.microsoftonline.com/t\"\nclient_id = \"c\"\nchain = [\"devicecode\"]\n", user: loadUser, profiles: []string{"sys", "ci", "legacy"}},

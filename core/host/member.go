@@ -84,8 +84,11 @@ func (m *member) proc(ctx context.Context) (*plugin.Process, error) {
 	}
 	path, err := Find(m.flow, m.host.pluginDirs())
 	if err != nil {
-		return nil, &core.Error{Kind: core.KindUnavailable, Flow: m.flow, Err: err,
-			Hint: fmt.Sprintf("install %s into the plugin dir, or remove %q from profile %q's chain", BinaryName(m.flow), m.flow, m.profile.Name)}
+		hint := fmt.Sprintf("install %s into the plugin dir, or remove %q from profile %q's chain", BinaryName(m.flow), m.flow, m.profile.Name)
+		if m.profile.Default != nil {
+			hint = fmt.Sprintf("install %s into the plugin dir, or narrow the default chain with %s", BinaryName(m.flow), config.EnvTokenCredentials)
+		}
+		return nil, &core.Error{Kind: core.KindUnavailable, Flow: m.flow, Err: err, Hint: hint}
 	}
 	pin := ""
 	if v, ok := m.host.file.Plugins.Pins[m.flow]; ok {

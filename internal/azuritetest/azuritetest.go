@@ -10,7 +10,6 @@
 package azuritetest
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,11 +17,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"github.com/credhost/credhost/internal/syncbuf"
 	"math/big"
 	"net"
 	"net/http"
@@ -30,9 +26,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/credhost/credhost/internal/npmtest"
+	"github.com/credhost/credhost/internal/syncbuf"
 )
 
 // Version is the Azurite release the tests run. It is pinned because the
@@ -46,9 +44,8 @@ const Account = "devstoreaccount1"
 // Bounds on the slow steps; they only stop a stuck run, nothing asserts
 // how long a step took.
 const (
-	installTimeout = 5 * time.Minute
-	readyTimeout   = 2 * time.Minute
-	startAttempts  = 3 // a freed port can be taken before Azurite binds it
+	readyTimeout  = 2 * time.Minute
+	startAttempts = 3 // a freed port can be taken before Azurite binds it
 )
 
 // Server is a running Azurite blob service.
@@ -71,14 +68,8 @@ type Server struct {
 // fails, and fails it if Azurite does not become ready.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		unavailable(t, "node is not installed (needed to run Azurite): %v", err)
-	}
-	dir, err := install(t)
-	if err != nil {
-		unavailable(t, "cannot install azurite@%s with npm: %v", Version, err)
-	}
+	node := npmtest.Node(t)
+	dir := npmtest.Install(t, "azurite-"+Version, "azurite@"+Version)
 	script := filepath.Join(dir, "node_modules", "azurite", "dist", "src", "blob", "main.js")
 
 	tmp := t.TempDir()
@@ -115,77 +106,6 @@ func Start(t testing.TB) *Server {
 	// (--silent) and no request reached it with credentials.
 	t.Fatalf("azuritetest: Azurite did not start after %d attempts: %s", startAttempts, lastOut)
 	return nil
-}
-
-// unavailable skips the test for a missing tool, or fails it in CI, where
-// every tool is expected to be there.
-func unavailable(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := "azuritetest: " + fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-var installMu sync.Mutex
-
-// install returns the directory holding node_modules/azurite at Version,
-// running npm install first if no earlier run did. Concurrent test binaries
-// each install into a private directory and rename it into place; the
-// first rename wins and the others use its result, so a half-done install
-// is never seen.
-func install(t testing.TB) (string, error) {
-	t.Helper()
-	installMu.Lock()
-	defer installMu.Unlock()
-	dir := filepath.Join(os.TempDir(), "credhost-azurite-"+Version)
-	if installed(dir) {
-		return dir, nil
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		return "", fmt.Errorf("npm is not installed: %w", err)
-	}
-	staging, err := os.MkdirTemp(os.TempDir(), "credhost-azurite-install-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(staging) // a no-op once renamed
-	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
-	defer cancel()
-	// --ignore-scripts: Azurite is plain JavaScript and needs no install
-	// scripts, so none of its dependencies' scripts run.
-	cmd := exec.CommandContext(ctx, npm, "install", "--prefix", staging, "--no-audit", "--no-fund",
-		"--ignore-scripts", "--no-save", "--loglevel=error", "azurite@"+Version)
-	cmd.Env = append(os.Environ(), "npm_config_update_notifier=false")
-	cmd.Dir = staging
-	t.Logf("azuritetest: installing azurite@%s into %s (once per machine)", Version, dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (gave up after %s)", err, installTimeout)
-		}
-		return "", fmt.Errorf("%w\n%s", err, bytes.TrimSpace(out))
-	}
-	if !installed(staging) {
-		return "", errors.New("npm install succeeded but azurite is not where expected")
-	}
-	if err := os.Rename(staging, dir); err != nil && !installed(dir) {
-		return "", err
-	}
-	return dir, nil
-}
-
-// installed reports whether dir holds Azurite at Version.
-func installed(dir string) bool {
-	b, err := os.ReadFile(filepath.Join(dir, "node_modules", "azurite", "package.json"))
-	if err != nil {
-		return false
-	}
-	var pkg struct {
-		Version string `json:"version"`
-	}
-	return json.Unmarshal(b, &pkg) == nil && pkg.Version == Version
 }
 
 // process is a started Azurite.

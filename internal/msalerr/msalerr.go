@@ -31,7 +31,7 @@ import (
 // Hints for failures that are not Entra ID error responses.
 const (
 	HintNetwork     = "the identity provider could not be reached; check the network, proxy (HTTPS_PROXY) and the authority URL"
-	HintTLS         = "the identity provider's TLS certificate is not trusted; if a TLS-inspecting proxy or the emulator sits in between, add its CA with ca_file"
+	HintTLS         = "the identity provider's TLS certificate is not trusted; if a TLS-inspecting proxy or the emulator sits in between, add its CA with ca_file in the profile, or without a config file with CREDHOST_CA_FILE (or SSL_CERT_FILE, which replaces the system roots)"
 	HintThrottled   = "the identity provider is throttling requests (HTTP 429); retry later"
 	HintServer      = "the identity provider had a server error; retry later"
 	HintInteraction = "the identity provider requires user interaction; use an interactive flow (authcode or devicecode)"
