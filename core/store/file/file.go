@@ -170,6 +170,9 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("file: create cache directory: %w", err)
 	}
+	if err := checkDir(s.dir); err != nil {
+		return nil, err
+	}
 	switch {
 	case !opts.Key.IsZero() && !opts.Passphrase.IsZero():
 		return nil, errors.New("file: set a key or a passphrase, not both")
@@ -275,6 +278,9 @@ func (s *Store) Load(ctx context.Context, key string) (core.Blob, error) {
 // version (0 when absent or expired) equals blob.Version, and returns the
 // new version; otherwise it returns core.ErrCacheConflict.
 func (s *Store) Save(ctx context.Context, key string, blob core.Blob) (uint64, error) {
+	if len(blob.Data) > maxRecordSize-minRecordSize {
+		return 0, fmt.Errorf("file: entry %q is %d bytes, above the cache's %d-byte limit per entry", key, len(blob.Data), maxRecordSize-minRecordSize)
+	}
 	var version uint64
 	err := s.update(ctx, func(ix *index, now time.Time) (*change, error) {
 		var cur uint64
@@ -429,7 +435,7 @@ func (s *Store) view(locked bool) (*os.File, *current, error) {
 	if s.closed {
 		return nil, nil, errClosed
 	}
-	f, err := os.Open(s.path)
+	f, err := openFile(s.path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		s.cur = &current{ix: emptyIndex}
 		return nil, s.cur, nil
@@ -488,7 +494,7 @@ func (s *Store) setAsideIf(ctx context.Context, id fileID, reason error) error {
 	defer unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, err := os.Open(s.path)
+	f, err := openFile(s.path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil // gone: nothing to set aside
 	}
@@ -572,7 +578,7 @@ func (s *Store) write(old *os.File, cur *current, ch *change, now time.Time) err
 	if err := os.Remove(s.tmpPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("file: remove stale temporary file: %w", err)
 	}
-	f, err := os.OpenFile(s.tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := openFile(s.tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("file: write cache: %w", err)
 	}

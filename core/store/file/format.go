@@ -61,6 +61,15 @@ const (
 	minIndexEntrySize = 4
 
 	recordAAD = "credhost cache entry v1"
+
+	// Lengths read from the file are checked against these caps (and the
+	// file's real size) before anything is allocated, so that a damaged
+	// or hostile file cannot make a reader allocate gigabytes. An index
+	// entry is a key and three numbers (about 100 bytes), so the index cap
+	// is far above any real cache; a record is one flow's state, which
+	// the host caps at 16 MiB on the wire.
+	maxIndexSize  = 16 << 20
+	maxRecordSize = 64 << 20
 )
 
 // header is a parsed file header.
@@ -121,6 +130,9 @@ func parseHeader(b []byte) (header, error) {
 	h.indexSize = binary.BigEndian.Uint32(p[store.CheckSize+nonceSize:])
 	if h.indexSize < tagSize {
 		return h, damaged("index size %d too small", h.indexSize)
+	}
+	if h.indexSize > maxIndexSize {
+		return h, damaged("index size %d exceeds the %d-byte limit", h.indexSize, maxIndexSize)
 	}
 	return h, nil
 }
@@ -246,7 +258,7 @@ func decodeIndex(p []byte, start, end int64) (*index, error) {
 			return nil, damaged("entry %d: version %d outside 1..%d", i, v, gen)
 		case x > math.MaxInt64:
 			return nil, damaged("entry %d: expiry out of range", i)
-		case n < minRecordSize || n > uint64(end-off):
+		case n < minRecordSize || n > uint64(end-off) || n > maxRecordSize:
 			return nil, damaged("entry %d: record size %d does not fit", i, n)
 		}
 		if _, dup := ix.byKey[string(k)]; dup {

@@ -27,7 +27,7 @@ func (s *Store) lock(ctx context.Context) (func(), error) {
 		return nil, fmt.Errorf("file: could not lock cache file %s within %s: another goroutine of this process is still writing it", s.path, s.lockTimeout)
 	}
 	release := func() { <-s.writer }
-	f, err := os.OpenFile(s.lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openFile(s.lockPath, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("file: open lock file: %w", err)
@@ -76,11 +76,14 @@ func (s *Store) lock(ctx context.Context) (func(), error) {
 
 // holder describes the process that last recorded itself in the lock file.
 func (s *Store) holder() string {
-	b, err := os.ReadFile(s.lockPath)
+	f, err := openFile(s.lockPath, os.O_RDONLY, 0)
 	if err != nil {
 		return "another process"
 	}
-	pid, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+	var b [32]byte
+	n, _ := f.ReadAt(b[:], 0)
+	_ = f.Close()
+	pid, err := strconv.Atoi(string(bytes.TrimSpace(b[:n])))
 	if err != nil || pid <= 0 {
 		return "another process"
 	}
