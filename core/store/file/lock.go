@@ -63,10 +63,11 @@ func (s *Store) lock(ctx context.Context) (func(), error) {
 		}
 	}
 	// Record the holder for the timeout message of whoever waits next.
-	// Best effort: the lock itself is the flock, not this content.
-	if err := f.Truncate(0); err == nil {
-		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
+	// Best effort: the lock itself is the flock, not this content. A
+	// fixed-width record overwrites the last one without a truncate (on
+	// ext4 a truncate to zero makes the close start a write-out, which
+	// would cost every write a disk flush).
+	_, _ = fmt.Fprintf(f, "%-19d\n", os.Getpid())
 	return func() {
 		unlock(f)
 		_ = f.Close()
@@ -83,7 +84,8 @@ func (s *Store) holder() string {
 	var b [32]byte
 	n, _ := f.ReadAt(b[:], 0)
 	_ = f.Close()
-	pid, err := strconv.Atoi(string(bytes.TrimSpace(b[:n])))
+	line, _, _ := bytes.Cut(b[:n], []byte("\n"))
+	pid, err := strconv.Atoi(string(bytes.TrimSpace(line)))
 	if err != nil || pid <= 0 {
 		return "another process"
 	}
