@@ -179,9 +179,10 @@ func BenchmarkHitMiss(b *testing.B) {
 			}
 		})
 		b.Run(tc.name+"/miss", func(b *testing.B) {
+			run := time.Now().UnixNano() // -count repeats the names
 			i := 0
 			for b.Loop() {
-				k := fmt.Sprintf("miss|%s|%d", b.Name(), i)
+				k := fmt.Sprintf("miss|%d|%d", run, i)
 				i++
 				if got, err := s.Load(ctx, k); err != nil || got.Version != 0 {
 					b.Fatalf("Load = %v, %v", got.Version, err)
