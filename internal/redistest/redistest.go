@@ -37,6 +37,8 @@ type Config struct {
 	// TLS serves only TLS, with a server certificate for 127.0.0.1 and
 	// localhost issued by a CA generated for this server (see Server.CA).
 	TLS bool
+	// Args are more redis-server arguments (--cluster-enabled yes, ...).
+	Args []string
 }
 
 // Server is a running redis-server. Its methods are safe for concurrent
@@ -45,7 +47,11 @@ type Server struct {
 	addr string
 	tls  bool
 	ca   []byte
+	stop func()
 }
+
+// Kill stops the server at once (SIGKILL), as a crash would.
+func (s *Server) Kill() { s.stop() }
 
 // Addr returns the server's address, 127.0.0.1:<port>.
 func (s *Server) Addr() string { return s.addr }
@@ -78,13 +84,7 @@ func StartTLS(t testing.TB) *Server {
 // StartWith runs a redis-server configured by c.
 func StartWith(t testing.TB, c Config) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redistest: redis-server is not installed; CI must install the Debian package redis-server (see .ci/run)")
-		}
-		t.Skip("redistest: redis-server is not installed (apt-get install redis-server); skipping")
-	}
+	bin := binary(t)
 	dir := t.TempDir()
 	s := &Server{tls: c.TLS}
 	var tlsArgs []string
@@ -106,6 +106,7 @@ func StartWith(t testing.TB, c Config) *Server {
 		if c.Password != "" {
 			args = append(args, "--requirepass", c.Password)
 		}
+		args = append(args, c.Args...)
 		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		if lastErr = s.run(t, bin, args); lastErr == nil {
 			return s
@@ -113,6 +114,20 @@ func StartWith(t testing.TB, c Config) *Server {
 	}
 	t.Fatalf("redistest: %v", lastErr)
 	return nil
+}
+
+// binary returns redis-server's path, or skips the test (fails it in CI)
+// when it is not installed.
+func binary(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redistest: redis-server is not installed; CI must install the Debian package redis-server (see .ci/run)")
+		}
+		t.Skip("redistest: redis-server is not installed (apt-get install redis-server); skipping")
+	}
+	return bin
 }
 
 // run starts the server and waits until it answers on s.addr.
@@ -130,6 +145,7 @@ func (s *Server) run(t testing.TB, bin string, args []string) error {
 		_ = cmd.Process.Kill()
 		<-exited
 	}
+	s.stop = stop
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		select {

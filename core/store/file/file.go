@@ -4,10 +4,12 @@
 // The file is encrypted with XChaCha20-Poly1305 under a key from
 // Options.Key (the host passes CREDHOST_CACHE_KEY or [cache] key), a
 // passphrase (Argon2id), or a key file created on first use. Writers
-// serialize on an advisory lock, re-read the file, apply their one change
-// and replace the file atomically, so parallel processes never drop each
-// other's entries and readers, who take no lock, always see a complete
-// file. See format.go for the file layout.
+// serialize on an advisory lock, catch up with the file, and append their
+// one change as a log frame (compacting into a new file, replaced
+// atomically, when the log outgrows the rest), so parallel processes never
+// drop each other's entries, a write costs its own entry rather than the
+// whole cache, and readers, who take no lock, never see a partial entry.
+// See format.go for the file layout.
 package file
 
 import (
@@ -83,16 +85,21 @@ type Options struct {
 // for concurrent use by goroutines and by processes (on a local file
 // system, or any that supports flock).
 //
-// Reads take no lock: writers replace the file by rename, so a reader sees
-// the old or the new file, never a mix. The file's index (keys, versions,
+// Reads take no lock: writers only append whole frames to the file or
+// replace it by rename, and readers stop at the first incomplete frame, so
+// a reader sees a consistent state. The file's index (keys, versions,
 // expiries, record positions) is decrypted once and kept in memory while
-// the file is unchanged (same inode, size, mtime and nonce); a Load then
-// costs a stat, two small reads and the decryption of one record. Entry
-// data is not kept in memory. Writes (Save, Delete) take the lock, re-read
-// the index, check the entry's version, and write a temporary file with
-// the new index, the unchanged records copied as they are, and the new
-// record; it is synced and renamed over the cache file. Expired entries
-// are dropped on every write.
+// the file is the same (same inode and nonce); frames appended since are
+// read incrementally, so a Load costs a stat, two small reads, the frames
+// that are new to this process and the decryption of one record. Entry data
+// is not kept in memory. Writes (Save, Delete) take the lock, catch up with
+// the log, check the entry's version and append one frame, synced. When
+// the log is larger than the indexed part (and 256 KiB), the write instead
+// compacts: a temporary file gets the new index, the live records copied
+// as they are, and the new record; it is synced and renamed over the cache
+// file. Expired and replaced entries are dropped on compaction, so the
+// file stays within about twice its live size and n writes cost O(n)
+// bytes in all.
 //
 // Versions are unique for the life of the file: each write takes the next
 // value of a file-wide counter (at least the current time in
@@ -112,23 +119,27 @@ type Store struct {
 	closed bool
 }
 
-// current is the file's index as last read or written by this Store.
+// current is the file's index as last read or written by this Store. It
+// changes only under Store.mu.
 type current struct {
-	id  fileID
-	hdr *header  // nil when the file does not exist
-	key *sealKey // the key of hdr
-	ix  *index
+	id   fileID
+	hdr  *header  // nil when the file does not exist
+	key  *sealKey // the key of hdr
+	ix   *index
+	base int64 // where the indexed records end and the log starts
+	end  int64 // where the last frame read or written ends
 }
 
-// fileID identifies one version of the file. The nonce is fresh for every
-// write, so a match means the same content even if the file system's
-// timestamps are coarse.
+// fileID identifies one file: the nonce is fresh for every compaction, and
+// a file is only ever appended to, so a match means the same content up
+// to current.end.
 type fileID struct {
 	ino   uint64
-	size  int64
-	mtime int64
 	nonce [nonceSize]byte
 }
+
+// compactFloor is the log size below which writes never compact.
+const compactFloor = 256 << 10
 
 var (
 	errClosed   = errors.New("file: store is closed")
@@ -169,6 +180,9 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("file: create cache directory: %w", err)
+	}
+	if err := checkDir(s.dir); err != nil {
+		return nil, err
 	}
 	switch {
 	case !opts.Key.IsZero() && !opts.Passphrase.IsZero():
@@ -211,9 +225,10 @@ func Open(path string, opts *Options) (*Store, error) {
 }
 
 // OpenVerified is Open (path "" means DefaultPath) followed by a read of
-// the file's index, so that a cache written with another key is a clear
-// error now rather than every later call going to the IdP (and every
-// interactive flow to the user) with warnings. The index stays decoded
+// the file's index, so that a cache written with another key, or a path
+// that is not a regular file, is a clear error now rather than every later
+// call going to the IdP (and every interactive flow to the user) with
+// warnings. (A damaged file is set aside, not an error.) The index stays decoded
 // for the lookups that follow, so this costs nothing extra.
 func OpenVerified(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if path == "" {
@@ -227,7 +242,7 @@ func OpenVerified(ctx context.Context, path string, opts *Options) (*Store, erro
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.Load(ctx, ""); errors.Is(err, store.ErrWrongKey) {
+	if _, err := s.Load(ctx, ""); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
@@ -243,12 +258,14 @@ func (s *Store) Path() string { return s.path }
 // reads as empty.
 func (s *Store) Load(ctx context.Context, key string) (core.Blob, error) {
 	for attempt := 0; ; attempt++ {
-		f, cur, err := s.open(ctx)
+		var r *record
+		f, cur, err := s.open(ctx, func(cur *current) {
+			r, _ = cur.ix.live(key, s.now().UnixNano())
+		})
 		if err != nil || f == nil {
 			return core.Blob{}, err
 		}
-		r, ok := cur.ix.live(key, s.now().UnixNano())
-		if !ok {
+		if r == nil {
 			_ = f.Close()
 			return core.Blob{}, nil
 		}
@@ -275,6 +292,9 @@ func (s *Store) Load(ctx context.Context, key string) (core.Blob, error) {
 // version (0 when absent or expired) equals blob.Version, and returns the
 // new version; otherwise it returns core.ErrCacheConflict.
 func (s *Store) Save(ctx context.Context, key string, blob core.Blob) (uint64, error) {
+	if len(blob.Data) > maxRecordSize-minRecordSize {
+		return 0, fmt.Errorf("file: entry %q is %d bytes, above the cache's %d-byte limit per entry", key, len(blob.Data), maxRecordSize-minRecordSize)
+	}
 	var version uint64
 	err := s.update(ctx, func(ix *index, now time.Time) (*change, error) {
 		var cur uint64
@@ -312,19 +332,20 @@ func nextGen(ix *index, now time.Time) uint64 {
 
 // Keys implements core.Store; expired entries are left out.
 func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
-	f, cur, err := s.open(ctx)
+	now := s.now().UnixNano()
+	var keys []string
+	f, _, err := s.open(ctx, func(cur *current) {
+		for k, r := range cur.ix.byKey {
+			if strings.HasPrefix(k, prefix) && !r.expired(now) {
+				keys = append(keys, k)
+			}
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
 	if f != nil {
 		_ = f.Close()
-	}
-	now := s.now().UnixNano()
-	var keys []string
-	for _, r := range cur.ix.list {
-		if strings.HasPrefix(r.key, prefix) && !r.expired(now) {
-			keys = append(keys, r.key)
-		}
 	}
 	slices.Sort(keys)
 	return keys, nil
@@ -341,14 +362,18 @@ func (s *Store) Close() error {
 }
 
 // open returns the open cache file (nil if there is none) and its index,
-// without taking the lock. A damaged file is set aside under the lock.
-// The caller closes the file.
-func (s *Store) open(ctx context.Context) (*os.File, *current, error) {
+// without taking the lock, and calls use with the index while s.mu is held
+// (the index changes as the log grows). A damaged file is set aside under
+// the lock. The caller closes the file.
+func (s *Store) open(ctx context.Context, use func(*current)) (*os.File, *current, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
 	s.mu.Lock()
 	f, cur, err := s.view(false)
+	if err == nil {
+		use(cur)
+	}
 	s.mu.Unlock()
 	if err == nil || !isDamaged(err) || s.readOnly {
 		return f, cur, err
@@ -359,7 +384,11 @@ func (s *Store) open(ctx context.Context) (*os.File, *current, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.view(false)
+	f, cur, err = s.view(false)
+	if err == nil {
+		use(cur)
+	}
+	return f, cur, err
 }
 
 // change is one write: drop the entry of key drop (if any) and add put
@@ -408,7 +437,7 @@ func identify(f *os.File) (fileID, int64, header, error) {
 	if err != nil {
 		return fileID{}, 0, header{}, err
 	}
-	id := fileID{ino: inode(fi), size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	id := fileID{ino: inode(fi)}
 	var head [maxHeaderSize]byte
 	n, err := f.ReadAt(head[:min(int64(len(head)), fi.Size())], 0)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -422,16 +451,17 @@ func identify(f *os.File) (fileID, int64, header, error) {
 }
 
 // view opens the file and returns it with its index, decoding the index
-// only when the file changed since the last view. With locked set (the
-// caller holds the write lock), a damaged file is moved aside and reads as
-// empty; without it, the damage is returned. s.mu must be held.
+// only when the file was replaced since the last view, and otherwise only
+// the frames appended since. With locked set (the caller holds the write
+// lock), a damaged file is moved aside and reads as empty; without it, the
+// damage is returned. s.mu must be held.
 func (s *Store) view(locked bool) (*os.File, *current, error) {
 	if s.closed {
 		return nil, nil, errClosed
 	}
-	f, err := os.Open(s.path)
+	f, err := openFile(s.path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		s.cur = &current{ix: emptyIndex}
+		s.cur = &current{ix: newIndex()}
 		return nil, s.cur, nil
 	}
 	if err != nil {
@@ -439,7 +469,10 @@ func (s *Store) view(locked bool) (*os.File, *current, error) {
 	}
 	id, size, h, err := identify(f)
 	if err == nil {
-		if c := s.cur; c != nil && c.hdr != nil && c.id == id {
+		if c := s.cur; c != nil && c.hdr != nil && c.id == id && size >= c.end {
+			if size > c.end && c.hdr.version == formatVersion {
+				c.end = c.key.readFrames(f, c.hdr.nonce, c.end, size, c.ix)
+			}
 			return f, c, nil
 		}
 		err = func() error {
@@ -452,11 +485,15 @@ func (s *Store) view(locked bool) (*os.File, *current, error) {
 				return fmt.Errorf("file: read cache: %w", err)
 			}
 			decodes.Add(1)
-			h, k, ix, err := decodeHeadIndex(buf, size, s.keys)
+			h, k, ix, base, err := decodeHeadIndex(buf, size, s.keys)
 			if err != nil {
 				return err
 			}
-			s.cur = &current{id: id, hdr: &h, key: k, ix: ix}
+			c := &current{id: id, hdr: &h, key: k, ix: ix, base: base, end: base}
+			if h.version == formatVersion {
+				c.end = k.readFrames(f, h.nonce, base, size, ix)
+			}
+			s.cur = c
 			return nil
 		}()
 		if err == nil {
@@ -488,7 +525,7 @@ func (s *Store) setAsideIf(ctx context.Context, id fileID, reason error) error {
 	defer unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, err := os.Open(s.path)
+	f, err := openFile(s.path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil // gone: nothing to set aside
 	}
@@ -517,19 +554,102 @@ func (s *Store) setAside(reason error) error {
 	syncDir(s.dir)
 	s.log.Warn().Str("cache", s.path).Str("moved_to", aside).Str("reason", reason.Error()).
 		Msg("cache file is damaged; moved it aside and starting with an empty cache")
-	s.cur = &current{ix: emptyIndex}
+	s.cur = &current{ix: newIndex()}
 	return nil
 }
 
-// write replaces the file (old, nil if none) with the result of ch: a
-// temporary file (mode 0600) gets the new header and index, the unchanged
+// write applies ch: appended to the log as one frame, or, when there is
+// no version 2 file yet or the log has outgrown the indexed part, by a
+// compaction. The lock and s.mu are held.
+func (s *Store) write(old *os.File, cur *current, ch *change, now time.Time) error {
+	if cur.hdr == nil || cur.hdr.version != formatVersion {
+		return s.compact(old, cur, ch, now)
+	}
+	var sealed []byte
+	var exp int64
+	if ch.put != nil {
+		var nonce [nonceSize]byte
+		if _, err := rand.Read(nonce[:]); err != nil {
+			return fmt.Errorf("file: nonce: %w", err)
+		}
+		exp = expiresNano(ch.put.ExpiresOn)
+		sealed = cur.key.sealRecord(nonce, ch.putKey, ch.gen, exp, ch.put.Data)
+	}
+	if cur.end-cur.base+int64(len(sealed)) > max(cur.base, compactFloor) {
+		return s.compact(old, cur, ch, now)
+	}
+	return s.appendFrame(cur, ch, sealed, exp)
+}
+
+// appendFrame appends ch as one log frame (sealed: its sealed record, nil
+// for a delete) at cur.end, cutting off first what a writer that died
+// left after it. The lock and s.mu are held.
+func (s *Store) appendFrame(cur *current, ch *change, sealed []byte, exp int64) error {
+	key := ch.drop
+	if ch.put != nil {
+		key = ch.putKey
+	}
+	frame, err := cur.key.sealFrame(cur.hdr.nonce, cur.end, key, ch.gen, exp, sealed)
+	if err != nil {
+		return err
+	}
+	f, err := openFile(s.path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("file: write cache: %w", err)
+	}
+	err = func() error {
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if inode(fi) != cur.id.ino {
+			return errors.New("the file was replaced while the lock was held; is another program writing it?")
+		}
+		if loosePerms(fi) {
+			if err := f.Chmod(0o600); err != nil {
+				return err
+			}
+		}
+		if fi.Size() > cur.end {
+			if err := f.Truncate(cur.end); err != nil {
+				return err
+			}
+		}
+		// No fsync: the frame is in the page cache for every process at
+		// once, and a crash of the machine can only lose frames at the
+		// end, which readers skip (they stop at the first frame that does
+		// not authenticate) and the next writer cuts off. Losing the
+		// last tokens of a cache to a power cut costs new requests, not
+		// a broken cache; an fsync per token would cost ten times the
+		// write. Compaction, which replaces the file, does sync.
+		_, err = f.WriteAt(frame, cur.end)
+		return err
+	}()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		s.cur = nil
+		return fmt.Errorf("file: write cache %s: %w", s.path, err)
+	}
+	var r *record
+	if ch.put != nil {
+		r = &record{key: key, version: ch.gen, expires: exp, off: cur.end + int64(len(frame)-len(sealed)), size: int64(len(sealed))}
+	}
+	cur.ix.apply(key, ch.gen, r)
+	cur.end += int64(len(frame))
+	return nil
+}
+
+// compact replaces the file (old, nil if none) with the result of ch: a
+// temporary file (mode 0600) gets the new header and index, the live
 // records copied from old without decrypting them (copy_file_range where
 // the kernel has it), and the new record; it is synced and renamed over
-// the cache file, and the directory is synced. Expired entries are left
-// out. Only the lock holder writes, so the temporary name is fixed and a
-// leftover from a killed writer is simply replaced. The lock and s.mu are
-// held.
-func (s *Store) write(old *os.File, cur *current, ch *change, now time.Time) error {
+// the cache file, and the directory is synced. Expired and replaced
+// entries are left out. Only the lock holder writes, so the temporary
+// name is fixed and a leftover from a killed writer is simply replaced.
+// The lock and s.mu are held.
+func (s *Store) compact(old *os.File, cur *current, ch *change, now time.Time) error {
 	h, sk, err := s.keys.headerForWrite(cur.hdr)
 	if err != nil {
 		return err
@@ -537,8 +657,8 @@ func (s *Store) write(old *os.File, cur *current, ch *change, now time.Time) err
 	nowNano := now.UnixNano()
 	type run struct{ off, size int64 }
 	var runs []run
-	recs := make([]*record, 0, len(cur.ix.list)+1)
-	for _, r := range cur.ix.list {
+	recs := make([]*record, 0, len(cur.ix.byKey)+1)
+	for _, r := range cur.ix.current() {
 		if r.key == ch.drop || r.expired(nowNano) {
 			continue
 		}
@@ -572,7 +692,7 @@ func (s *Store) write(old *os.File, cur *current, ch *change, now time.Time) err
 	if err := os.Remove(s.tmpPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("file: remove stale temporary file: %w", err)
 	}
-	f, err := os.OpenFile(s.tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := openFile(s.tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("file: write cache: %w", err)
 	}
@@ -612,11 +732,14 @@ func (s *Store) write(old *os.File, cur *current, ch *change, now time.Time) err
 	for _, r := range recs {
 		ix.byKey[r.key] = r
 	}
+	h.version = formatVersion
 	s.cur = &current{
-		id:  fileID{ino: inode(fi), size: fi.Size(), mtime: fi.ModTime().UnixNano(), nonce: h.nonce},
-		hdr: &h,
-		key: sk,
-		ix:  ix,
+		id:   fileID{ino: inode(fi), nonce: h.nonce},
+		hdr:  &h,
+		key:  sk,
+		ix:   ix,
+		base: fi.Size(),
+		end:  fi.Size(),
 	}
 	return nil
 }

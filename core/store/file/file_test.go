@@ -170,15 +170,17 @@ func TestExpiry(t *testing.T) {
 	if _, err := s.Save(ctx, "soon", core.Blob{Data: []byte("again")}); err != nil {
 		t.Fatalf("save over an expired entry: %v", err)
 	}
-	// Writes drop expired entries from the file.
+	// Compactions drop expired entries from the file; a write larger
+	// than the log may grow to forces one.
+	mustSave(t, s, "big", core.Blob{Data: make([]byte, compactFloor)})
 	raw := readRaw(t, path)
 	for _, b := range raw {
 		if b.key == "past" {
 			t.Errorf("expired %q still in the file", b.key)
 		}
 	}
-	if len(raw) != 3 {
-		t.Errorf("file holds %d entries, want 3", len(raw))
+	if len(raw) != 4 {
+		t.Errorf("file holds %d entries, want 4", len(raw))
 	}
 }
 
@@ -495,9 +497,13 @@ func TestPassphrase(t *testing.T) {
 		t.Fatalf("header %+v", h1)
 	}
 	mustSave(t, s, "b", core.Blob{Data: []byte("2")})
+	if h := fileHeader(t, path); h.nonce != h1.nonce {
+		t.Fatal("an append must keep the file's header")
+	}
+	mustSave(t, s, "big", core.Blob{Data: make([]byte, compactFloor)}) // compacts
 	h2 := fileHeader(t, path)
 	if !bytes.Equal(h1.salt, h2.salt) || h1.nonce == h2.nonce {
-		t.Fatal("a rewrite must keep the salt and change the nonce")
+		t.Fatal("a compaction must keep the salt and change the nonce")
 	}
 	r := openTest(t, path, &Options{Passphrase: core.NewSecret("correct horse battery staple")})
 	if got := mustLoad(t, r, "b"); string(got.Data) != "2" {

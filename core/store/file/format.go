@@ -1,11 +1,13 @@
 package file
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"time"
@@ -15,10 +17,10 @@ import (
 	"github.com/credhost/credhost/core/store"
 )
 
-// The cache file, format version 1. Integers in the header are big endian.
+// The cache file, format version 2. Integers in the header are big endian.
 //
 //	magic       8  "CHCACHE\n"
-//	version     1  1
+//	version     1  2 (1: the same without a log; read, and rewritten as 2 by the next write)
 //	kdf         1  0 = raw key (key file or CREDHOST_CACHE_KEY), 1 = Argon2id passphrase
 //	[kdf = 1:   time 4 | memory KiB 4 | threads 1 | salt 16]
 //	key check   8  store.KeyCheck(key): tells "other key" from "damaged"
@@ -26,6 +28,7 @@ import (
 //	index size  4  length of the sealed index, tag included
 //	index          XChaCha20-Poly1305(index payload), AAD = the header bytes above
 //	records        one sealed record per index entry, in index order
+//	log            frames appended since the index was written (version 2)
 //
 // A record is nonce(24) | XChaCha20-Poly1305(data), with AAD
 // "credhost cache entry v1" | uvarint len(key) | key | version (8) | expires (8),
@@ -41,10 +44,31 @@ import (
 //
 // gen is the highest version issued in this file; every entry's version is
 // in 1..gen. expires is Unix nanoseconds, 0 for "never". The record sizes
-// add up to the rest of the file exactly.
+// add up to the start of the log (version 1: to the end of the file).
+//
+// The log makes a write cost its own entry, not the whole cache: a Save
+// appends one frame
+//
+//	meta size  4  big endian
+//	nonce     24
+//	meta          XChaCha20-Poly1305(op(1) | key bytes | version u | expires u | record size u),
+//	              AAD = "credhost cache log v2" | the header's nonce | the frame's offset (8)
+//	record        as above (absent for a delete)
+//
+// op is 1 for a put, 2 for a delete; a frame's version is above every
+// earlier one. The AAD ties a frame to this file and this position, so
+// frames cannot be moved between files or reordered. Readers parse frames
+// up to the first one that is incomplete or does not authenticate: that is
+// a write in progress or a writer that died, and the next writer
+// truncates it. When the log outgrows the indexed part, a writer compacts:
+// it writes a new file (new nonce) with everything in the index and
+// renames it over the old one, as every write did in version 1.
 const (
 	magic         = "CHCACHE\n"
-	formatVersion = 1
+	formatVersion = 2
+	// formatNoLog is version 1: no log after the records. Read, and
+	// rewritten as version 2 by the next write.
+	formatNoLog = 1
 
 	kdfKey      = 0
 	kdfArgon2id = 1
@@ -61,10 +85,27 @@ const (
 	minIndexEntrySize = 4
 
 	recordAAD = "credhost cache entry v1"
+	frameAAD  = "credhost cache log v2"
+
+	opPut    = 1
+	opDelete = 2
+	// maxMetaSize caps a frame's sealed metadata (a key and three
+	// numbers).
+	maxMetaSize = 64 << 10
+
+	// Lengths read from the file are checked against these caps (and the
+	// file's real size) before anything is allocated, so that a damaged
+	// or hostile file cannot make a reader allocate gigabytes. An index
+	// entry is a key and three numbers (about 100 bytes), so the index cap
+	// is far above any real cache; a record is one flow's state, which
+	// the host caps at 16 MiB on the wire.
+	maxIndexSize  = 16 << 20
+	maxRecordSize = 64 << 20
 )
 
 // header is a parsed file header.
 type header struct {
+	version   byte // formatVersion or formatNoLog; writers always write formatVersion
 	kdf       byte
 	params    store.KDFParams // kdf == kdfArgon2id
 	salt      []byte          // kdf == kdfArgon2id
@@ -92,8 +133,9 @@ func parseHeader(b []byte) (header, error) {
 	if string(b[:len(magic)]) != magic {
 		return h, damaged("not a credhost cache file (bad magic)")
 	}
-	if v := b[len(magic)]; v != formatVersion {
-		return h, damaged("unsupported format version %d", v)
+	h.version = b[len(magic)]
+	if h.version != formatVersion && h.version != formatNoLog {
+		return h, damaged("unsupported format version %d", h.version)
 	}
 	h.kdf = b[len(magic)+1]
 	if h.kdf != kdfKey && h.kdf != kdfArgon2id {
@@ -122,13 +164,20 @@ func parseHeader(b []byte) (header, error) {
 	if h.indexSize < tagSize {
 		return h, damaged("index size %d too small", h.indexSize)
 	}
+	if h.indexSize > maxIndexSize {
+		return h, damaged("index size %d exceeds the %d-byte limit", h.indexSize, maxIndexSize)
+	}
 	return h, nil
 }
 
 // appendHeader appends the encoding of h.
 func appendHeader(dst []byte, h *header) []byte {
 	dst = append(dst, magic...)
-	dst = append(dst, formatVersion, h.kdf)
+	v := h.version
+	if v == 0 {
+		v = formatVersion
+	}
+	dst = append(dst, v, h.kdf)
 	if h.kdf == kdfArgon2id {
 		dst = binary.BigEndian.AppendUint32(dst, h.params.Time)
 		dst = binary.BigEndian.AppendUint32(dst, h.params.MemoryKiB)
@@ -173,15 +222,39 @@ func expiresNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// index is a decoded index: the entries in file order and by key. Indexes
-// are immutable once decoded.
+// index is a decoded index and log: the live entries by key, and every
+// record in file order (list, where a replaced or deleted entry's record
+// stays until the next compaction). Records are immutable; the index is
+// changed only under Store.mu, as the log grows.
 type index struct {
 	gen   uint64
 	list  []*record
 	byKey map[string]*record
 }
 
-var emptyIndex = &index{byKey: map[string]*record{}}
+func newIndex() *index { return &index{byKey: map[string]*record{}} }
+
+// apply records a put (r set) or a delete of key with version gen.
+func (ix *index) apply(key string, gen uint64, r *record) {
+	ix.gen = max(ix.gen, gen)
+	if r == nil {
+		delete(ix.byKey, key)
+		return
+	}
+	ix.list = append(ix.list, r)
+	ix.byKey[key] = r
+}
+
+// current returns the live records in file order.
+func (ix *index) current() []*record {
+	out := make([]*record, 0, len(ix.byKey))
+	for _, r := range ix.list {
+		if ix.byKey[r.key] == r {
+			out = append(out, r)
+		}
+	}
+	return out
+}
 
 // live returns key's record unless it is absent or expired.
 func (ix *index) live(key string, now int64) (*record, bool) {
@@ -221,16 +294,18 @@ func appendIndex(dst []byte, gen uint64, recs []*record) []byte {
 }
 
 // decodeIndex decodes an index payload whose records start at offset
-// start and must end exactly at end. Errors wrap store.ErrDamaged.
-func decodeIndex(p []byte, start, end int64) (*index, error) {
+// start and end at or before end (exactly at end when exact is set: a
+// version 1 file has no log). It returns the index and where the records
+// end. Errors wrap store.ErrDamaged.
+func decodeIndex(p []byte, start, end int64, exact bool) (*index, int64, error) {
 	r := reader{b: p}
 	gen := r.uvarint()
 	count := r.uvarint()
 	if r.err != nil {
-		return nil, r.err
+		return nil, 0, r.err
 	}
 	if count > uint64(len(r.b))/minIndexEntrySize {
-		return nil, damaged("entry count %d exceeds the index", count)
+		return nil, 0, damaged("entry count %d exceeds the index", count)
 	}
 	ix := &index{gen: gen, list: make([]*record, 0, count), byKey: make(map[string]*record, count)}
 	off := start
@@ -241,16 +316,16 @@ func decodeIndex(p []byte, start, end int64) (*index, error) {
 		n := r.uvarint()
 		switch {
 		case r.err != nil:
-			return nil, r.err
+			return nil, 0, r.err
 		case v == 0 || v > gen:
-			return nil, damaged("entry %d: version %d outside 1..%d", i, v, gen)
+			return nil, 0, damaged("entry %d: version %d outside 1..%d", i, v, gen)
 		case x > math.MaxInt64:
-			return nil, damaged("entry %d: expiry out of range", i)
-		case n < minRecordSize || n > uint64(end-off):
-			return nil, damaged("entry %d: record size %d does not fit", i, n)
+			return nil, 0, damaged("entry %d: expiry out of range", i)
+		case n < minRecordSize || n > uint64(end-off) || n > maxRecordSize:
+			return nil, 0, damaged("entry %d: record size %d does not fit", i, n)
 		}
 		if _, dup := ix.byKey[string(k)]; dup {
-			return nil, damaged("entry %d: duplicate key", i)
+			return nil, 0, damaged("entry %d: duplicate key", i)
 		}
 		rec := &record{key: string(k), version: v, expires: int64(x), off: off, size: int64(n)}
 		ix.list = append(ix.list, rec)
@@ -258,12 +333,12 @@ func decodeIndex(p []byte, start, end int64) (*index, error) {
 		off += int64(n)
 	}
 	if len(r.b) != 0 {
-		return nil, damaged("%d bytes after the last index entry", len(r.b))
+		return nil, 0, damaged("%d bytes after the last index entry", len(r.b))
 	}
-	if off != end {
-		return nil, damaged("records end at %d, the file at %d", off, end)
+	if exact && off != end {
+		return nil, 0, damaged("records end at %d, the file at %d", off, end)
 	}
-	return ix, nil
+	return ix, off, nil
 }
 
 type reader struct {
@@ -348,33 +423,108 @@ type keySource interface {
 }
 
 // decodeHeadIndex decodes the header and index at the start of b, a file
-// of fileSize bytes (b may hold just the header and index). Errors wrap
+// of fileSize bytes (b may hold just the header and index). It returns
+// where the indexed records end (the log's start). Errors wrap
 // store.ErrDamaged or store.ErrWrongKey.
-func decodeHeadIndex(b []byte, fileSize int64, ks keySource) (header, *sealKey, *index, error) {
+func decodeHeadIndex(b []byte, fileSize int64, ks keySource) (header, *sealKey, *index, int64, error) {
 	h, err := parseHeader(b)
 	if err != nil {
-		return h, nil, nil, err
+		return h, nil, nil, 0, err
 	}
 	k, err := ks.keyFor(&h)
 	if err != nil {
-		return h, nil, nil, err
+		return h, nil, nil, 0, err
 	}
 	if k.check != h.check {
-		return h, nil, nil, store.ErrWrongKey
+		return h, nil, nil, 0, store.ErrWrongKey
 	}
 	start := int64(h.size) + int64(h.indexSize)
 	if start > fileSize || int64(len(b)) < start {
-		return h, nil, nil, damaged("index truncated")
+		return h, nil, nil, 0, damaged("index truncated")
 	}
 	pt, err := k.aead.Open(nil, h.nonce[:], b[h.size:start], b[:h.size])
 	if err != nil {
-		return h, nil, nil, damaged("the index does not authenticate although the key matches: the file was altered or truncated")
+		return h, nil, nil, 0, damaged("the index does not authenticate although the key matches: the file was altered or truncated")
 	}
-	ix, err := decodeIndex(pt, start, fileSize)
+	ix, end, err := decodeIndex(pt, start, fileSize, h.version == formatNoLog)
 	if err != nil {
-		return h, nil, nil, err
+		return h, nil, nil, 0, err
 	}
-	return h, k, ix, nil
+	return h, k, ix, end, nil
+}
+
+func frameAD(fileNonce [nonceSize]byte, off int64) []byte {
+	ad := make([]byte, 0, len(frameAAD)+nonceSize+8)
+	ad = append(ad, frameAAD...)
+	ad = append(ad, fileNonce[:]...)
+	return binary.BigEndian.AppendUint64(ad, uint64(off))
+}
+
+// sealFrame returns the log frame at offset off of a file with header
+// nonce fileNonce: a put of record (the sealed record, with its key,
+// version and expiry) or, with record nil, a delete of key at version.
+func (k *sealKey) sealFrame(fileNonce [nonceSize]byte, off int64, key string, version uint64, expires int64, record []byte) ([]byte, error) {
+	op := byte(opPut)
+	if record == nil {
+		op = opDelete
+	}
+	meta := []byte{op}
+	meta = binary.AppendUvarint(meta, uint64(len(key)))
+	meta = append(meta, key...)
+	meta = binary.AppendUvarint(meta, version)
+	meta = binary.AppendUvarint(meta, uint64(expires))
+	meta = binary.AppendUvarint(meta, uint64(len(record)))
+	out := make([]byte, 4+nonceSize, 4+nonceSize+len(meta)+tagSize+len(record))
+	if _, err := rand.Read(out[4 : 4+nonceSize]); err != nil {
+		return nil, fmt.Errorf("file: nonce: %w", err)
+	}
+	out = k.aead.Seal(out, out[4:4+nonceSize], meta, frameAD(fileNonce, off))
+	binary.BigEndian.PutUint32(out, uint32(len(out)-4-nonceSize))
+	return append(out, record...), nil
+}
+
+// readFrames applies the log frames of f between from and size to ix and
+// returns where the last complete frame ends. It stops at the first frame
+// that is incomplete, does not authenticate or does not parse (a write in
+// progress, or a writer that died); nothing it reads is trusted for an
+// allocation beyond the caps and the file's size.
+func (k *sealKey) readFrames(f io.ReaderAt, fileNonce [nonceSize]byte, from, size int64, ix *index) int64 {
+	off := from
+	var head [4 + nonceSize]byte
+	for off+int64(len(head)) <= size {
+		if _, err := f.ReadAt(head[:], off); err != nil {
+			return off
+		}
+		n := int64(binary.BigEndian.Uint32(head[:4]))
+		metaEnd := off + int64(len(head)) + n
+		if n < tagSize || n > maxMetaSize || metaEnd > size {
+			return off
+		}
+		sealed := make([]byte, n)
+		if _, err := f.ReadAt(sealed, off+int64(len(head))); err != nil {
+			return off
+		}
+		meta, err := k.aead.Open(sealed[:0], head[4:], sealed, frameAD(fileNonce, off))
+		if err != nil || len(meta) < 1 {
+			return off
+		}
+		r := reader{b: meta[1:]}
+		key := r.bytes()
+		v, x, rs := r.uvarint(), r.uvarint(), r.uvarint()
+		switch {
+		case r.err != nil || len(r.b) != 0 || v <= ix.gen || x > math.MaxInt64:
+			return off
+		case meta[0] == opDelete && rs == 0:
+			ix.apply(string(key), v, nil)
+			off = metaEnd
+		case meta[0] == opPut && rs >= minRecordSize && rs <= maxRecordSize && rs <= uint64(size-metaEnd):
+			ix.apply(string(key), v, &record{key: string(key), version: v, expires: int64(x), off: metaEnd, size: int64(rs)})
+			off = metaEnd + int64(rs)
+		default:
+			return off
+		}
+	}
+	return off
 }
 
 // sealIndex fills in h (check, nonce, index size) and returns the header
@@ -424,12 +574,13 @@ func encodeFile(h *header, k *sealKey, nonce [nonceSize]byte, gen uint64, blobs 
 // decodeFile decodes a whole file in memory, opening every record (tests
 // and fuzzing).
 func decodeFile(data []byte, ks keySource) (uint64, []blob, error) {
-	_, k, ix, err := decodeHeadIndex(data, int64(len(data)), ks)
+	h, k, ix, end, err := decodeHeadIndex(data, int64(len(data)), ks)
 	if err != nil {
 		return 0, nil, err
 	}
-	out := make([]blob, 0, len(ix.list))
-	for _, r := range ix.list {
+	k.readFrames(bytes.NewReader(data), h.nonce, end, int64(len(data)), ix)
+	out := make([]blob, 0, len(ix.byKey))
+	for _, r := range ix.current() {
 		d, err := k.openRecord(r, data[r.off:r.off+r.size])
 		if err != nil {
 			return 0, nil, err

@@ -1,6 +1,8 @@
 package file
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -56,6 +58,38 @@ func FuzzDecodeSealedIndex(f *testing.F) {
 		_, _, err := decodeFile(buf, &keyring{raw: sk})
 		if err != nil && !errors.Is(err, store.ErrDamaged) {
 			t.Fatalf("error %v is not ErrDamaged", err)
+		}
+	})
+}
+
+// FuzzReadFrames: log frames whose metadata authenticates (a buggy or
+// hostile holder of the key) but holds anything: readFrames stops at the
+// first frame that does not fit, never panics, never reads past the file
+// and never allocates beyond the caps.
+func FuzzReadFrames(f *testing.F) {
+	sk, _ := newSealKey(testKey)
+	f.Add([]byte{opPut, 1, 'k', 9, 0, byte(minRecordSize)}, make([]byte, minRecordSize), uint32(0))
+	f.Add([]byte{opDelete, 1, 'k', 9, 0, 0}, []byte{}, uint32(0))
+	f.Add([]byte{opPut, 1, 'k', 9, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, []byte{1, 2}, uint32(1<<31))
+	f.Fuzz(func(t *testing.T, meta, rest []byte, lenOverride uint32) {
+		var fileNonce [nonceSize]byte
+		frame := make([]byte, 4+nonceSize)
+		frame = sk.aead.Seal(frame, frame[4:4+nonceSize], meta, frameAD(fileNonce, 0))
+		n := uint32(len(frame) - 4 - nonceSize)
+		if lenOverride != 0 {
+			n = lenOverride
+		}
+		binary.BigEndian.PutUint32(frame, n)
+		data := append(frame, rest...)
+		ix := newIndex()
+		end := sk.readFrames(bytes.NewReader(data), fileNonce, 0, int64(len(data)), ix)
+		if end < 0 || end > int64(len(data)) {
+			t.Fatalf("readFrames ended at %d of %d bytes", end, len(data))
+		}
+		for _, r := range ix.byKey {
+			if r.off+r.size > int64(len(data)) {
+				t.Fatalf("record %+v reaches past the file (%d bytes)", r, len(data))
+			}
 		}
 	})
 }

@@ -116,7 +116,7 @@ func loadKeyFile(keyPath, cachePath string) ([]byte, bool, error) {
 }
 
 func readKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +149,9 @@ func createKeyFile(path string) (bool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return false, fmt.Errorf("file: create key file: %w", err)
 	}
+	if err := checkDir(dir); err != nil {
+		return false, err
+	}
 	key, err := store.GenerateKey()
 	if err != nil {
 		return false, err
@@ -156,7 +159,7 @@ func createKeyFile(path string) (bool, error) {
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := fmt.Sprintf("%s.tmp-%d-%x", path, os.Getpid(), rnd)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return false, fmt.Errorf("file: create key file: %w", err)
 	}

@@ -19,13 +19,15 @@ import (
 // Lock files are left in place (removing one while another process
 // waits on it would let two processes in).
 func (s *Store) SignInLock(ctx context.Context, key string) (func(), error) {
-	dir := filepath.Join(s.dir, "signin")
+	path := signInLockPath(s.dir, key)
+	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("file: sign-in lock directory: %w", err)
 	}
-	sum := sha256.Sum256([]byte(key))
-	path := filepath.Join(dir, hex.EncodeToString(sum[:12])+".lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err := checkDir(dir); err != nil {
+		return nil, err
+	}
+	f, err := openFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("file: open sign-in lock: %w", err)
 	}
@@ -51,6 +53,12 @@ func (s *Store) SignInLock(ctx context.Context, key string) (func(), error) {
 		case <-t.C:
 		}
 	}
+}
+
+// signInLockPath is key's sign-in lock file under the cache directory dir.
+func signInLockPath(dir, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(dir, "signin", hex.EncodeToString(sum[:12])+".lock")
 }
 
 var _ core.SignInLocker = (*Store)(nil)

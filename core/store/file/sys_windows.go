@@ -13,6 +13,16 @@ import (
 
 func inode(fs.FileInfo) uint64 { return 0 }
 
+// checkDir is a no-op: Windows protects the user's profile with ACLs.
+func checkDir(string) error { return nil }
+
+// openFile is os.OpenFile: Windows has no FIFOs at file paths, and
+// creating a symbolic link needs a privilege a planted link's owner
+// would already have over the user's files.
+func openFile(path string, flag int, perm os.FileMode) (*os.File, error) {
+	return os.OpenFile(path, flag, perm)
+}
+
 // loosePerms is false: Windows protects the user's profile with ACLs, and
 // Go's mode bits do not reflect them.
 func loosePerms(fs.FileInfo) bool { return false }

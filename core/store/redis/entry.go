@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -70,13 +71,13 @@ func (s *Store) discard(ctx context.Context, rkey string, fields []string, reaso
 // must carry before it is sealed; the other compares and sets.
 func (s *Store) Save(ctx context.Context, key string, blob core.Blob) (uint64, error) {
 	rkey := s.entries + key
-	res, err := reserveScript.Run(ctx, s.c, []string{rkey, s.counter}).Text()
+	res, err := reserveScript.Run(ctx, s.c, []string{rkey}).Text()
 	if err != nil {
 		return 0, s.fail("save", err)
 	}
 	version, err := strconv.ParseUint(res, 10, 64)
 	if err != nil || version == 0 {
-		return 0, fmt.Errorf("redis: save: the server returned an unusable version %q; is the version counter %sversion tampered with?", res, s.prefix)
+		return 0, fmt.Errorf("redis: save: the server returned an unusable version %q", res)
 	}
 	sealed, err := s.cipher.Seal(encodePayload(version, blob.ExpiresOn, blob.Data), []byte(rkey))
 	if err != nil {
@@ -86,12 +87,35 @@ func (s *Store) Save(ctx context.Context, key string, blob core.Blob) (uint64, e
 	if !blob.ExpiresOn.IsZero() {
 		expireAt = max(blob.ExpiresOn.UnixMilli(), 1) // 0 means no expiry
 	}
-	stored, err := saveScript.Run(ctx, s.c, []string{rkey}, blob.Version, version, sealed, expireAt).Int()
-	if err != nil {
+	args := []any{blob.Version, version, sealed, expireAt}
+	if s.replicas == 0 {
+		stored, err := saveScript.Run(ctx, s.c, []string{rkey}, args...).Int()
+		if err != nil {
+			return 0, s.fail("save", err)
+		}
+		if stored == 0 {
+			return 0, core.ErrCacheConflict
+		}
+		return version, nil
+	}
+	// WAIT counts the replicas that have this connection's writes, so it
+	// goes in one pipeline (one connection) with the save.
+	var (
+		save *goredis.Cmd
+		wait *goredis.Cmd
+	)
+	if _, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		save = saveScript.Eval(ctx, p, []string{rkey}, args...)
+		wait = p.Do(ctx, "WAIT", s.replicas, s.waitTimeout.Milliseconds())
+		return nil
+	}); err != nil {
 		return 0, s.fail("save", err)
 	}
-	if stored == 0 {
+	if stored, _ := save.Int(); stored == 0 {
 		return 0, core.ErrCacheConflict
+	}
+	if n, _ := wait.Int64(); n < int64(s.replicas) {
+		return 0, fmt.Errorf("redis: save: the entry reached %d of %d replicas (min_replicas) within %s; it could be lost in a failover, so it does not count as saved", n, s.replicas, s.waitTimeout)
 	}
 	return version, nil
 }
@@ -105,15 +129,29 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 }
 
 // Keys implements core.Store. It walks the keyspace with SCAN (never KEYS,
-// which blocks the server), so it costs time in proportion to the whole
-// database; Redis leaves expired entries out.
+// which blocks the server), on every master of a cluster, so it costs time
+// in proportion to the whole database; Redis leaves expired entries out.
 func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
-	var keys []string
-	it := s.c.Scan(ctx, 0, globEscape(s.entries+prefix)+"*", 1000).Iterator()
-	for it.Next(ctx) {
-		keys = append(keys, strings.TrimPrefix(it.Val(), s.entries))
+	var (
+		mu   sync.Mutex
+		keys []string
+	)
+	scan := func(ctx context.Context, c goredis.Cmdable) error {
+		it := c.Scan(ctx, 0, globEscape(s.entries+prefix)+"*", 1000).Iterator()
+		for it.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, strings.TrimPrefix(it.Val(), s.entries))
+			mu.Unlock()
+		}
+		return it.Err()
 	}
-	if err := it.Err(); err != nil {
+	var err error
+	if cc, ok := s.c.(*goredis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, s.c)
+	}
+	if err != nil {
 		return nil, s.fail("list keys", err)
 	}
 	slices.Sort(keys)

@@ -71,22 +71,20 @@ func globEscape(s string) string {
 // are exact well past this century, and are formatted with %.0f because
 // Lua would print large numbers in exponent notation.
 
-// reserveScript returns the next version for entry KEYS[1]: above every
-// version handed out under the prefix (the counter KEYS[2]), above the
-// entry's current one, and at least the server time in microseconds, so
-// versions stay unique and increasing even if the counter is lost (FLUSHDB,
-// eviction) or the entry expired.
+// reserveScript returns the next version for entry KEYS[1]: above the
+// entry's current one and at least the server time in microseconds, so
+// versions stay unique and increasing per key even after the entry
+// expired or was deleted. It touches only KEYS[1] (one cluster slot); the
+// save that follows compares, so two writers reserving the same version
+// still make one winner.
 var reserveScript = goredis.NewScript(`
-local n = (tonumber(redis.call('GET', KEYS[2]) or '') or 0) + 1
 local t = redis.call('TIME')
-n = math.max(n, tonumber(t[1]) * 1000000 + tonumber(t[2]))
+local n = tonumber(t[1]) * 1000000 + tonumber(t[2])
 if redis.call('TYPE', KEYS[1]).ok == 'hash' then
   local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '')
   if v and v < 2^53 then n = math.max(n, v + 1) end -- a tampered v is damage, found by Load
 end
-local s = string.format('%.0f', n)
-redis.call('SET', KEYS[2], s)
-return s
+return string.format('%.0f', n)
 `)
 
 // saveScript stores version ARGV[2] and sealed payload ARGV[3] in KEYS[1]

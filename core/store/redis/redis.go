@@ -9,13 +9,16 @@
 // the version again (authenticated), the expiry and the data; see
 // format.go. Entries expire in Redis at Blob.ExpiresOn.
 //
-// Saves are compare-and-set in a Lua script. Versions come from a counter
-// per prefix (<prefix>version, no expiry) that is at least the server time
-// in microseconds, so a version is never reused for a key, even after the
-// entry expires and is written again.
+// Saves are compare-and-set in a Lua script. Versions are per key: the
+// next version is above the entry's current one and at least the server
+// time in microseconds, so a version is not reused for a key even after
+// the entry expires and is written again. Every script touches exactly one
+// key, so it always runs in one slot of a Redis Cluster.
 //
-// The client is a single-node client (goredis.NewClient); Redis Cluster is
-// not supported.
+// The client is go-redis's universal client: a single node (the URL), a
+// Redis Cluster (more seed nodes with addr=host:port query parameters, or
+// cluster=true for one seed), or a Sentinel group (master_name=<name>; the
+// URL's host and any addr parameters are then the sentinels).
 package redis
 
 import (
@@ -26,6 +29,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,19 +79,30 @@ type Options struct {
 // Store is a Redis token store. It implements core.Store and is safe for
 // concurrent use by goroutines, processes and hosts.
 type Store struct {
-	c       *goredis.Client
+	c       goredis.UniversalClient
 	cipher  *store.Cipher
 	log     zerolog.Logger
 	addr    string // host:port, for messages
 	prefix  string
 	entries string // prefix + "e:"
-	counter string // prefix + "version"
+	// replicas is how many replicas must have a save before it counts
+	// (min_replicas; WAIT), within waitTimeout.
+	replicas    int
+	waitTimeout time.Duration
 }
 
 var errClosed = errors.New("redis: store is closed")
 
 // Open connects to the Redis at rawURL (redis://[user:password@]host:port[/db]
 // or rediss:// for TLS) and checks that it answers within the timeout.
+// Query parameters choose the topology: addr=host:port (repeatable) adds
+// Redis Cluster seed nodes, cluster=true makes a single seed a cluster,
+// and master_name=<name> makes the URL's host and the addr parameters the
+// sentinels of a Sentinel group that serves the master of that name (the
+// sentinels themselves take no password here; the user and password are
+// the data nodes'). min_replicas=N makes a save count only once N replicas
+// have it (WAIT, within the timeout), so that a Sentinel failover cannot
+// lose a token a host was told is saved; it is not for a cluster.
 // opts must set Key; a nil opts is an error. The error names the address
 // and what to check; it never contains the password or the key.
 func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
@@ -105,7 +120,7 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	o, err := parseURL(rawURL)
+	o, topo, err := parseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -140,14 +155,45 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
+	u := &goredis.UniversalOptions{
+		Addrs:                    append([]string{o.Addr}, topo.addrs...),
+		DB:                       o.DB,
+		Username:                 o.Username,
+		Password:                 o.Password,
+		MaxRetries:               o.MaxRetries,
+		DialTimeout:              o.DialTimeout,
+		DialerRetries:            o.DialerRetries,
+		ReadTimeout:              o.ReadTimeout,
+		WriteTimeout:             o.WriteTimeout,
+		ContextTimeoutEnabled:    true,
+		TLSConfig:                o.TLSConfig,
+		MasterName:               topo.master,
+		IsClusterMode:            topo.master == "" && (topo.cluster || len(topo.addrs) > 0),
+		MaintNotificationsConfig: o.MaintNotificationsConfig,
+	}
+	if u.IsClusterMode && u.DB != 0 {
+		return nil, errors.New("redis: a Redis Cluster has only database 0; remove the /<db> from the URL")
+	}
+	addr := o.Addr
+	switch {
+	case u.MasterName != "":
+		addr = "the master " + u.MasterName + " of sentinels " + strings.Join(u.Addrs, ",")
+	case u.IsClusterMode:
+		addr = "the cluster of " + strings.Join(u.Addrs, ",")
+		// A cluster client follows MOVED/ASK on its own; a failed node
+		// must not cost many rounds of redirects.
+		u.MaxRedirects = 3
+	}
 	s := &Store{
-		c:       goredis.NewClient(o),
+		c:       goredis.NewUniversalClient(u),
 		cipher:  cipher,
 		log:     opts.Log,
-		addr:    o.Addr,
+		addr:    addr,
 		prefix:  prefix,
 		entries: prefix + "e:",
-		counter: prefix + "version",
+
+		replicas:    topo.replicas,
+		waitTimeout: o.ReadTimeout / 2, // the reply must come within the read timeout
 	}
 	pctx, cancel := context.WithTimeout(ctx, o.DialTimeout+o.ReadTimeout)
 	defer cancel()
@@ -160,20 +206,65 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
+// topology is what the URL's own query parameters (addr, cluster,
+// master_name) ask for beyond a single node.
+type topology struct {
+	addrs    []string
+	cluster  bool
+	master   string
+	replicas int
+}
+
 // parseURL parses a redis:// or rediss:// URL. A url.Parse error quotes
 // the whole URL, password included, so only its reason is kept.
-func parseURL(rawURL string) (*goredis.Options, error) {
+func parseURL(rawURL string) (*goredis.Options, topology, error) {
+	var topo topology
 	if !strings.HasPrefix(rawURL, "redis://") && !strings.HasPrefix(rawURL, "rediss://") {
-		return nil, errors.New("redis: the URL must start with redis:// or rediss:// (TLS)")
+		return nil, topo, errors.New("redis: the URL must start with redis:// or rediss:// (TLS)")
 	}
-	o, err := goredis.ParseURL(rawURL)
-	if err != nil {
+	invalid := func(err error) error {
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("redis: invalid URL: %s", strings.TrimPrefix(err.Error(), "redis: "))
+		return fmt.Errorf("redis: invalid URL: %s", strings.TrimPrefix(err.Error(), "redis: "))
 	}
-	return o, nil
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, topo, invalid(err)
+	}
+	q := u.Query()
+	topo.addrs, topo.master = q["addr"], q.Get("master_name")
+	for _, a := range topo.addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, topo, fmt.Errorf("redis: invalid URL: addr=%q is not host:port", a)
+		}
+	}
+	if c := q.Get("cluster"); c != "" {
+		if topo.cluster, err = strconv.ParseBool(c); err != nil {
+			return nil, topo, fmt.Errorf("redis: invalid URL: cluster=%q is not true or false", c)
+		}
+	}
+	if topo.cluster && topo.master != "" {
+		return nil, topo, errors.New("redis: invalid URL: set cluster=true or master_name, not both")
+	}
+	if r := q.Get("min_replicas"); r != "" {
+		if topo.replicas, err = strconv.Atoi(r); err != nil || topo.replicas < 0 {
+			return nil, topo, fmt.Errorf("redis: invalid URL: min_replicas=%q is not a number of replicas", r)
+		}
+		if topo.master == "" && (topo.cluster || len(topo.addrs) > 0) {
+			return nil, topo, errors.New("redis: invalid URL: min_replicas is for a single node or a Sentinel group, not a cluster")
+		}
+	}
+	q.Del("min_replicas")
+	q.Del("addr")
+	q.Del("cluster")
+	q.Del("master_name")
+	u.RawQuery = q.Encode()
+	o, err := goredis.ParseURL(u.String())
+	if err != nil {
+		return nil, topo, invalid(err)
+	}
+	return o, topo, nil
 }
 
 // setTLS applies Options.TLS and Options.CA to o, which ParseURL gave a
