@@ -19,12 +19,15 @@ func TestDefaultConfig(t *testing.T) {
 	if tn.ID != "72f988bf-0000-4000-8000-000000000001" || tn.Domain != "contoso.onmicrosoft.com" {
 		t.Errorf("tenant %s %s", tn.ID, tn.Domain)
 	}
-	if len(tn.Apps) != 2 || tn.Apps[0].ClientID != "11111111-1111-4111-8111-111111111111" || tn.Apps[0].Name != "credhost-demo" ||
+	if len(tn.Apps) != 3 || tn.Apps[0].ClientID != "11111111-1111-4111-8111-111111111111" || tn.Apps[0].Name != "credhost-demo" ||
 		len(tn.Apps[0].Secrets) != 1 || tn.Apps[0].Secrets[0] != "demo-secret-value" {
 		t.Errorf("apps %+v", tn.Apps)
 	}
 	if pub := tn.Apps[1]; pub.ClientID != emulator.DefaultPublicClientID || !pub.Public || len(pub.RedirectURIs) != 2 {
 		t.Errorf("public app %+v", pub)
+	}
+	if api := tn.Apps[2]; api.ClientID != emulator.DefaultAPIClientID || api.AccessTokenVersion != 2 || api.IdentifierURIs[0] != "api://resource" {
+		t.Errorf("web API %+v", api)
 	}
 	if len(tn.Users) != 2 || tn.Users[0].Username != "alice@contoso.onmicrosoft.com" || tn.Users[0].Password != "alice-password" ||
 		tn.Users[0].MFA || tn.Users[1].Username != emulator.DefaultMFAUsername || !tn.Users[1].MFA {

@@ -60,7 +60,7 @@ func (s *Server) grantOnBehalfOf(q *tokenRequest) (*tokenResponse, *aadError) {
 	if q.tenant != nil && q.tenant.id != tid {
 		return nil, errInvalidAssertion("the assertion was issued by tenant " + tid + ", not by " + q.tenant.id)
 	}
-	if !assertionForApp(claims, c.app.ClientID) {
+	if !assertionForApp(claims, c.app) {
 		return nil, newError(http.StatusBadRequest, "invalid_grant", 500131,
 			"Assertion audience does not match the Client app presenting the assertion. The audience in the assertion was '%s' "+
 				"and the expected audience is '%s' or one of the Application Uris of this application with App ID '%s'(%s).",
@@ -91,10 +91,11 @@ func (s *Server) grantOnBehalfOf(q *tokenRequest) (*tokenResponse, *aadError) {
 }
 
 // assertionForApp reports whether the assertion's audience is the app:
-// its client id or its default application id URI, api://<client id>.
-func assertionForApp(claims map[string]any, clientID string) bool {
+// its client id, one of its identifier URIs or its default application id
+// URI, api://<client id>.
+func assertionForApp(claims map[string]any, app *appRec) bool {
 	for _, aud := range audiences(claims) {
-		if strings.EqualFold(aud, clientID) || strings.EqualFold(aud, "api://"+clientID) {
+		if app.matches(aud) || strings.EqualFold(aud, "api://"+app.ClientID) {
 			return true
 		}
 	}
