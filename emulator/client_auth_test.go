@@ -3,8 +3,8 @@ package emulator_test
 import (
 	"crypto/sha1"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/base64"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
