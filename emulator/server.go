@@ -87,7 +87,7 @@ type Server struct {
 	pki    *pki
 	dir    *directory
 	client *http.Client
-	mux    *http.ServeMux
+	mux    http.Handler
 
 	counters counters
 	faults   faults
@@ -145,7 +145,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger, pki: p, dir: dir, fed: fed}
 	s.client = s.newHTTPClient()
-	s.mux = s.routes()
+	s.mux = caseInsensitive(s.routes())
 	return s, nil
 }
 
