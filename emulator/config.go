@@ -138,10 +138,12 @@ type User struct {
 	// mapping of an Active Directory UPN.
 	KerberosPrincipal string `json:"kerberos_principal,omitempty"`
 	// ConditionalAccess lists resources (e.g. "https://graph.microsoft.com")
-	// that a conditional access policy guards for this user: on-behalf-of
-	// requests for them answer interaction_required (AADSTS50076) with a
-	// claims challenge, which the middle-tier API relays to its client. No
-	// emulator sign-in satisfies the policy.
+	// that a conditional access policy guards for this user: every user
+	// grant for them (on-behalf-of included, whose middle-tier API relays
+	// it) answers interaction_required (AADSTS50076) with a claims
+	// challenge naming the policy. A request whose "claims" parameter
+	// carries that challenge is issued the token, as if the user had
+	// completed multi-factor authentication; its token has "acrs".
 	ConditionalAccess []string `json:"conditional_access,omitempty"`
 }
 

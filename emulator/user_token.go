@@ -112,6 +112,24 @@ func (s *Server) issueUserTokens(q *tokenRequest, g userGrant) (*tokenResponse, 
 	if aerr != nil {
 		return nil, aerr
 	}
+	cr, aerr := parseClaimsParam(q.form.Get("claims"))
+	if aerr != nil {
+		return nil, aerr
+	}
+	var extra map[string]any
+	if g.user.underConditionalAccess(g.scopes.resource) || g.user.underConditionalAccess(res.app.ClientID) {
+		if !cr.satisfies(conditionalAccessPolicy(g.scopes.resource)) {
+			return nil, errConditionalAccess(g.scopes.resource)
+		}
+		// The client answered the challenge: the user stepped up.
+		extra = map[string]any{"acrs": []string{"c1"}}
+	}
+	if len(cr.xmsCC) > 0 {
+		if extra == nil {
+			extra = map[string]any{}
+		}
+		extra["xms_cc"] = cr.xmsCC
+	}
 	scp := "openid profile"
 	if len(g.scopes.permissions) > 0 {
 		if g.interactive {
@@ -124,7 +142,7 @@ func (s *Server) issueUserTokens(q *tokenRequest, g userGrant) (*tokenResponse, 
 	at, err := s.mintAccessToken(accessToken{
 		host: q.host, tenantID: tid, res: res,
 		clientID: g.client.app.ClientID, azpacr: g.client.azpacr(), appOID: g.client.app.objectID,
-		user: g.user, scp: scp,
+		user: g.user, scp: scp, extra: extra,
 	})
 	if err != nil {
 		return nil, errServer(err)
