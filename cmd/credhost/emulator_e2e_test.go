@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/emulator"
+	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/azuritetest"
 	"github.com/credhost/credhost/internal/syncbuf"
 	"github.com/credhost/credhost/internal/testbin"
@@ -242,4 +244,74 @@ func listContainers(t *testing.T, az *azuritetest.Server, cred azcore.TokenCrede
 	if !slices.Contains(names, name) {
 		t.Errorf("containers %v lack %s", names, name)
 	}
+}
+
+// TestClaimsChallengeThroughCLI: a conditional access policy on the
+// resource makes `credhost token` (ropc) fail with the emulator's claims
+// challenge; the same command with --claims and that challenge gets a
+// stepped-up token; a malformed --claims is refused with AADSTS50117.
+func TestClaimsChallengeThroughCLI(t *testing.T) {
+	const user, password, scope = "carol@contoso.onmicrosoft.com", "carol-password", "api://resource/access_as_user"
+	cli := testbin.Build(t, "./cmd/credhost", "credhost")
+	testbin.Build(t, "./plugins/ropc", "credhost-plugin-ropc")
+	cfg := emulator.DefaultConfig()
+	cfg.Tenants[0].Users = append(cfg.Tenants[0].Users, emulator.User{Username: user, Password: password, ConditionalAccess: []string{"api://resource"}})
+	srv := emulatortest.Start(t, cfg)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), srv.CACertPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "config.toml")
+	body := `[profiles.ropc]
+authority = "` + srv.Authority(emulator.DefaultTenantID) + `"
+client_id = "` + emulator.DefaultPublicClientID + `"
+chain = ["ropc"]
+ca_file = "` + filepath.Join(dir, "ca.pem") + `"
+[profiles.ropc.ropc]
+username = "` + user + `"
+password = "env:ROPC_PASSWORD"
+`
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"ROPC_PASSWORD=" + password, "XDG_CACHE_HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir()}
+	token := func(extra ...string) cliResult {
+		return run(t, cli, env, append([]string{"token", "--config", conf, "--profile", "ropc", "--scope", scope}, extra...)...)
+	}
+	r := token()
+	if r.code == 0 || !strings.Contains(r.stderr, "AADSTS50076") {
+		t.Fatalf("without claims: exit %d\n%s", r.code, r.stderr)
+	}
+	// The challenge, as the resource's token endpoint answers it
+	// (`credhost token` reports the AADSTS code but not the challenge
+	// itself).
+	challenge := challengeFor(t, srv, user, password, scope)
+	r = token("--claims", challenge)
+	if r.code != 0 {
+		t.Fatalf("with --claims: exit %d\n%s", r.code, r.stderr)
+	}
+	c, err := srv.VerifyAccessToken(strings.TrimSpace(r.stdout))
+	if err != nil || c["acrs"] == nil || c["preferred_username"] != user {
+		t.Errorf("stepped-up token %v, %v", c, err)
+	}
+	if r := token("--claims", "not-json{"); r.code == 0 || !strings.Contains(r.stderr, "AADSTS50117") {
+		t.Errorf("malformed claims: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// challengeFor asks the emulator's token endpoint directly for the claims
+// challenge a password grant gets.
+func challengeFor(t *testing.T, srv *emulator.Server, user, password, scope string) string {
+	t.Helper()
+	resp, err := srv.HTTPClient().PostForm(srv.Authority(emulator.DefaultTenantID)+"/oauth2/v2.0/token", url.Values{
+		"grant_type": {"password"}, "client_id": {emulator.DefaultPublicClientID}, "username": {user}, "password": {password}, "scope": {scope}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Claims string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Claims == "" {
+		t.Fatalf("no claims challenge: %v", err)
+	}
+	return body.Claims
 }
