@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
+
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 )
@@ -108,4 +110,42 @@ func TestFederationTokenEndpoint(t *testing.T) {
 	req, _ = http.NewRequest(http.MethodPost, srv.URL()+emulator.FederationTokenPath, strings.NewReader(""))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	wantAADSTS(t, do(t, srv, req), 400, 900144, "invalid_request")
+}
+
+// lowerUserRealm sends the user realm request with a lower-case path, as
+// MSAL Python and the Azure CLI do, and counts such requests.
+type lowerUserRealm struct {
+	next http.RoundTripper
+	n    *int
+}
+
+func (l lowerUserRealm) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(r.URL.Path, "/common/UserRealm/") {
+		r = r.Clone(r.Context())
+		r.URL.Path = strings.ToLower(r.URL.Path)
+		r.URL.RawPath = ""
+		*l.n++
+	}
+	return l.next.RoundTrip(r)
+}
+
+// TestFederatedSignInLowerCaseUserRealm: a federated user signs in
+// (user realm, MEX, WS-Trust, SAML bearer) with MSAL Go whose user realm
+// requests go out in lower case.
+func TestFederatedSignInLowerCaseUserRealm(t *testing.T) {
+	srv, hc := startFed(t)
+	n := 0
+	hc = &http.Client{Transport: lowerUserRealm{next: hc.Transport, n: &n}}
+	app, err := public.New(emulator.DefaultPublicClientID, public.WithAuthority(srv.Authority(tenantID)),
+		public.WithHTTPClient(hc), public.WithInstanceDiscovery(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := app.AcquireTokenByUsernamePassword(t.Context(), []string{"api://resource/access_as_user"}, fedUser, fedPassword) //nolint:staticcheck
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := srv.VerifyAccessToken(res.AccessToken); err != nil || c["preferred_username"] != fedUser || n == 0 {
+		t.Errorf("claims %v, err %v, lower-case user realm requests %d", c, err, n)
+	}
 }
