@@ -282,10 +282,18 @@ func (c Config) validate() error {
 			}
 			seen[k] = true
 		}
-		apps := map[string]bool{}
+		apps, uris := map[string]bool{}, map[string]bool{}
 		for j, a := range t.Apps {
 			if err := a.validate(); err != nil {
 				errs = append(errs, fmt.Errorf("tenants[%d].apps[%d]: %w", i, j, err))
+			}
+			// Entra ID keeps identifier URIs unique in a tenant.
+			for _, u := range a.IdentifierURIs {
+				k := strings.ToLower(strings.TrimSuffix(u, "/"))
+				if uris[k] {
+					errs = append(errs, fmt.Errorf("tenants[%d].apps[%d]: identifier URI %q is used twice", i, j, u))
+				}
+				uris[k] = true
 			}
 			if k := strings.ToLower(a.ClientID); apps[k] {
 				errs = append(errs, fmt.Errorf("tenants[%d].apps[%d]: client id %q is used twice", i, j, a.ClientID))

@@ -52,7 +52,8 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Tenants[0].Apps[0].Secrets[0] != emulator.DefaultClientSecret {
+	if cfg.Tenants[0].Apps[0].Secrets[0] != emulator.DefaultClientSecret || !cfg.Tenants[0].AutoConsent ||
+		cfg.Tenants[0].Apps[2].AccessTokenVersion != 2 || len(cfg.Tenants[0].Apps[0].Permissions) == 0 {
 		t.Errorf("round trip: %+v", cfg)
 	}
 	for name, body := range map[string]string{
@@ -63,6 +64,10 @@ func TestLoadConfig(t *testing.T) {
 		"no client id":  `{"tenants":[{"id":"72f988bf-0000-4000-8000-000000000001","apps":[{"name":"x"}]}]}`,
 		"public secret": `{"tenants":[{"id":"72f988bf-0000-4000-8000-000000000001","apps":[{"client_id":"a","public":true,"secrets":["s"]}]}]}`,
 		"syntax":        `{`,
+		"dup uri": `{"tenants":[{"id":"72f988bf-0000-4000-8000-000000000001","apps":[{"client_id":"a","identifier_uris":["api://x"]},` +
+			`{"client_id":"b","identifier_uris":["API://x/"]}]}]}`,
+		"bad version":    `{"tenants":[{"id":"72f988bf-0000-4000-8000-000000000001","apps":[{"client_id":"a","access_token_version":3}]}]}`,
+		"empty resource": `{"tenants":[{"id":"72f988bf-0000-4000-8000-000000000001","apps":[{"client_id":"a","permissions":[{"scopes":["x"]}]}]}]}`,
 	} {
 		if _, err := emulator.LoadConfig(write(strings.ReplaceAll(name, " ", "_")+".json", body)); err == nil {
 			t.Errorf("%s: no error", name)
