@@ -2,7 +2,9 @@ package emulator_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
@@ -58,6 +60,11 @@ func TestClaimsChallenge(t *testing.T) {
 		cc.Set("claims", bad)
 		wantAADSTS(t, postToken(t, srv, tenantID, cc), 400, 50117, "invalid_request")
 	}
+
+	dc := url.Values{"client_id": {publicID}, "scope": {"api://resource/access_as_user"}, "claims": {"not-json{"}}
+	req, _ := http.NewRequest(http.MethodPost, srv.Authority(tenantID)+"/oauth2/v2.0/devicecode", strings.NewReader(dc.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	wantAADSTS(t, do(t, srv, req), 400, 50117, "invalid_request")
 
 	// CAE: cp1 is echoed, for a user without policy.
 	f := ropcForm("api://resource/access_as_user")
