@@ -40,7 +40,7 @@ var errTokenExpired = errors.New("expired")
 // VerifyAccessToken checks that raw is an access token the emulator issued
 // and that it is valid now (by Options.Now): RS256 signature with the
 // emulator's key, an issuer of one of its tenants on one of its host names
-// (or the v1.0 issuer for Options.V1Resources), a matching tid, exp in
+// (or the v1.0 issuer for a "ver" 1.0 token), a matching tid, exp in
 // the future and nbf not in the future (5 minutes of skew). It returns
 // the claims, with numbers as float64. It does not check the audience;
 // callers do. Safe for concurrent use.
@@ -67,7 +67,7 @@ func (s *Server) verifyAccessToken(raw string) (map[string]any, error) {
 		return nil, fmt.Errorf("bad signature: %w", err)
 	}
 	iss := stringClaim(t.claims, "iss")
-	tid, err := s.accessTokenTenant(iss, stringClaim(t.claims, "aud"))
+	tid, err := s.accessTokenTenant(iss, stringClaim(t.claims, "ver"))
 	if err != nil {
 		return nil, err
 	}
@@ -93,11 +93,11 @@ func (s *Server) verifyAccessToken(raw string) (map[string]any, error) {
 }
 
 // accessTokenTenant returns the tenant GUID named by an access token's
-// issuer: a v2.0 issuer on one of the emulator's host names, or for an
-// audience among Options.V1Resources the v1.0 issuer, and in both cases
-// one of its tenants.
-func (s *Server) accessTokenTenant(iss, aud string) (string, error) {
-	if tid, ok := v1IssuerTenant(iss); ok && s.isV1Resource(aud) {
+// issuer: a v2.0 issuer on one of the emulator's host names, or for a
+// version 1.0 token the v1.0 issuer, and in both cases one of its
+// tenants.
+func (s *Server) accessTokenTenant(iss, ver string) (string, error) {
+	if tid, ok := v1IssuerTenant(iss); ok && ver == "1.0" {
 		if tenant, ok := s.dir.tenant(tid); ok && tenant.id == tid {
 			return tid, nil
 		}

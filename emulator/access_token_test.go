@@ -12,7 +12,7 @@ import (
 
 func TestVerifyAccessToken(t *testing.T) {
 	clock := &fakeClock{now: time.Now()}
-	srv := emulatortest.StartOptions(t, emulator.Options{Now: clock.Now, TokenLifetime: 10 * time.Minute})
+	srv := emulatortest.StartOptions(t, emulator.Options{Config: testConfig(), Now: clock.Now, TokenLifetime: 10 * time.Minute})
 	r := postToken(t, srv, tenantID, secretForm(secret))
 	tok, _ := r.body["access_token"].(string)
 	if r.body["expires_in"] != float64(600) {
@@ -31,7 +31,7 @@ func TestVerifyAccessToken(t *testing.T) {
 
 	parts := strings.Split(tok, ".")
 	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
-	forged := strings.Replace(string(payload), `"aud":"api://resource"`, `"aud":"api://other"`, 1)
+	forged := strings.Replace(string(payload), `"aud":"`+resourceID+`"`, `"aud":"api://other"`, 1)
 	federated, err := srv.IssueFederatedToken("sub", "", 0)
 	if err != nil {
 		t.Fatal(err)

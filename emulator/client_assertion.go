@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"crypto/rsa"
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"slices"
@@ -54,7 +53,7 @@ func (s *Server) verifyCertificateAssertion(q *tokenRequest, app *appRec, t *jwt
 			"The certificate with identifier used to sign the client assertion is not registered on application. "+
 				"[Reason - The key was not found., Thumbprint of key used by client: '%s', "+
 				"Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'.]",
-			strings.ToUpper(base64.RawURLEncoding.EncodeToString(tp)), app.ClientID)
+			Thumbprint(tp), app.ClientID)
 	}
 	pub, ok := reg.cert.PublicKey.(*rsa.PublicKey)
 	if !ok {

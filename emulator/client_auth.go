@@ -40,7 +40,8 @@ func (c client) azpacr() string {
 // authenticateClient identifies and authenticates the client of a token
 // request, for every grant. A confidential app must present exactly one
 // valid credential: client_secret (body or HTTP Basic) or a jwt-bearer
-// client_assertion. A public app must present none. For a multi-tenant
+// client_assertion (or none in the password and device code grants, if
+// the app allows public client flows). A public app must present none. For a multi-tenant
 // alias ("organizations") the app is looked up in every tenant.
 func (s *Server) authenticateClient(q *tokenRequest) (client, *aadError) {
 	f := q.form
@@ -121,8 +122,18 @@ func (s *Server) authenticateClient(q *tokenRequest) (client, *aadError) {
 		}
 		return client{app: app, method: method}, nil
 	}
+	if app.AllowPublicClientFlows && publicClientFlows[q.grant] {
+		// "Allow public client flows": the app may act as a public
+		// client in the flows a public client can use.
+		return client{app: app, method: authNone}, nil
+	}
 	return client{}, errNoClientCredential()
 }
+
+// publicClientFlows are the grants a confidential app with "Allow public
+// client flows" may use without a credential: ROPC and device code, and
+// the refresh of what they issued.
+var publicClientFlows = map[string]bool{"password": true, "device_code": true, "refresh_token": true}
 
 // findApp looks clientID up in the request's tenant, or in every tenant
 // for a multi-tenant alias.

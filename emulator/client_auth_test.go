@@ -2,7 +2,9 @@ package emulator_test
 
 import (
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
@@ -73,6 +75,15 @@ func TestClientAssertion(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := postToken(t, srv, tc.tenant, certAssertionForm(tc.assertion))
+			if tc.name == "unregistered key and cert" {
+				// Entra ID prints the thumbprint as upper-case hex.
+				s1, s256 := sha1.Sum(other.cert.Raw), sha256.Sum256(other.cert.Raw)
+				desc, _ := r.body["error_description"].(string)
+				if !strings.Contains(desc, "'"+strings.ToUpper(hex.EncodeToString(s1[:]))+"'") &&
+					!strings.Contains(desc, "'"+strings.ToUpper(hex.EncodeToString(s256[:]))+"'") {
+					t.Errorf("thumbprint not in upper-case hex: %s", desc)
+				}
+			}
 			if tc.status == 200 {
 				if r.status != 200 {
 					t.Fatalf("status %d: %s", r.status, r.raw)

@@ -25,6 +25,21 @@ type Tenant struct {
 	Domain string `json:"domain"`
 	Apps   []App  `json:"apps"`
 	Users  []User `json:"users"`
+	// AutoRegisterResources makes a token request for a resource no app
+	// of the tenant (and no first-party service) is named by succeed, as
+	// if an app with that identifier URI, accepting v1.0 tokens and
+	// exposing every permission asked for, had been registered and
+	// consented to. Entra ID answers AADSTS500011 instead; this is a
+	// convenience for tests that invent resource names. DefaultConfig
+	// sets it.
+	AutoRegisterResources bool `json:"auto_register_resources,omitempty"`
+	// AutoConsent treats every delegated permission a resource exposes as
+	// consented for every app, as if an administrator had granted
+	// tenant-wide consent to everything. Entra ID answers AADSTS65001
+	// (consent_required) to a non-interactive request for a permission
+	// nobody consented to; without AutoConsent, the emulator does too.
+	// DefaultConfig sets it.
+	AutoConsent bool `json:"auto_consent,omitempty"`
 }
 
 // App is an app registration (and its service principal) in a tenant.
@@ -43,7 +58,43 @@ type App struct {
 	// Public marks a public client (no credentials, cannot use
 	// client_credentials).
 	Public bool `json:"public,omitempty"`
-	// Roles are the app roles put in the app's app-only tokens.
+	// AllowPublicClientFlows is the "Allow public client flows" setting:
+	// a confidential app may then use the password and device code grants
+	// without its credential. Without it such a request without a client
+	// credential is AADSTS7000218. Public apps always may.
+	AllowPublicClientFlows bool `json:"allow_public_client_flows,omitempty"`
+
+	// The app as a resource (a web API):
+
+	// IdentifierURIs are the application id URIs naming the app as a
+	// resource, e.g. "api://my-api"; its client id always names it too.
+	IdentifierURIs []string `json:"identifier_uris,omitempty"`
+	// Scopes are the delegated permissions the app exposes
+	// (oauth2PermissionScopes values), e.g. "access_as_user".
+	Scopes []string `json:"scopes,omitempty"`
+	// AppRoles are the app roles the app defines (values), which other
+	// apps can be assigned (Permission.Roles).
+	AppRoles []string `json:"app_roles,omitempty"`
+	// AccessTokenVersion is the manifest's accessTokenAcceptedVersion: 2
+	// for v2.0 access tokens; 0 (unset) or 1 for v1.0 ones, as in Entra ID.
+	AccessTokenVersion int `json:"access_token_version,omitempty"`
+
+	// The app as a client:
+
+	// Permissions are what the app holds on resources: delegated
+	// permissions an administrator consented to for all users, and app
+	// roles assigned to it (the "roles" of its app-only tokens).
+	Permissions []Permission `json:"permissions,omitempty"`
+}
+
+// Permission is what a client app holds on one resource.
+type Permission struct {
+	// Resource names the resource app: its client id or an identifier
+	// URI, e.g. "https://graph.microsoft.com" or GraphAppID.
+	Resource string `json:"resource"`
+	// Scopes are the consented delegated permissions, e.g. "User.Read".
+	Scopes []string `json:"scopes,omitempty"`
+	// Roles are the assigned app roles, e.g. "User.Read.All".
 	Roles []string `json:"roles,omitempty"`
 }
 
@@ -87,10 +138,12 @@ type User struct {
 	// mapping of an Active Directory UPN.
 	KerberosPrincipal string `json:"kerberos_principal,omitempty"`
 	// ConditionalAccess lists resources (e.g. "https://graph.microsoft.com")
-	// that a conditional access policy guards for this user: on-behalf-of
-	// requests for them answer interaction_required (AADSTS50076) with a
-	// claims challenge, which the middle-tier API relays to its client. No
-	// emulator sign-in satisfies the policy.
+	// that a conditional access policy guards for this user: every user
+	// grant for them (on-behalf-of included, whose middle-tier API relays
+	// it) answers interaction_required (AADSTS50076) with a claims
+	// challenge naming the policy. A request whose "claims" parameter
+	// carries that challenge is issued the token, as if the user had
+	// completed multi-factor authentication; its token has "acrs".
 	ConditionalAccess []string `json:"conditional_access,omitempty"`
 }
 
@@ -130,6 +183,12 @@ const (
 	// them answers interaction_required (AADSTS50076).
 	DefaultMFAUsername = "bob@contoso.onmicrosoft.com"
 	DefaultMFAPassword = "bob-password"
+	// DefaultAPIClientID is the web API "credhost-demo-api" of the demo
+	// tenant: identifier URI DefaultAPIIdentifierURI, v2.0 access tokens
+	// (so their "aud" is this client id), delegated permissions
+	// access_as_user and read, app role Data.Read.
+	DefaultAPIClientID      = "4e500000-0000-4000-8000-00000000a919"
+	DefaultAPIIdentifierURI = "api://resource"
 )
 
 // DefaultRedirectURIs are the loopback redirect URIs of the demo public
@@ -139,22 +198,56 @@ var DefaultRedirectURIs = []string{"http://localhost", "http://127.0.0.1"}
 // DefaultConfig returns the demo directory: tenant DefaultTenantID
 // (DefaultTenantDomain) with the confidential app "credhost-demo"
 // (DefaultClientID, secret DefaultClientSecret), the public client
-// "credhost-cli" (DefaultPublicClientID, loopback redirect URIs), the user
+// "credhost-cli" (DefaultPublicClientID, loopback redirect URIs), the web
+// API "credhost-demo-api" (DefaultAPIClientID, v2.0 tokens), the user
 // DefaultUsername with password DefaultPassword and the MFA user
-// DefaultMFAUsername. Each call returns a fresh value.
+// DefaultMFAUsername. Both apps are consented to Graph's User.Read and
+// the other first-party services' user_impersonation; the tenant has
+// AutoRegisterResources and AutoConsent, which tests that invent resource
+// names rely on (clear them for Entra ID's strictness). Each call returns
+// a fresh value.
 func DefaultConfig() Config {
+	// Both apps hold consent to the first-party services' usual delegated
+	// permission, so ".default" for them gives what it gives in a tenant
+	// where an administrator consented to those permissions.
+	consented := func() []Permission {
+		return []Permission{
+			{Resource: GraphAppID, Scopes: []string{"User.Read"}},
+			{Resource: StorageAppID, Scopes: []string{"user_impersonation"}},
+			{Resource: ARMAppID, Scopes: []string{"user_impersonation"}},
+			{Resource: KeyVaultAppID, Scopes: []string{"user_impersonation"}},
+			{Resource: DevOpsAppID, Scopes: []string{"user_impersonation"}},
+		}
+	}
 	return Config{Tenants: []Tenant{{
-		ID:     DefaultTenantID,
-		Domain: DefaultTenantDomain,
+		ID:                    DefaultTenantID,
+		Domain:                DefaultTenantDomain,
+		AutoRegisterResources: true,
+		AutoConsent:           true,
 		Apps: []App{{
 			ClientID: DefaultClientID,
 			Name:     "credhost-demo",
 			Secrets:  []string{DefaultClientSecret},
+			// The demo app is also a web API (for on-behalf-of), with
+			// the manifest defaults: v1.0 tokens, api://<client id>.
+			IdentifierURIs: []string{"api://" + DefaultClientID},
+			Scopes:         []string{UserTokenScope},
+			Permissions:    consented(),
 		}, {
 			ClientID:     DefaultPublicClientID,
 			Name:         "credhost-cli",
 			Public:       true,
 			RedirectURIs: append([]string(nil), DefaultRedirectURIs...),
+			Permissions: append(consented(),
+				Permission{Resource: "api://" + DefaultClientID, Scopes: []string{UserTokenScope}},
+				Permission{Resource: DefaultAPIClientID, Scopes: []string{UserTokenScope}}),
+		}, {
+			ClientID:           DefaultAPIClientID,
+			Name:               "credhost-demo-api",
+			IdentifierURIs:     []string{DefaultAPIIdentifierURI},
+			Scopes:             []string{UserTokenScope, "read"},
+			AppRoles:           []string{"Data.Read"},
+			AccessTokenVersion: 2,
 		}},
 		Users: []User{{
 			Username:    DefaultUsername,
@@ -189,10 +282,18 @@ func (c Config) validate() error {
 			}
 			seen[k] = true
 		}
-		apps := map[string]bool{}
+		apps, uris := map[string]bool{}, map[string]bool{}
 		for j, a := range t.Apps {
 			if err := a.validate(); err != nil {
 				errs = append(errs, fmt.Errorf("tenants[%d].apps[%d]: %w", i, j, err))
+			}
+			// Entra ID keeps identifier URIs unique in a tenant.
+			for _, u := range a.IdentifierURIs {
+				k := strings.ToLower(strings.TrimSuffix(u, "/"))
+				if uris[k] {
+					errs = append(errs, fmt.Errorf("tenants[%d].apps[%d]: identifier URI %q is used twice", i, j, u))
+				}
+				uris[k] = true
 			}
 			if k := strings.ToLower(a.ClientID); apps[k] {
 				errs = append(errs, fmt.Errorf("tenants[%d].apps[%d]: client id %q is used twice", i, j, a.ClientID))
@@ -225,6 +326,14 @@ func (a App) validate() error {
 	for i, fc := range a.FederatedCredentials {
 		if fc.Subject == "" {
 			return fmt.Errorf("federated_credentials[%d]: subject is empty", i)
+		}
+	}
+	if v := a.AccessTokenVersion; v != 0 && v != 1 && v != 2 {
+		return fmt.Errorf("app %s: access_token_version %d: use 1 or 2", a.ClientID, v)
+	}
+	for i, p := range a.Permissions {
+		if strings.TrimSpace(p.Resource) == "" {
+			return fmt.Errorf("app %s: permissions[%d]: resource is empty", a.ClientID, i)
 		}
 	}
 	return nil

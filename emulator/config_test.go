@@ -19,12 +19,15 @@ func TestDefaultConfig(t *testing.T) {
 	if tn.ID != "72f988bf-0000-4000-8000-000000000001" || tn.Domain != "contoso.onmicrosoft.com" {
 		t.Errorf("tenant %s %s", tn.ID, tn.Domain)
 	}
-	if len(tn.Apps) != 2 || tn.Apps[0].ClientID != "11111111-1111-4111-8111-111111111111" || tn.Apps[0].Name != "credhost-demo" ||
+	if len(tn.Apps) != 3 || tn.Apps[0].ClientID != "11111111-1111-4111-8111-111111111111" || tn.Apps[0].Name != "credhost-demo" ||
 		len(tn.Apps[0].Secrets) != 1 || tn.Apps[0].Secrets[0] != "demo-secret-value" {
 		t.Errorf("apps %+v", tn.Apps)
 	}
 	if pub := tn.Apps[1]; pub.ClientID != emulator.DefaultPublicClientID || !pub.Public || len(pub.RedirectURIs) != 2 {
 		t.Errorf("public app %+v", pub)
+	}
+	if api := tn.Apps[2]; api.ClientID != emulator.DefaultAPIClientID || api.AccessTokenVersion != 2 || api.IdentifierURIs[0] != "api://resource" {
+		t.Errorf("web API %+v", api)
 	}
 	if len(tn.Users) != 2 || tn.Users[0].Username != "alice@contoso.onmicrosoft.com" || tn.Users[0].Password != "alice-password" ||
 		tn.Users[0].MFA || tn.Users[1].Username != emulator.DefaultMFAUsername || !tn.Users[1].MFA {
@@ -49,7 +52,8 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Tenants[0].Apps[0].Secrets[0] != emulator.DefaultClientSecret {
+	if cfg.Tenants[0].Apps[0].Secrets[0] != emulator.DefaultClientSecret || !cfg.Tenants[0].AutoConsent ||
+		cfg.Tenants[0].Apps[2].AccessTokenVersion != 2 || len(cfg.Tenants[0].Apps[0].Permissions) == 0 {
 		t.Errorf("round trip: %+v", cfg)
 	}
 	for name, body := range map[string]string{
@@ -60,6 +64,10 @@ func TestLoadConfig(t *testing.T) {
 		"no client id":  `{"tenants":[{"id":"72f988bf-0000-4000-8000-000000000001","apps":[{"name":"x"}]}]}`,
 		"public secret": `{"tenants":[{"id":"72f988bf-0000-4000-8000-000000000001","apps":[{"client_id":"a","public":true,"secrets":["s"]}]}]}`,
 		"syntax":        `{`,
+		"dup uri": `{"tenants":[{"id":"72f988bf-0000-4000-8000-000000000001","apps":[{"client_id":"a","identifier_uris":["api://x"]},` +
+			`{"client_id":"b","identifier_uris":["API://x/"]}]}]}`,
+		"bad version":    `{"tenants":[{"id":"72f988bf-0000-4000-8000-000000000001","apps":[{"client_id":"a","access_token_version":3}]}]}`,
+		"empty resource": `{"tenants":[{"id":"72f988bf-0000-4000-8000-000000000001","apps":[{"client_id":"a","permissions":[{"scopes":["x"]}]}]}]}`,
 	} {
 		if _, err := emulator.LoadConfig(write(strings.ReplaceAll(name, " ", "_")+".json", body)); err == nil {
 			t.Errorf("%s: no error", name)

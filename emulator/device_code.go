@@ -267,6 +267,9 @@ func (s *Server) deviceCode(r *http.Request) (*deviceCodeResponse, *aadError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	if _, aerr := parseClaimsParam(q.form.Get("claims")); aerr != nil {
+		return nil, aerr
+	}
 	now := s.now()
 	d := &deviceCodeRec{clientID: c.app.ClientID, tenant: t, scopes: scopes, issued: now,
 		interval: s.opts.DeviceCodeInterval, expires: now.Add(s.opts.DeviceCodeLifetime)}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -24,7 +25,13 @@ type tenantRec struct {
 	id     string
 	domain string
 	apps   map[string]*appRec // lower-case client id
-	users  map[string]*userRec
+	// appList is apps in registration order, for lookups by identifier
+	// URI.
+	appList []*appRec
+	users   map[string]*userRec
+
+	autoRegister bool
+	autoConsent  bool
 }
 
 // appRec is an App with what the emulator derives from it.
@@ -54,13 +61,15 @@ func newDirectory(cfg Config) (*directory, error) {
 	}
 	d := &directory{byKey: map[string]*tenantRec{}}
 	for _, t := range cfg.Tenants {
-		rec := &tenantRec{id: t.ID, domain: t.Domain, apps: map[string]*appRec{}, users: map[string]*userRec{}}
+		rec := &tenantRec{id: t.ID, domain: t.Domain, apps: map[string]*appRec{}, users: map[string]*userRec{},
+			autoRegister: t.AutoRegisterResources, autoConsent: t.AutoConsent}
 		for _, a := range t.Apps {
 			ar, err := newAppRec(t.ID, a)
 			if err != nil {
 				return nil, fmt.Errorf("tenant %s: %w", t.ID, err)
 			}
 			rec.apps[strings.ToLower(a.ClientID)] = ar
+			rec.appList = append(rec.appList, ar)
 		}
 		for _, u := range t.Users {
 			ur := &userRec{User: u, tenantID: t.ID}
@@ -89,7 +98,14 @@ func newAppRec(tenantID string, a App) (*appRec, error) {
 	a.Certificates = append([]string(nil), a.Certificates...)
 	a.FederatedCredentials = append([]FederatedCredential(nil), a.FederatedCredentials...)
 	a.RedirectURIs = append([]string(nil), a.RedirectURIs...)
-	a.Roles = append([]string(nil), a.Roles...)
+	a.IdentifierURIs = append([]string(nil), a.IdentifierURIs...)
+	a.Scopes = append([]string(nil), a.Scopes...)
+	a.AppRoles = append([]string(nil), a.AppRoles...)
+	perms := make([]Permission, len(a.Permissions))
+	for i, p := range a.Permissions {
+		perms[i] = Permission{Resource: p.Resource, Scopes: append([]string(nil), p.Scopes...), Roles: append([]string(nil), p.Roles...)}
+	}
+	a.Permissions = perms
 	ar := &appRec{App: a, tenantID: tenantID, objectID: stableGUID("app", tenantID, strings.ToLower(a.ClientID))}
 	for i, p := range a.Certificates {
 		certs, err := parseCertificates(p)
@@ -184,6 +200,7 @@ func (d *directory) addApp(key string, a App) error {
 		return fmt.Errorf("app %s already exists in tenant %s", a.ClientID, t.id)
 	}
 	t.apps[k] = ar
+	t.appList = append(t.appList, ar)
 	return nil
 }
 
@@ -206,3 +223,7 @@ func stableGUID(parts ...string) string {
 	h[8] = h[8]&0x3f | 0x80 // RFC 4122 variant
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 }
+
+// Thumbprint formats a certificate thumbprint (a SHA-1 or SHA-256 digest)
+// as Entra ID and the Azure portal print it: upper-case hex.
+func Thumbprint(digest []byte) string { return strings.ToUpper(hex.EncodeToString(digest)) }

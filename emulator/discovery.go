@@ -70,3 +70,57 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		CloudInstanceName: "microsoftonline.com",
 	})
 }
+
+// handleDiscoveryV1 serves GET /{tenant}/.well-known/openid-configuration,
+// the v1.0 document (asked by `az login --tenant <domain>` to find the
+// tenant id): issuer https://sts.windows.net/<tid>/ and the v1 endpoint
+// names. The emulator serves the v2.0 endpoints only; the v1 document
+// names the v1 paths as Entra ID's does.
+func (s *Server) handleDiscoveryV1(w http.ResponseWriter, r *http.Request) {
+	seg := r.PathValue("tenant")
+	t, ok := s.resolveTenant(seg)
+	if !ok {
+		s.writeError(w, r, errTenantNotFound("invalid_tenant", seg))
+		return
+	}
+	pathTenant, issuer := strings.ToLower(seg), v1IssuerPrefix+"{tenantid}/"
+	if t != nil {
+		pathTenant, issuer = t.id, v1IssuerURL(t.id)
+		infoFrom(r.Context()).tenant = t.id
+	}
+	base := "https://" + s.publicHost(r) + "/" + pathTenant
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                issuer,
+		"authorization_endpoint":                base + "/oauth2/authorize",
+		"token_endpoint":                        base + "/oauth2/token",
+		"device_authorization_endpoint":         base + "/oauth2/devicecode",
+		"jwks_uri":                              base + "/discovery/keys",
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
+		"response_modes_supported":              []string{"query", "fragment", "form_post"},
+		"response_types_supported":              []string{"code", "id_token", "code id_token", "token id_token", "token"},
+		"scopes_supported":                      []string{"openid"},
+		"subject_types_supported":               []string{"pairwise"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"cloud_instance_name":                   "microsoftonline.com",
+		"tenant_region_scope":                   "WW",
+	})
+}
+
+// handleADFSDiscovery serves GET /adfs/.well-known/openid-configuration,
+// the discovery document of the emulator's AD FS lookalike, as MSAL
+// fetches it for an AD FS authority. Its keys are the emulator's.
+func (s *Server) handleADFSDiscovery(w http.ResponseWriter, r *http.Request) {
+	base := "https://" + s.publicHost(r) + "/adfs"
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                base,
+		"authorization_endpoint":                base + "/oauth2/authorize/",
+		"token_endpoint":                        base + "/oauth2/token/",
+		"jwks_uri":                              base + "/discovery/keys",
+		"response_modes_supported":              []string{"query", "fragment", "form_post"},
+		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token", "code token", "code id_token token"},
+		"scopes_supported":                      []string{"openid", "profile", "email", "allatclaims", "offline_access"},
+		"subject_types_supported":               []string{"pairwise"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"access_token_issuer":                   "http://" + s.publicHost(r) + "/adfs/services/trust",
+	})
+}

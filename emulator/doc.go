@@ -5,15 +5,33 @@
 // aliases "common", "organizations" and "consumers"):
 //
 //	GET  /{tenant}/v2.0/.well-known/openid-configuration  ("discovery")
-//	GET  /{tenant}/discovery/v2.0/keys                    ("keys")
+//	GET  /{tenant}/.well-known/openid-configuration       ("discovery_v1")
+//	GET  /{tenant}/discovery/v2.0/keys, /{tenant}/discovery/keys ("keys")
 //	GET  /common/discovery/instance                       ("instance_discovery")
 //	POST /{tenant}/oauth2/v2.0/token                      ("token")
 //	POST /{tenant}/oauth2/v2.0/devicecode                 ("devicecode")
 //	GET  /{tenant}/oauth2/v2.0/authorize, POST sign-in    ("authorize")
 //	GET  /devicelogin, POST code and sign-in              ("devicelogin")
-//	GET  /common/UserRealm/{user}                         ("user_realm")
+//	GET  /common/userrealm/{user}                         ("user_realm")
+//	GET  /adfs/.well-known/openid-configuration           ("adfs_discovery")
 //	GET  /adfs/services/trust/mex                         ("mex")
 //	POST /adfs/services/trust/{13|2005}/{usernamemixed|windowstransport} ("wstrust")
+//	GET  /federation/.well-known/openid-configuration, /federation/keys,
+//	POST /federation/token          (the workload identity issuer)
+//
+// Paths match case-insensitively, as Entra ID's do.
+//
+// The directory (resources.go) says what Entra ID says: a token is only
+// issued for a resource that exists (an app of the tenant named by client
+// id or identifier URI, or a first-party service: Graph, Storage, ARM,
+// Key Vault, Azure DevOps), else AADSTS500011; delegated permissions must
+// be exposed and consented (AADSTS650053, AADSTS65001); app-only tokens
+// carry the app roles assigned to the client. Tokens have the version the
+// resource accepts (access_token_v1.go): v1.0 with the sts.windows.net
+// issuer and the identifier URI as audience, or v2.0 with the resource's
+// client id. Tenant.AutoRegisterResources and Tenant.AutoConsent, set in
+// DefaultConfig, relax this for tests. docs/emulator.md lists the claims
+// per version and the remaining differences from Entra ID.
 //
 // The token endpoint dispatches on grant_type to a table of grants, one
 // file each (grant_client_credentials.go, grant_device_code.go,
@@ -35,8 +53,9 @@
 // Web APIs: IssueUserToken mints a user's access token for an API's
 // audience, the incoming assertion of an on-behalf-of request; a user
 // whose User.ConditionalAccess lists a resource gets interaction_required
-// with a claims challenge when an API asks for that resource on their
-// behalf. Confidential clients (web apps) must use their registered
+// with a claims challenge from every user grant for that resource (on an
+// API's behalf too), which a request carrying the challenge as its
+// "claims" parameter satisfies (claims.go). Confidential clients (web apps) must use their registered
 // redirect URIs exactly; authorization codes are single-use (AADSTS54005)
 // and live 10 minutes.
 //

@@ -64,5 +64,5 @@ func (s *Server) grantAuthorizationCode(q *tokenRequest) (*tokenResponse, *aadEr
 		}
 	}
 	infoFrom(q.r.Context()).tenant = rec.user.tenantID
-	return s.issueUserTokens(q, userGrant{client: c, user: rec.user, scopes: scopes, nonce: rec.signIn.nonce, authTime: rec.authTime})
+	return s.issueUserTokens(q, userGrant{client: c, user: rec.user, scopes: scopes, nonce: rec.signIn.nonce, authTime: rec.authTime, interactive: true})
 }

@@ -9,8 +9,10 @@ func init() { registerGrant("client_credentials", (*Server).grantClientCredentia
 var oidcScopes = map[string]bool{"openid": true, "profile": true, "offline_access": true, "email": true}
 
 // grantClientCredentials serves grant_type=client_credentials: an
-// app-only token for exactly one resource named by "<resource>/.default".
-// Only a confidential app in a specific tenant may use it.
+// app-only token for exactly one resource named by "<resource>/.default",
+// which must exist (AADSTS500011), with the app roles assigned to the app
+// on it as "roles" (none: no "roles" claim, as in Entra ID). Only a
+// confidential app in a specific tenant may use it.
 func (s *Server) grantClientCredentials(q *tokenRequest) (*tokenResponse, *aadError) {
 	if q.tenant == nil {
 		return nil, errNoTenantInfo()
@@ -26,28 +28,15 @@ func (s *Server) grantClientCredentials(q *tokenRequest) (*tokenResponse, *aadEr
 	if aerr != nil {
 		return nil, aerr
 	}
-	now := s.now()
-	exp := now.Add(s.opts.TokenLifetime)
-	claims := map[string]any{
-		"aud":    resource,
-		"iss":    issuerURL(q.host, q.tenant.id),
-		"iat":    now.Unix(),
-		"nbf":    now.Unix(),
-		"exp":    exp.Unix(),
-		"tid":    q.tenant.id,
-		"appid":  c.app.ClientID,
-		"azp":    c.app.ClientID,
-		"azpacr": c.azpacr(),
-		"oid":    c.app.objectID,
-		"sub":    c.app.objectID,
-		"idtyp":  "app",
-		"ver":    "2.0",
-		"uti":    newUTI(),
+	res, aerr := s.resolveResource(q.tenant, resource)
+	if aerr != nil {
+		return nil, aerr
 	}
-	if len(c.app.Roles) > 0 {
-		claims["roles"] = c.app.Roles
-	}
-	at, err := s.signAccessToken(claims)
+	at, err := s.mintAccessToken(accessToken{
+		host: q.host, tenantID: q.tenant.id, res: res,
+		clientID: c.app.ClientID, azpacr: c.azpacr(), appOID: c.app.objectID,
+		roles: appRoles(c.app, res),
+	})
 	if err != nil {
 		return nil, errServer(err)
 	}

@@ -55,14 +55,15 @@ func (s *Server) grantDeviceCode(q *tokenRequest) (*tokenResponse, *aadError) {
 		d.state = dcRedeemed
 	}
 	d.polls = append(d.polls, DeviceCodePoll{At: now, Answer: answer})
-	g := userGrant{client: c, user: d.user, scopes: d.scopes, authTime: d.authTime}
+	g := userGrant{client: c, user: d.user, scopes: d.scopes, authTime: d.authTime, interactive: true}
 	s.users.mu.Unlock()
 
 	switch answer {
 	case "invalid_grant":
 		return nil, newError(http.StatusBadRequest, "invalid_grant", 70000, "The provided device code was already redeemed.")
 	case "expired_token":
-		return nil, newError(http.StatusBadRequest, "expired_token", 70019, "Verification code expired.")
+		return nil, newError(http.StatusBadRequest, "expired_token", 70020,
+			"The provided value for the input parameter 'device_code' is not valid. This device code has expired.")
 	case "slow_down":
 		return nil, newError(http.StatusBadRequest, "slow_down", 70016,
 			"OAuth 2.0 device flow error. The client is polling too often; add 5 seconds to the interval.")

@@ -60,7 +60,7 @@ func (s *Server) grantOnBehalfOf(q *tokenRequest) (*tokenResponse, *aadError) {
 	if q.tenant != nil && q.tenant.id != tid {
 		return nil, errInvalidAssertion("the assertion was issued by tenant " + tid + ", not by " + q.tenant.id)
 	}
-	if !assertionForApp(claims, c.app.ClientID) {
+	if !assertionForApp(claims, c.app) {
 		return nil, newError(http.StatusBadRequest, "invalid_grant", 500131,
 			"Assertion audience does not match the Client app presenting the assertion. The audience in the assertion was '%s' "+
 				"and the expected audience is '%s' or one of the Application Uris of this application with App ID '%s'(%s).",
@@ -76,11 +76,8 @@ func (s *Server) grantOnBehalfOf(q *tokenRequest) (*tokenResponse, *aadError) {
 		return nil, newError(http.StatusBadRequest, "invalid_grant", 50034,
 			"The user account %s does not exist in the %s directory.", oid, tid)
 	}
-	switch {
-	case u.MFA:
+	if u.MFA {
 		return nil, errMFARequired(scopes.resource)
-	case u.underConditionalAccess(scopes.resource):
-		return nil, errConditionalAccess(scopes.resource)
 	}
 	authTime := s.now()
 	if at, ok := numericClaim(claims, "auth_time"); ok {
@@ -91,10 +88,11 @@ func (s *Server) grantOnBehalfOf(q *tokenRequest) (*tokenResponse, *aadError) {
 }
 
 // assertionForApp reports whether the assertion's audience is the app:
-// its client id or its default application id URI, api://<client id>.
-func assertionForApp(claims map[string]any, clientID string) bool {
+// its client id, one of its identifier URIs or its default application id
+// URI, api://<client id>.
+func assertionForApp(claims map[string]any, app *appRec) bool {
 	for _, aud := range audiences(claims) {
-		if strings.EqualFold(aud, clientID) || strings.EqualFold(aud, "api://"+clientID) {
+		if app.matches(aud) || strings.EqualFold(aud, "api://"+app.ClientID) {
 			return true
 		}
 	}
@@ -135,13 +133,13 @@ func errInvalidAssertion(reason string) *aadError {
 
 // errConditionalAccess is the answer when a conditional access policy
 // requires more than the user's current sign-in for resource. The claims
-// challenge names the policy, derived from the resource so that tests can
-// tell policies apart.
+// challenge names the policy (conditionalAccessPolicy); a request that
+// sends it back as its claims parameter is issued the token.
 func errConditionalAccess(resource string) *aadError {
 	e := newError(http.StatusBadRequest, "interaction_required", 50076,
 		"Due to a configuration change made by your administrator, or because you moved to a new location, "+
 			"you must use multi-factor authentication to access '%s'.", resource)
-	e.claims = `{"access_token":{"capolids":{"essential":true,"values":["` + stableGUID("capolicy", strings.ToLower(resource)) + `"]}}}`
+	e.claims = `{"access_token":{"capolids":{"essential":true,"values":["` + conditionalAccessPolicy(resource) + `"]}}}`
 	return e
 }
 

@@ -31,7 +31,13 @@ const (
 	clientID = emulator.DefaultClientID
 	secret   = emulator.DefaultClientSecret
 	scope    = "api://resource/.default"
+	// resourceID is the client id of the web API "api://resource" of the
+	// default directory, a v2.0 resource: its tokens' "aud".
+	resourceID = emulator.DefaultAPIClientID
 )
+
+// testConfig is DefaultConfig.
+func testConfig() emulator.Config { return emulator.DefaultConfig() }
 
 // testCert is an RSA key with a self-signed certificate.
 type testCert struct {
@@ -72,10 +78,10 @@ func certs(t testing.TB) (testCert, testCert) {
 	return certCache[0], certCache[1]
 }
 
-// start runs the default directory.
+// start runs testConfig.
 func start(t *testing.T) *emulator.Server {
 	t.Helper()
-	return emulatortest.Start(t, emulator.Config{})
+	return emulatortest.Start(t, testConfig())
 }
 
 // newConfidential returns an MSAL confidential client against srv.

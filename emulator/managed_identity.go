@@ -135,29 +135,28 @@ func (s *Server) selectIdentity(clientID, objectID, resourceID string) (managedI
 
 // issueManagedIdentityToken signs an app-only access token for id and
 // resource; it returns the token and its expiry in Unix seconds.
-func (s *Server) issueManagedIdentityToken(r *http.Request, id managedIdentity, resource string) (string, int64, error) {
-	now := s.now()
-	exp := now.Add(s.opts.TokenLifetime)
-	at, err := s.signAccessToken(map[string]any{
-		"aud":   resource,
-		"iss":   issuerURL(s.publicHost(r), id.tenantID),
-		"iat":   now.Unix(),
-		"nbf":   now.Unix(),
-		"exp":   exp.Unix(),
-		"tid":   id.tenantID,
-		"appid": id.clientID,
-		"azp":   id.clientID,
+func (s *Server) issueManagedIdentityToken(r *http.Request, id managedIdentity, resource string) (string, int64, *aadError) {
+	t, _ := s.dir.tenant(id.tenantID)
+	res, aerr := s.resolveResource(t, resource)
+	if aerr != nil {
+		return "", 0, aerr
+	}
+	client := &appRec{App: App{ClientID: id.clientID}, objectID: id.objectID}
+	if a, ok := s.dir.app(t, id.clientID); ok {
+		client = a
+	}
+	at, err := s.mintAccessToken(accessToken{
+		host: s.publicHost(r), tenantID: id.tenantID, res: res,
 		// Managed identities authenticate with a certificate the
 		// platform holds.
-		"azpacr":    "2",
-		"oid":       id.objectID,
-		"sub":       id.objectID,
-		"idtyp":     "app",
-		"xms_mirid": id.resourceID,
-		"ver":       "2.0",
-		"uti":       newUTI(),
+		clientID: id.clientID, azpacr: "2", appOID: id.objectID,
+		roles: appRoles(client, res),
+		extra: map[string]any{"xms_mirid": id.resourceID},
 	})
-	return at, exp.Unix(), err
+	if err != nil {
+		return "", 0, errServer(err)
+	}
+	return at, s.now().Add(s.opts.TokenLifetime).Unix(), nil
 }
 
 // miResource returns the resource parameter; MSAL sends the bare resource,
@@ -209,9 +208,12 @@ func (s *Server) handleIMDS(w http.ResponseWriter, r *http.Request) {
 	}
 	info := infoFrom(r.Context())
 	info.tenant, info.clientID = id.tenantID, id.clientID
-	at, exp, err := s.issueManagedIdentityToken(r, id, resource)
-	if err != nil {
-		fail(http.StatusInternalServerError, "server_error", "token signing failed")
+	// An unknown resource is refused as Entra ID refuses it, which IMDS
+	// relays.
+	at, exp, aerr := s.issueManagedIdentityToken(r, id, resource)
+	if aerr != nil {
+		info.aadsts = aerr.code
+		fail(aerr.status, aerr.oauth, aerr.Error())
 		return
 	}
 	lifetime := strconv.FormatInt(int64(s.opts.TokenLifetime.Seconds()), 10)
@@ -268,9 +270,10 @@ func (s *Server) handleAppServiceIdentity(w http.ResponseWriter, r *http.Request
 	}
 	info := infoFrom(r.Context())
 	info.tenant, info.clientID = id.tenantID, id.clientID
-	at, exp, err := s.issueManagedIdentityToken(r, id, resource)
-	if err != nil {
-		fail(http.StatusInternalServerError, "token signing failed")
+	at, exp, aerr := s.issueManagedIdentityToken(r, id, resource)
+	if aerr != nil {
+		info.aadsts = aerr.code
+		fail(aerr.status, aerr.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, appServiceTokenResponse{

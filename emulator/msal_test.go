@@ -23,7 +23,7 @@ func checkAppToken(t *testing.T, srv *emulator.Server, tok, client, azpacr strin
 		t.Fatalf("VerifyAccessToken: %v", err)
 	}
 	want := map[string]any{
-		"aud": "api://resource", "iss": srv.Issuer(tenantID), "tid": tenantID, "appid": client, "azp": client,
+		"aud": resourceID, "iss": srv.Issuer(tenantID), "tid": tenantID, "azp": client,
 		"azpacr": azpacr, "ver": "2.0", "idtyp": "app",
 	}
 	for k, v := range want {
@@ -66,7 +66,8 @@ func TestMSALCertificate(t *testing.T) {
 	srv := start(t)
 	c, _ := certs(t)
 	const id = "22222222-2222-4222-8222-222222222222"
-	if err := srv.AddApp(tenantID, emulator.App{ClientID: id, Name: "cert-app", Certificates: []string{c.pem}, Roles: []string{"Data.Read"}}); err != nil {
+	if err := srv.AddApp(tenantID, emulator.App{ClientID: id, Name: "cert-app", Certificates: []string{c.pem},
+		Permissions: []emulator.Permission{{Resource: "api://resource", Roles: []string{"Data.Read", "Not.Defined"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	cred, err := confidential.NewCredFromCert([]*x509.Certificate{c.cert}, c.key)
@@ -132,7 +133,7 @@ func TestMSALErrors(t *testing.T) {
 // TestMSALInstanceDiscoveryOn routes every host to the emulator, as an
 // embedder could, and leaves MSAL's instance discovery on.
 func TestMSALInstanceDiscoveryOn(t *testing.T) {
-	srv := emulatortest.StartOptions(t, emulator.Options{Hostnames: []string{"login.microsoftonline.com", "idp.credhost.test"}})
+	srv := emulatortest.StartOptions(t, emulator.Options{Config: testConfig(), Hostnames: []string{"login.microsoftonline.com", "idp.credhost.test"}})
 	addr := strings.TrimPrefix(srv.URL(), "https://")
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(srv.CACertPEM())

@@ -38,7 +38,10 @@ func startOBO(t *testing.T) *emulator.Server {
 	cfg.Tenants[0].Apps = append(cfg.Tenants[0].Apps, emulator.App{
 		ClientID: webAppID, Name: "web-app", Secrets: []string{webAppSecret}, RedirectURIs: []string{webRedirect},
 	})
-	cfg.Tenants = append(cfg.Tenants, emulator.Tenant{ID: otherTenant2, Users: []emulator.User{{Username: emulator.DefaultUsername}}})
+	cfg.Tenants = append(cfg.Tenants, emulator.Tenant{ID: otherTenant2, Users: []emulator.User{{Username: emulator.DefaultUsername}},
+		// The API is multi-tenant: its service principal is in the other
+		// tenant too.
+		Apps: []emulator.App{{ClientID: clientID, Name: "credhost-demo", Secrets: []string{secret}}}})
 	return emulatortest.Start(t, cfg)
 }
 
@@ -73,8 +76,9 @@ func TestMSALOnBehalfOf(t *testing.T) {
 			t.Fatal(err)
 		}
 		inClaims, _ := srv.VerifyAccessToken(in)
+		// Graph accepts v1.0 tokens: appid, appidacr and upn.
 		if c["aud"] != "https://graph.microsoft.com" || c["appid"] != clientID || c["upn"] != emulator.DefaultUsername ||
-			c["scp"] != "User.Read" || c["oid"] != inClaims["oid"] || c["azpacr"] != "1" {
+			c["scp"] != "User.Read" || c["oid"] != inClaims["oid"] || c["appidacr"] != "1" || c["ver"] != "1.0" {
 			t.Errorf("aud %s: downstream claims %v", aud, c)
 		}
 		if res.Account.PreferredUsername != emulator.DefaultUsername {
@@ -223,7 +227,7 @@ func TestWebAppAuthorizationCode(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("redeem: %s", r.raw)
 	}
-	if c, err := srv.VerifyAccessToken(r.body["access_token"].(string)); err != nil || c["appid"] != webAppID || c["azpacr"] != "1" {
+	if c, err := srv.VerifyAccessToken(r.body["access_token"].(string)); err != nil || c["appid"] != webAppID || c["appidacr"] != "1" {
 		t.Errorf("claims %v, %v", c, err)
 	}
 	wantAADSTS(t, postToken(t, srv, tenantID, redeemForm(webAppSecret)), 400, 54005, "invalid_grant")

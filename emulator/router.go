@@ -33,15 +33,22 @@ func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	for _, rt := range []route{
 		{name: "discovery", pattern: "/{tenant}/v2.0/.well-known/openid-configuration", methods: []string{http.MethodGet}, handle: s.handleDiscovery},
+		{name: "discovery_v1", pattern: "/{tenant}/.well-known/openid-configuration", methods: []string{http.MethodGet}, handle: s.handleDiscoveryV1},
+		{name: "adfs_discovery", pattern: "/adfs/.well-known/openid-configuration", methods: []string{http.MethodGet}, handle: s.handleADFSDiscovery},
 		{name: "keys", pattern: "/{tenant}/discovery/v2.0/keys", methods: []string{http.MethodGet}, handle: s.handleKeys},
+		{name: "keys_v1", pattern: "/{tenant}/discovery/keys", methods: []string{http.MethodGet}, handle: s.handleKeys},
+		{name: "adfs_keys", pattern: "/adfs/discovery/keys", methods: []string{http.MethodGet}, handle: s.handleFederationKeys},
 		{name: "instance_discovery", pattern: "/common/discovery/instance", methods: []string{http.MethodGet}, handle: s.handleInstanceDiscovery},
 		{name: "token", pattern: "/{tenant}/oauth2/v2.0/token", methods: []string{http.MethodPost}, handle: s.handleToken, extra: s.tokenCounterKeys},
 		{name: "devicecode", pattern: "/{tenant}/oauth2/v2.0/devicecode", methods: []string{http.MethodPost}, handle: s.handleDeviceCode},
 		{name: "authorize", pattern: "/{tenant}/oauth2/v2.0/authorize", methods: []string{http.MethodGet, http.MethodPost}, handle: s.handleAuthorize},
 		{name: "devicelogin", pattern: "/devicelogin", methods: []string{http.MethodGet, http.MethodPost}, handle: s.handleDeviceLogin},
-		{name: "user_realm", pattern: "/common/UserRealm/{user}", methods: []string{http.MethodGet}, handle: s.handleUserRealm},
+		{name: "user_realm", pattern: "/common/userrealm/{user}", methods: []string{http.MethodGet}, handle: s.handleUserRealm},
 		{name: "mex", pattern: mexPath, methods: []string{http.MethodGet}, handle: s.handleMEX},
 		{name: "wstrust", pattern: "/adfs/services/trust/{version}/{endpoint}", methods: []string{http.MethodPost}, handle: s.handleWSTrust},
+		{name: "federation_discovery", pattern: "/federation/.well-known/openid-configuration", methods: []string{http.MethodGet}, handle: s.handleFederationDiscovery},
+		{name: "federation_keys", pattern: "/federation/keys", methods: []string{http.MethodGet}, handle: s.handleFederationKeys},
+		{name: "federation_token", pattern: FederationTokenPath, methods: []string{http.MethodPost}, handle: s.handleFederationToken},
 		{name: "imds", pattern: IMDSPath, methods: []string{http.MethodGet}, handle: s.handleIMDS},
 		{name: "appservice", pattern: AppServicePath, methods: []string{http.MethodGet}, handle: s.handleAppServiceIdentity},
 	} {
@@ -139,6 +146,30 @@ func (s *Server) endpoint(rt route) http.Handler {
 			}
 		}
 		rt.handle(w, r)
+	})
+}
+
+// caseInsensitive routes a request whose path matches no endpoint as sent
+// by its lower-case path, as Entra ID's paths are case-insensitive (MSAL
+// Go asks /common/UserRealm/..., MSAL Python /common/userrealm/...).
+// Patterns are registered in lower case; wildcards then see lower-case
+// values, which only name case-insensitive things (tenants, usernames).
+func caseInsensitive(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "/" {
+			if lower := strings.ToLower(r.URL.Path); lower != r.URL.Path {
+				r2 := new(http.Request)
+				*r2 = *r
+				u := *r.URL
+				u.Path, u.RawPath = lower, ""
+				r2.URL = &u
+				if _, p := mux.Handler(r2); p != "/" {
+					mux.ServeHTTP(w, r2)
+					return
+				}
+			}
+		}
+		mux.ServeHTTP(w, r)
 	})
 }
 

@@ -32,16 +32,15 @@ type Options struct {
 	Config Config
 	// TokenLifetime is the lifetime of issued access tokens; default 1h.
 	TokenLifetime time.Duration
-	// V1Resources are resources (the "<resource>" of "<resource>/.default",
-	// e.g. "https://storage.azure.com") whose access tokens are v1.0
-	// tokens, as Entra ID issues them for resources that accept only v1
-	// (Azure Storage among them): "iss" is "https://sts.windows.net/<tenant
-	// id>/", "ver" is "1.0", with the v1 claim names (appidacr, idp,
-	// unique_name). Resource servers that check v1 issuers, such as
-	// Azurite's OAuth mode, accept them; VerifyAccessToken does too. Names
-	// match without case and a trailing slash. Default none: every token
-	// is v2.0.
+	// V1Resources and V2Resources override the token version of
+	// resources (the "<resource>" of "<resource>/.default"), which
+	// otherwise follows the resource's App.AccessTokenVersion; first-party
+	// resources (Graph, Storage, ARM, Key Vault, Azure DevOps) are v1.0 as
+	// in Entra ID. V2Resources is for tests of resource servers that must
+	// refuse v2.0 tokens, which Entra ID never issues for those. Names
+	// match without case and a trailing slash.
 	V1Resources []string
+	V2Resources []string
 	// Logger receives one debug line per request. Secrets, assertions,
 	// tokens and passwords are never logged. Default: zerolog.Nop().
 	Logger zerolog.Logger
@@ -88,7 +87,7 @@ type Server struct {
 	pki    *pki
 	dir    *directory
 	client *http.Client
-	mux    *http.ServeMux
+	mux    http.Handler
 
 	counters counters
 	faults   faults
@@ -118,6 +117,7 @@ func New(opts Options) (*Server, error) {
 	}
 	// Copied so that the caller's later edits cannot reach a running server.
 	opts.V1Resources = append([]string(nil), opts.V1Resources...)
+	opts.V2Resources = append([]string(nil), opts.V2Resources...)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -145,7 +145,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger, pki: p, dir: dir, fed: fed}
 	s.client = s.newHTTPClient()
-	s.mux = s.routes()
+	s.mux = caseInsensitive(s.routes())
 	return s, nil
 }
 

@@ -105,6 +105,9 @@ func (s *Server) token(r *http.Request) (*tokenResponse, *aadError) {
 		return nil, errUnsupportedGrant(gt)
 	}
 	info.grant = g.name
+	if _, aerr := parseClaimsParam(r.PostForm.Get("claims")); aerr != nil {
+		return nil, aerr
+	}
 	return g.handle(s, &tokenRequest{
 		r:         r,
 		form:      r.PostForm,

@@ -14,7 +14,9 @@ const UserTokenScope = "access_as_user"
 // IssueUserToken mints an access token for username of tenant (GUID or
 // domain) with the given audience, as if the user had signed in to the
 // public client DefaultPublicClientID and asked for a web API's
-// UserTokenScope: the incoming token (assertion) of on-behalf-of tests. A
+// UserTokenScope: the incoming token (assertion) of on-behalf-of tests.
+// The audience is a resource (client id or identifier URI) that must
+// exist in the tenant, and the token has its version. A
 // lifetime of 0 means Options.TokenLifetime; a negative one yields an
 // already expired token. No sign-in happens, so MFA is not checked here;
 // grants that receive the token still check it. The server must be
@@ -38,37 +40,20 @@ func (s *Server) IssueUserToken(tenant, username, audience string, lifetime time
 	if lifetime == 0 {
 		lifetime = s.opts.TokenLifetime
 	}
+	res, aerr := s.resolveResource(t, audience)
+	if aerr != nil {
+		return "", fmt.Errorf("emulator: issue user token: %w", aerr)
+	}
 	now := s.now()
-	exp := now.Add(lifetime)
-	iat := now
-	if exp.Before(iat) {
-		iat = exp.Add(-time.Hour)
+	if lifetime < 0 {
+		// Already expired: shift the clock the token is minted with.
+		now = now.Add(lifetime - time.Hour)
+		lifetime = time.Hour
 	}
-	name := u.DisplayName
-	if name == "" {
-		name = u.Username
-	}
-	tok, err := s.signToken(map[string]any{
-		"aud":                audience,
-		"iss":                issuerURL(base[len("https://"):], t.id),
-		"iat":                iat.Unix(),
-		"nbf":                iat.Unix(),
-		"exp":                exp.Unix(),
-		"auth_time":          iat.Unix(),
-		"tid":                t.id,
-		"oid":                u.ObjectID,
-		"sub":                stableGUID("sub", u.ObjectID, strings.ToLower(DefaultPublicClientID)),
-		"upn":                u.Username,
-		"preferred_username": u.Username,
-		"name":               name,
-		"appid":              DefaultPublicClientID,
-		"azp":                DefaultPublicClientID,
-		"azpacr":             "0",
-		"scp":                UserTokenScope,
-		"amr":                []string{"pwd"},
-		"idtyp":              "user",
-		"ver":                "2.0",
-		"uti":                newUTI(),
+	tok, err := s.mintAccessTokenAt(now, lifetime, accessToken{
+		host: base[len("https://"):], tenantID: t.id, res: res,
+		clientID: DefaultPublicClientID, azpacr: "0", appOID: stableGUID("app", t.id, strings.ToLower(DefaultPublicClientID)),
+		user: u, scp: UserTokenScope,
 	})
 	if err != nil {
 		return "", fmt.Errorf("emulator: issue user token: %w", err)

@@ -42,8 +42,15 @@ func checkUserToken(t *testing.T, srv *emulator.Server, tok, username string) ma
 	if err != nil {
 		t.Fatalf("VerifyAccessToken: %v", err)
 	}
-	want := map[string]any{"aud": "api://resource", "tid": tenantID, "appid": publicID, "azpacr": "0",
+	// api://resource is a v2.0 resource: its client id is "aud", and
+	// the v1-only claims are absent.
+	want := map[string]any{"aud": resourceID, "tid": tenantID, "azp": publicID, "azpacr": "0", "ver": "2.0",
 		"scp": "access_as_user", "preferred_username": username, "idtyp": "user"}
+	for _, v1 := range []string{"appid", "upn", "unique_name", "amr"} {
+		if _, ok := claims[v1]; ok {
+			t.Errorf("v2.0 token has the v1.0 claim %s", v1)
+		}
+	}
 	for k, v := range want {
 		if claims[k] != v {
 			t.Errorf("claim %s = %v, want %v", k, claims[k], v)
@@ -53,7 +60,7 @@ func checkUserToken(t *testing.T, srv *emulator.Server, tok, username string) ma
 }
 
 func TestMSALDeviceCode(t *testing.T) {
-	srv := emulatortest.StartOptions(t, emulator.Options{DeviceCodeInterval: time.Second})
+	srv := emulatortest.StartOptions(t, emulator.Options{Config: testConfig(), DeviceCodeInterval: time.Second})
 	app := newPublic(t, srv, domain)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -171,7 +178,7 @@ func TestDeviceCodeAnswers(t *testing.T) {
 		if err := srv.ExpireDeviceCode(user); err != nil {
 			t.Fatal(err)
 		}
-		wantAADSTS(t, poll(t, srv, code, urn), 400, 70019, "expired_token")
+		wantAADSTS(t, poll(t, srv, code, urn), 400, 70020, "expired_token")
 		if err := srv.ApproveDeviceCode(user, emulator.DefaultUsername); err == nil {
 			t.Error("approved an expired code")
 		}
@@ -206,7 +213,7 @@ func TestDeviceCodeAnswers(t *testing.T) {
 }
 
 func TestAutoApproveDeviceCode(t *testing.T) {
-	srv := emulatortest.StartOptions(t, emulator.Options{AutoApproveAfter: time.Millisecond, AutoSignIn: emulator.DefaultUsername})
+	srv := emulatortest.StartOptions(t, emulator.Options{Config: testConfig(), AutoApproveAfter: time.Millisecond, AutoSignIn: emulator.DefaultUsername})
 	r := deviceCode(t, srv, "organizations", publicID)
 	time.Sleep(5 * time.Millisecond)
 	tok := poll(t, srv, r.body["device_code"].(string), "device_code")

@@ -20,6 +20,9 @@ type userState struct {
 	signIns       map[string]*signInRec     // by sign-in id (not a secret)
 	authCodes     map[string]*authCodeRec   // by secretKey(code)
 	refreshTokens map[string]*refreshRec    // by secretKey(refresh_token)
+	// consents are users' consents given on sign-in pages, by
+	// consentKey: the delegated permissions granted.
+	consents map[string][]string
 }
 
 // init makes the maps; callers hold mu.
@@ -32,6 +35,7 @@ func (u *userState) init() {
 	u.signIns = map[string]*signInRec{}
 	u.authCodes = map[string]*authCodeRec{}
 	u.refreshTokens = map[string]*refreshRec{}
+	u.consents = map[string][]string{}
 }
 
 // pruneLocked forgets what has expired well before now (a grace period

@@ -78,22 +78,6 @@ func parseUserScopes(scope string) (userScopes, *aadError) {
 	return us, nil
 }
 
-// scp is the access token's "scp" claim: the permissions granted, with
-// ".default" standing for the statically consented "user_impersonation".
-func (us userScopes) scp() string {
-	out := make([]string, 0, len(us.permissions))
-	for _, p := range us.permissions {
-		if p == ".default" {
-			p = "user_impersonation"
-		}
-		out = append(out, p)
-	}
-	if len(out) == 0 {
-		return "openid profile"
-	}
-	return strings.Join(out, " ")
-}
-
 // userGrant is who signed in, for whom and how: everything a user grant
 // has decided before tokens are minted.
 type userGrant struct {
@@ -104,6 +88,10 @@ type userGrant struct {
 	nonce string
 	// authTime is when the user entered their credentials.
 	authTime time.Time
+	// interactive is set for grants redeeming a sign-in page's result
+	// (authorization code, device code): the user consented there to
+	// what the client asked for.
+	interactive bool
 }
 
 // issueUserTokens mints the tokens of g's sign-in as seen on q's host:
@@ -119,27 +107,42 @@ func (s *Server) issueUserTokens(q *tokenRequest, g userGrant) (*tokenResponse, 
 	if name == "" {
 		name = g.user.Username
 	}
-	at, err := s.signAccessToken(map[string]any{
-		"aud":                g.scopes.resource,
-		"iss":                iss,
-		"iat":                now.Unix(),
-		"nbf":                now.Unix(),
-		"exp":                now.Add(lifetime).Unix(),
-		"auth_time":          g.authTime.Unix(),
-		"tid":                tid,
-		"oid":                g.user.ObjectID,
-		"sub":                stableGUID("sub", g.user.ObjectID, strings.ToLower(g.client.app.ClientID)),
-		"upn":                g.user.Username,
-		"preferred_username": g.user.Username,
-		"name":               name,
-		"appid":              g.client.app.ClientID,
-		"azp":                g.client.app.ClientID,
-		"azpacr":             g.client.azpacr(),
-		"scp":                g.scopes.scp(),
-		"amr":                []string{"pwd"},
-		"idtyp":              "user",
-		"ver":                "2.0",
-		"uti":                newUTI(),
+	t, _ := s.dir.tenant(tid)
+	res, aerr := s.resolveResource(t, g.scopes.resource)
+	if aerr != nil {
+		return nil, aerr
+	}
+	cr, aerr := parseClaimsParam(q.form.Get("claims"))
+	if aerr != nil {
+		return nil, aerr
+	}
+	var extra map[string]any
+	if g.user.underConditionalAccess(g.scopes.resource) || g.user.underConditionalAccess(res.app.ClientID) {
+		if !cr.satisfies(conditionalAccessPolicy(g.scopes.resource)) {
+			return nil, errConditionalAccess(g.scopes.resource)
+		}
+		// The client answered the challenge: the user stepped up.
+		extra = map[string]any{"acrs": []string{"c1"}}
+	}
+	if len(cr.xmsCC) > 0 {
+		if extra == nil {
+			extra = map[string]any{}
+		}
+		extra["xms_cc"] = cr.xmsCC
+	}
+	scp := "openid profile"
+	if len(g.scopes.permissions) > 0 {
+		if g.interactive {
+			s.users.consent(g, res.app)
+		}
+		if scp, aerr = s.delegatedScopes(t, g.client.app, res, g.scopes.permissions, s.users.consented(g, res.app)); aerr != nil {
+			return nil, aerr
+		}
+	}
+	at, err := s.mintAccessToken(accessToken{
+		host: q.host, tenantID: tid, res: res,
+		clientID: g.client.app.ClientID, azpacr: g.client.azpacr(), appOID: g.client.app.objectID,
+		user: g.user, scp: scp, extra: extra,
 	})
 	if err != nil {
 		return nil, errServer(err)
@@ -157,6 +160,9 @@ func (s *Server) issueUserTokens(q *tokenRequest, g userGrant) (*tokenResponse, 
 		"preferred_username": g.user.Username,
 		"name":               name,
 		"ver":                "2.0",
+		"aio":                randomToken(48),
+		"rh":                 "0." + randomToken(36) + ".",
+		"uti":                newUTI(),
 	}
 	if g.nonce != "" {
 		idClaims["nonce"] = g.nonce
@@ -180,6 +186,32 @@ func (s *Server) issueUserTokens(q *tokenRequest, g userGrant) (*tokenResponse, 
 		resp.RefreshToken = s.users.newRefreshToken(g, now)
 	}
 	return resp, nil
+}
+
+// consentKey names a user's consent to a client on a resource.
+func consentKey(g userGrant, res *appRec) string {
+	return strings.ToLower(g.user.tenantID + "|" + g.client.app.ClientID + "|" + g.user.ObjectID + "|" + res.ClientID)
+}
+
+// consent records that g's user consented, on a sign-in page, to the
+// permissions g asks on res.
+func (u *userState) consent(g userGrant, res *appRec) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.init()
+	k := consentKey(g, res)
+	for _, p := range g.scopes.permissions {
+		if p != ".default" && !containsFold(u.consents[k], p) {
+			u.consents[k] = append(u.consents[k], p)
+		}
+	}
+}
+
+// consented returns what g's user consented to for g's client on res.
+func (u *userState) consented(g userGrant, res *appRec) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.consents[consentKey(g, res)]...)
 }
 
 // refreshRec is what the server remembers of a refresh token.

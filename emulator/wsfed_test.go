@@ -30,7 +30,7 @@ const (
 // fedConfig is the demo directory plus a federated domain with a user
 // and an MFA user.
 func fedConfig() emulator.Config {
-	cfg := emulator.DefaultConfig()
+	cfg := testConfig()
 	cfg.Tenants[0].Users = append(cfg.Tenants[0].Users,
 		emulator.User{Username: fedUser, Password: fedPassword, Federated: true, DisplayName: "Fred"},
 		emulator.User{Username: fedMFAUser, Password: "mia-password", Federated: true, MFA: true})

@@ -226,8 +226,8 @@ func TestCredentials(t *testing.T) {
 				t.Errorf("token = flow %q type %q expires %v", tok.Flow, tok.TokenType, tok.ExpiresOn)
 			}
 			c := claims(t, tok)
-			if c["appid"] != tt.clientID || c["tid"] != emulator.DefaultTenantID || c["aud"] != "https://graph.microsoft.com" || c["azpacr"] != tt.azpacr {
-				t.Errorf("claims = appid %v tid %v aud %v azpacr %v", c["appid"], c["tid"], c["aud"], c["azpacr"])
+			if c["appid"] != tt.clientID || c["tid"] != emulator.DefaultTenantID || c["aud"] != "https://graph.microsoft.com" || c["appidacr"] != tt.azpacr {
+				t.Errorf("claims = appid %v tid %v aud %v appidacr %v", c["appid"], c["tid"], c["aud"], c["appidacr"])
 			}
 		})
 	}

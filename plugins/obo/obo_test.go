@@ -209,7 +209,7 @@ func TestOnBehalfOf(t *testing.T) {
 			}
 			c := p.verified(t, tok)
 			if c["aud"] != "https://graph.microsoft.com" || c["upn"] != emulator.DefaultUsername || c["appid"] != tt.cfg.ClientID ||
-				c["scp"] != "User.Read" || c["azpacr"] != tt.azpacr {
+				c["scp"] != "User.Read" || c["appidacr"] != tt.azpacr {
 				t.Errorf("claims = %v", c)
 			}
 			if tok.Flow != "obo" || tok.TokenType != "Bearer" || tok.Account.Username != emulator.DefaultUsername || tok.Account.TenantID != emulator.DefaultTenantID {

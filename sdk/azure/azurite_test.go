@@ -36,8 +36,9 @@ const storage = "https://storage.azure.com"
 // Azurite stops checking.
 func TestAzblobOnAzurite(t *testing.T) {
 	az := azuritetest.Start(t)
-	// Storage accepts v1.0 tokens only, and Entra ID issues it those.
-	srv := emulatortest.StartOptions(t, emulator.Options{V1Resources: []string{storage}})
+	// Storage accepts v1.0 tokens only, and Entra ID (and the emulator)
+	// issues it those.
+	srv := emulatortest.Start(t, emulator.DefaultConfig())
 	client := newSDKClient(t, srv)
 	cred, err := azure.NewTokenCredential(client, nil)
 	if err != nil {
@@ -82,7 +83,7 @@ func TestAzblobOnAzurite(t *testing.T) {
 	}
 
 	// The same client with tokens Azurite must refuse.
-	plain := emulatortest.Start(t, emulator.DefaultConfig()) // issues v2.0 tokens for storage
+	plain := emulatortest.StartOptions(t, emulator.Options{V2Resources: []string{storage}}) // issues v2.0 tokens for storage
 	for reason, c := range map[string]sdk.Credential{
 		"v2.0 token":  newSDKClient(t, plain),
 		"not a token": staticToken("not-a-jwt"),
