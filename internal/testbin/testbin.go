@@ -18,6 +18,10 @@ var (
 	built = map[string]string{}
 )
 
+// noIMDS is the linker flag that points a test build's IMDS fallback
+// (plugins/managedidentity) at loopback.
+const noIMDS = "-X main.imdsFallback=http://127.0.0.1:1/metadata/identity/oauth2/token"
+
 // Build compiles the package at pkg (a path relative to the module root,
 // e.g. "./plugins/clientcreds") into a shared temporary directory under the
 // name out, and returns the binary's path. Repeated calls reuse the build.
@@ -44,10 +48,12 @@ func BuildLDFlags(t testing.TB, pkg, out, ldflags string) string {
 		dir = d
 	}
 	path := filepath.Join(dir, out)
-	args := []string{"build", "-o", path}
-	if ldflags != "" {
-		args = append(args, "-ldflags", ldflags)
-	}
+	// Every test build of a managed identity flow sends IMDS requests to
+	// a loopback port that refuses connections unless the test names an
+	// endpoint: nothing a test starts may probe 169.254.169.254 (-X of a
+	// variable a package lacks is ignored).
+	ldflags = strings.TrimSpace(ldflags + " " + noIMDS)
+	args := []string{"build", "-o", path, "-ldflags", ldflags}
 	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Dir = moduleRoot(t)
 	// As the Makefile builds them: static, so that process start-up (which

@@ -139,6 +139,9 @@ func (f *flow) Configure(ctx context.Context, cfg sdk.FlowConfig) error {
 			}
 		}
 	}
+	if imds == "" && imdsFallback != "" {
+		imds, imdsFrom = imdsFallback, ""
+	}
 	st.imdsEndpoint = defaultIMDSEndpoint
 	var imdsTarget *url.URL
 	if imds != "" {

@@ -53,6 +53,14 @@ const (
 	defaultIMDSEndpoint = "http://" + imdsHost + imdsPath
 )
 
+// imdsFallback, set at link time (-X main.imdsFallback=URL), is where
+// IMDS requests go when neither imds_endpoint nor
+// AZURE_POD_IDENTITY_AUTHORITY_HOST says. Release builds leave it empty
+// (IMDS is 169.254.169.254); the test builds of internal/testbin set it to
+// a loopback port that refuses connections, so that no test, whatever
+// environment it gives the plugin, can send a packet off the machine.
+var imdsFallback string
+
 // Every Azure VM (and so every AKS node and scale set instance) carries
 // this DMI chassis asset tag ("Azure" spelled in decimal ASCII codes); the
 // Azure Linux agent and cloud-init recognise Azure by it.
