@@ -56,6 +56,7 @@ type bound struct {
 	tok        Token
 	validUntil time.Time // served before this
 	refreshAt  time.Time // refreshed from this on
+	kicked     atomic.Bool
 }
 
 // Bind returns a TokenSource for req. req must name scopes; requests that
@@ -94,9 +95,10 @@ func (c *Client) Bind(req TokenRequest) (*TokenSource, error) {
 func (s *TokenSource) Token(ctx context.Context) (Token, error) {
 	now := time.Now()
 	if b := s.cur.Load(); b != nil && now.Before(b.validUntil) {
-		if !now.Before(b.refreshAt) {
+		if !now.Before(b.refreshAt) && !b.kicked.Load() && b.kicked.CompareAndSwap(false, true) {
 			// The refresher's timer runs on the monotonic clock, which
-			// stops while the machine sleeps; this catches it up.
+			// stops while the machine sleeps; this catches it up. Once:
+			// after that the refresher keeps its own retry times.
 			s.kick()
 		}
 		return b.tok, nil
@@ -129,39 +131,41 @@ func (s *TokenSource) kick() {
 }
 
 // wait asks the refresher for a token now and waits for its answer.
+// Callers that come while a request is under way share its answer.
 func (s *TokenSource) wait(ctx context.Context) (Token, error) {
-	s.mu.Lock()
-	if s.closed {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return Token{}, ErrClosed
+		}
+		if b := s.cur.Load(); b != nil && time.Now().Before(b.validUntil) {
+			s.mu.Unlock()
+			return b.tok, nil
+		}
+		if s.waiters == nil {
+			s.waiters = make(chan struct{})
+		}
+		ch := s.waiters
 		s.mu.Unlock()
-		return Token{}, ErrClosed
-	}
-	if b := s.cur.Load(); b != nil && time.Now().Before(b.validUntil) {
+		s.kick()
+		select {
+		case <-ch:
+		case <-s.ctx.Done():
+			return Token{}, ErrClosed
+		case <-ctx.Done():
+			return Token{}, &Error{Kind: KindFailed, Err: ctx.Err(),
+				Hint: "the call was cancelled or ran out of time while the token source got a token; raise the profile's timeout if the flow needs longer"}
+		}
+		s.mu.Lock()
+		err, closed := s.err, s.closed
 		s.mu.Unlock()
-		return b.tok, nil
+		if b := s.cur.Load(); err != nil && !closed && (b == nil || !time.Now().Before(b.validUntil)) {
+			return Token{}, err
+		}
+		// A token (or Close) came; or the answer expired in between
+		// and the loop asks again.
 	}
-	if s.waiters == nil {
-		s.waiters = make(chan struct{})
-	}
-	ch := s.waiters
-	s.mu.Unlock()
-	s.kick()
-	select {
-	case <-ch:
-	case <-s.ctx.Done():
-		return Token{}, ErrClosed
-	case <-ctx.Done():
-		return Token{}, &Error{Kind: KindFailed, Err: ctx.Err(),
-			Hint: "the call was cancelled or ran out of time while the token source got a token; raise the profile's timeout if the flow needs longer"}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return Token{}, ErrClosed
-	}
-	if b := s.cur.Load(); b != nil && time.Now().Before(b.validUntil) {
-		return b.tok, nil
-	}
-	return Token{}, s.err
 }
 
 // refresher gets tokens: at once for waiting callers, ahead of expiry
@@ -203,17 +207,14 @@ func (s *TokenSource) refresher() {
 			timer.Stop()
 			continue
 		}
-		s.mu.Lock()
-		ch := s.waiters
-		s.waiters = nil
-		s.mu.Unlock()
 		newer, err := s.attempt(ctx, b)
 		s.mu.Lock()
 		s.err = err
-		s.mu.Unlock()
-		if ch != nil {
-			close(ch)
+		if s.waiters != nil {
+			close(s.waiters) // those who came during the attempt too
+			s.waiters = nil
 		}
+		s.mu.Unlock()
 		if ctx.Err() != nil {
 			return
 		}
