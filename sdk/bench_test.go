@@ -43,8 +43,16 @@ func benchSetup(b testing.TB) (*emulator.Server, *config.File, string) {
 
 func benchSetupPinned(b testing.TB, pinned bool) (*emulator.Server, *config.File, string) {
 	b.Helper()
+	return setup(b, pinned, emulator.Options{}, "")
+}
+
+// setup starts the emulator with opts and writes a config for it with the
+// "bench" profile (clientcreds); extra is appended to its [cache] table.
+func setup(b testing.TB, pinned bool, opts emulator.Options, extra string) (*emulator.Server, *config.File, string) {
+	b.Helper()
 	bin := testbin.Build(b, "./plugins/clientcreds", "credhost-plugin-clientcreds")
-	srv := emulatortest.Start(b, emulator.DefaultConfig())
+	opts.Config = emulator.DefaultConfig()
+	srv := emulatortest.StartOptions(b, opts)
 	dir := b.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(ca, srv.CACertPEM(), 0o644); err != nil {
@@ -59,7 +67,7 @@ ca_file = %q
 client_secret = %q
 [cache]
 backend = "memory" # each host starts cold; the file store has its own tests
-`, srv.Authority(benchTenant), benchClient, ca, benchSecret)
+`, srv.Authority(benchTenant), benchClient, ca, benchSecret) + extra
 	if pinned {
 		pin, err := plugin.Checksum(bin)
 		if err != nil {

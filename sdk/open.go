@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -43,9 +45,14 @@ type Options struct {
 // Client is a Credential for one profile. It is safe for concurrent use;
 // Close stops the plugin processes it started.
 type Client struct {
-	host  *host.Host
-	cred  core.Credential
-	close func() error // closes the store the Client opened
+	host        *host.Host
+	cred        core.Credential
+	close       func() error  // closes the store the Client opened
+	minLifetime time.Duration // of the host's cache; bound sources refresh by it
+
+	mu      sync.Mutex
+	sources map[*TokenSource]struct{} // bound, not yet closed
+	closed  bool
 }
 
 // Open returns a Client for the named profile of the config file (profile
@@ -99,7 +106,11 @@ func newClient(file *config.File, profile string, o Options) (*Client, error) {
 		_ = closeStore()
 		return nil, err
 	}
-	return &Client{host: h, cred: cred, close: closeStore}, nil
+	minLT := file.Cache.MinLifetime
+	if minLT <= 0 {
+		minLT = config.DefaultMinLifetime
+	}
+	return &Client{host: h, cred: cred, close: closeStore, minLifetime: minLT, sources: map[*TokenSource]struct{}{}}, nil
 }
 
 func defaults(opts *Options) Options {
@@ -120,9 +131,19 @@ func (c *Client) GetToken(ctx context.Context, req TokenRequest) (Token, error) 
 	return c.cred.GetToken(ctx, req)
 }
 
-// Close stops the plugins this client started, waits for them, and closes
-// the token store it opened.
+// Close closes the client's token sources, stops the plugins it started,
+// waits for them, and closes the token store it opened.
 func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	sources := make([]*TokenSource, 0, len(c.sources))
+	for s := range c.sources {
+		sources = append(sources, s)
+	}
+	c.mu.Unlock()
+	for _, s := range sources {
+		_ = s.Close() // never fails
+	}
 	return errors.Join(c.host.Close(), c.close())
 }
 

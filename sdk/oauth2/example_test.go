@@ -45,3 +45,25 @@ func ExampleTokenSource_token() {
 	fmt.Println(tok.TokenType, tok.Expiry.Format(time.RFC3339), tok.RefreshToken == "")
 	// Output: Bearer 2030-01-01T00:00:00Z true
 }
+
+// A source bound to one scope: hits are an atomic load, and the token is
+// refreshed in the background before it expires.
+func ExampleBound() {
+	client, err := sdk.Open("ci", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close() // closes src too
+	src, err := client.Bind(sdk.TokenRequest{Scopes: []string{"api://my-api/.default"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	hc := xoauth2.NewClient(ctx, oauth2.Bound(ctx, src))
+	resp, err := hc.Get("https://api.example.com/items")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	fmt.Println(resp.Status)
+}

@@ -9,12 +9,17 @@
 // refreshes ahead of expiry (at the token's refresh time or its minimum
 // lifetime), which a second cache in front of it would only delay.
 // oauth2.NewClient adds a ReuseTokenSource of its own; that is harmless.
+//
+// Bound adapts an *sdk.TokenSource (Client.Bind) instead: its hits cost an
+// atomic load, and the token is refreshed in the background ahead of
+// expiry, so no request waits at the plugin boundary.
 package oauth2
 
 import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"golang.org/x/oauth2"
 
@@ -53,12 +58,55 @@ func (s *tokenSource) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oauth2: credhost: %w", err)
 	}
+	return convert(tok), nil
+}
+
+func convert(tok sdk.Token) *oauth2.Token {
 	typ := tok.TokenType
 	if typ == "" {
 		typ = "Bearer"
 	}
-	return &oauth2.Token{AccessToken: tok.AccessToken.Reveal(), TokenType: typ, Expiry: tok.ExpiresOn}, nil
+	return &oauth2.Token{AccessToken: tok.AccessToken.Reveal(), TokenType: typ, Expiry: tok.ExpiresOn}
+}
+
+// Bound returns an oauth2.TokenSource over src, a source bound with
+// sdk.Client.Bind. ctx bounds the waits for a token when src holds no
+// valid one (the first call, or after refreshes failed until expiry).
+//
+// While src serves the same token, Token returns the same *oauth2.Token
+// (as oauth2.ReuseTokenSource does), so a hit allocates nothing; treat it
+// as read-only. Closing src (or its Client) makes Token fail with
+// sdk.ErrClosed.
+func Bound(ctx context.Context, src *sdk.TokenSource) oauth2.TokenSource {
+	if src == nil {
+		panic("oauth2: Bound: the token source is nil")
+	}
+	return &boundSource{ctx: ctx, src: src}
+}
+
+type boundSource struct {
+	ctx  context.Context
+	src  *sdk.TokenSource
+	last atomic.Pointer[oauth2.Token] // the conversion of src's token
+}
+
+// Token implements oauth2.TokenSource.
+func (s *boundSource) Token() (*oauth2.Token, error) {
+	tok, err := s.src.Token(s.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("oauth2: credhost: %w", err)
+	}
+	// Equal strings sharing their bytes compare in constant time.
+	if last := s.last.Load(); last != nil && last.AccessToken == tok.AccessToken.Reveal() {
+		return last, nil
+	}
+	t := convert(tok)
+	s.last.Store(t)
+	return t, nil
 }
 
 // Interface guards.
-var _ oauth2.TokenSource = (*tokenSource)(nil)
+var (
+	_ oauth2.TokenSource = (*tokenSource)(nil)
+	_ oauth2.TokenSource = (*boundSource)(nil)
+)

@@ -73,6 +73,48 @@ func TestTokenSourceWithOAuth2Client(t *testing.T) {
 	}
 }
 
+// TestBoundWithOAuth2Client: an oauth2 client over a bound source reaches
+// the API with one token request; while the source holds the same token,
+// Token returns the same *oauth2.Token; once the sdk client is closed,
+// Token fails with sdk.ErrClosed.
+func TestBoundWithOAuth2Client(t *testing.T) {
+	srv, client := newClient(t)
+	ts := newAPI(t, srv)
+	bound, err := client.Bind(sdk.TokenRequest{Scopes: []string{api + "/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.WithValue(context.Background(), xoauth2.HTTPClient, ts.Client())
+	src := oauth2.Bound(ctx, bound)
+	hc := xoauth2.NewClient(ctx, src)
+	srv.ResetCounts()
+	for range 3 {
+		if got := get(t, hc, ts.URL, ""); got != http.StatusOK {
+			t.Fatalf("with a bound source: status %d, want 200", got)
+		}
+	}
+	if n := srv.Count("token:client_credentials"); n != 1 {
+		t.Errorf("the emulator saw %d token requests for 3 calls, want 1", n)
+	}
+	t1, err := src.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2, err := src.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if t1 != t2 || t1.TokenType != "Bearer" || !t1.Valid() {
+		t.Errorf("two hits: same token %t, type %q, valid %t", t1 == t2, t1.TokenType, t1.Valid())
+	}
+	if err := client.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Token(); !errors.Is(err, sdk.ErrClosed) {
+		t.Fatalf("Token after the client closed: %v, want sdk.ErrClosed", err)
+	}
+}
+
 // TestTokenSourceErrors: the Credential's error stays reachable, with its
 // kind, through the oauth2 transport's error.
 func TestTokenSourceErrors(t *testing.T) {
