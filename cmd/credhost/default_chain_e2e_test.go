@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -243,7 +244,7 @@ client_secret = "`+secret+`"
 	defer cancel()
 	cmd := exec.CommandContext(ctx, w.cli, "serve", "--config", cfg, "--env-file", envFile, "--resource", "https://graph.microsoft.com")
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "CREDHOST_LOG_FORMAT=json"}
-	var errb bytes.Buffer
+	var errb syncbuf.Buffer // written by exec's copier while the test reads it
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
