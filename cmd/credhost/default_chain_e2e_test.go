@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/credhost/credhost/internal/syncbuf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/identityendpoint"
+	"github.com/credhost/credhost/internal/syncbuf"
 	"github.com/credhost/credhost/internal/testbin"
 )
 
