@@ -124,14 +124,19 @@ func runEnv(ctx context.Context, e *env, args []string) int {
 	cmd := v.new()
 	fs := pflag.NewFlagSet("credhost "+v.name, pflag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	g = globals{}
 	g.flags(fs)
 	cmd.flags(fs)
-	// Values given before the verb stay unless repeated after it.
-	pre.Visit(func(f *pflag.Flag) { _ = fs.Set(f.Name, f.Value.String()) })
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "Usage: credhost %s [flags]\n  %s\n\nFlags:\n%s\n%s\n", v.name, v.summary, fs.FlagUsages(), exitCodesHelp)
 	}
-	if err := fs.Parse(rest[1:]); err != nil {
+	// Global flags may stand before the verb or after it: parse the whole
+	// line again without the verb, with the verb's flags and the global
+	// ones together, so every value is read once, by the flag set that
+	// applies it (the last of a repeated flag wins).
+	at := len(args) - len(rest)
+	line := append(append([]string{}, args[:at]...), args[at+1:]...)
+	if err := fs.Parse(line); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK
 		}
