@@ -41,8 +41,14 @@ func (u *stderrUI) Prompt(_ context.Context, p core.Prompt) error {
 	if msg == "" {
 		msg = fmt.Sprintf("To sign in, open %s and enter the code %s", p.VerificationURI, p.UserCode)
 	}
-	if p.ExpiresOn.IsZero() || !u.tty {
-		if !p.ExpiresOn.IsZero() {
+	// A countdown is for a code; a browser sign-in just says how long it
+	// waits.
+	if p.ExpiresOn.IsZero() || !u.tty || p.UserCode == "" {
+		switch {
+		case p.ExpiresOn.IsZero():
+		case p.UserCode == "":
+			msg += fmt.Sprintf(" (waiting until %s)", p.ExpiresOn.Local().Format(time.Kitchen))
+		default:
 			msg += fmt.Sprintf(" (expires at %s)", p.ExpiresOn.Local().Format(time.Kitchen))
 		}
 		_, err := fmt.Fprintln(u.w, msg)

@@ -308,11 +308,12 @@ func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []str
 	if err != nil {
 		return core.Token{}, publicclient.Classify(flowName, err)
 	}
-	// No ExpiresOn: the CLI renders one as a device code countdown ("the
-	// code expires in ..."), which would mislead here.
+	// ExpiresOn is when this wait gives up: the host lets the call run
+	// until then, beyond the profile's timeout.
 	if err := ui.Prompt(ctx, core.Prompt{
 		Message:         "Opening your browser to sign in; if it does not open, visit: " + authURL,
 		VerificationURI: authURL,
+		ExpiresOn:       time.Now().Add(st.timeout),
 	}); err != nil {
 		return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName, Err: fmt.Errorf("showing the sign-in prompt: %w", err)}
 	}
