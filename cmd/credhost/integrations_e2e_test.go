@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/credhost/credhost/internal/testbin"
 )
@@ -103,7 +105,12 @@ current-context: test
 	}
 }
 
-func TestGitCredentialHelper(t *testing.T) {
+// gitRepo serves a repository with one commit through git http-backend
+// behind protectedServer(audience); it returns the repository's URL, the
+// server's CA file, its count of authorized requests and a git runner
+// with env.
+func (w *world) gitRepo(audience string, env []string) (url, caPath string, authorized *atomic.Int32, runGit func(dir string, args ...string) (string, error)) {
+	t := w.t
 	git, err := exec.LookPath("git")
 	if err != nil {
 		requireTool(t, "git")
@@ -116,40 +123,46 @@ func TestGitCredentialHelper(t *testing.T) {
 	if _, err := os.Stat(backend); err != nil {
 		requireTool(t, backend)
 	}
-	w := newWorld(t)
-	cfg := w.config(`["clientcreds"]`, `client_secret = "env:CI_SECRET"`)
-	gitEnv := []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "CI_SECRET=" + secret}
-	runGit := func(dir string, args ...string) string {
-		t.Helper()
+	runGit = func(dir string, args ...string) (string, error) {
 		cmd := exec.Command(git, args...)
-		cmd.Dir, cmd.Env = dir, gitEnv
+		cmd.Dir, cmd.Env = dir, env
 		out, err := cmd.CombinedOutput()
-		if err != nil {
+		return string(out), err
+	}
+	must := func(dir string, args ...string) {
+		if out, err := runGit(dir, args...); err != nil {
 			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
-		return string(out)
 	}
-	// A repository with one commit, served by git http-backend.
 	src, repos := filepath.Join(w.dir, "src"), filepath.Join(w.dir, "repos")
 	for _, d := range []string{src, repos} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	runGit(src, "init", "-q", "-b", "main")
+	must(src, "init", "-q", "-b", "main")
 	if err := os.WriteFile(filepath.Join(src, "README"), []byte("cloned through credhost\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	runGit(src, "add", "README")
-	runGit(src, "-c", "user.name=t", "-c", "user.email=t@example.test", "commit", "-q", "-m", "first")
-	runGit(w.dir, "clone", "-q", "--bare", src, filepath.Join(repos, "demo.git"))
-	const audience = "api://git"
+	must(src, "add", "README")
+	must(src, "-c", "user.name=t", "-c", "user.email=t@example.test", "commit", "-q", "-m", "first")
+	must(w.dir, "clone", "-q", "--bare", src, filepath.Join(repos, "demo.git"))
 	srv, authorized, caPath := w.protectedServer(audience, &cgi.Handler{Path: backend,
 		Env: []string{"GIT_PROJECT_ROOT=" + repos, "GIT_HTTP_EXPORT_ALL=1"}})
+	return srv.URL + "/demo.git", caPath, authorized, runGit
+}
 
+func TestGitCredentialHelper(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config(`["clientcreds"]`, `client_secret = "env:CI_SECRET"`)
+	gitEnv := []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "CI_SECRET=" + secret}
+	const audience = "api://git"
+	url, caPath, authorized, runGit := w.gitRepo(audience, gitEnv)
 	helper := w.cli + " git-credential --config " + cfg + " --profile p --scope " + audience + "/.default"
 	dst := filepath.Join(w.dir, "clone")
-	runGit(w.dir, "-c", "http.sslCAInfo="+caPath, "-c", "credential.helper=", "-c", "credential.helper="+helper, "clone", "-q", srv.URL+"/demo.git", dst)
+	if out, err := runGit(w.dir, "-c", "http.sslCAInfo="+caPath, "-c", "credential.helper=", "-c", "credential.helper="+helper, "clone", "-q", url, dst); err != nil {
+		t.Fatalf("clone: %v\n%s", err, out)
+	}
 	if b, err := os.ReadFile(filepath.Join(dst, "README")); err != nil || string(b) != "cloned through credhost\n" {
 		t.Fatalf("clone: %q, %v", b, err)
 	}
@@ -157,16 +170,58 @@ func TestGitCredentialHelper(t *testing.T) {
 		t.Fatal("the server authorized no request")
 	}
 	// Without the helper the server refuses.
-	cmd := exec.Command(git, "-c", "http.sslCAInfo="+caPath, "-c", "credential.helper=", "clone", "-q", srv.URL+"/demo.git", filepath.Join(w.dir, "clone2"))
-	cmd.Env = gitEnv
-	if out, err := cmd.CombinedOutput(); err == nil {
+	if out, err := runGit(w.dir, "-c", "http.sslCAInfo="+caPath, "-c", "credential.helper=", "clone", "-q", url, filepath.Join(w.dir, "clone2")); err == nil {
 		t.Fatalf("a clone without credhost succeeded:\n%s", out)
+	}
+}
+
+// TestGitCredentialNeverWaitsForNobody: git from an IDE or a CI job
+// (GIT_TERMINAL_PROMPT=0, no terminal) with a profile that can only sign
+// in with a device code: git fails at once, and the message says how to
+// sign in, instead of a code nobody sees and a long wait.
+func TestGitCredentialNeverWaitsForNobody(t *testing.T) {
+	w := userWorld(t, `["devicecode"]`)
+	cfg := filepath.Join(w.dir, "config.toml")
+	gitEnv := []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1"}
+	const audience = "api://git"
+	url, caPath, _, runGit := w.gitRepo(audience, gitEnv)
+	helper := w.cli + " git-credential --config " + cfg + " --profile laptop --scope " + audience + "/.default"
+	began := time.Now()
+	out, err := runGit(w.dir, "-c", "http.sslCAInfo="+caPath, "-c", "credential.helper=", "-c", "credential.helper="+helper, "clone", "-q", url, filepath.Join(w.dir, "clone"))
+	took := time.Since(began)
+	t.Logf("git clone failed after %v", took)
+	if err == nil || !strings.Contains(out, "credhost login --profile laptop") {
+		t.Fatalf("git clone: %v\n%s", err, out)
+	}
+	if took > 20*time.Second { // about 1 s expected: a generous bound for a loaded machine
+		t.Fatalf("git took %v to give up", took)
+	}
+	if n := w.srv.Count("devicecode"); n != 0 {
+		t.Fatalf("%d device codes requested for nobody to see", n)
+	}
+	// The helper alone: --no-prompt, and a stderr that is no terminal,
+	// each make it non-interactive (exit 3, unavailable).
+	for _, args := range [][]string{
+		{"git-credential", "--config", cfg, "--profile", "laptop", "--no-prompt", "get"},
+		{"git-credential", "--config", cfg, "--profile", "laptop", "get"},
+	} {
+		cmd := exec.Command(w.cli, args...)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir}
+		cmd.Stdin = strings.NewReader("protocol=https\nhost=git.example.test\n\n")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitUnavailable || !strings.Contains(string(out), "credhost login --profile laptop") {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	if n := w.srv.Count("devicecode"); n != 0 {
+		t.Fatalf("%d device codes requested for nobody to see", n)
 	}
 }
 
 // requireTool skips when a tool the test drives is missing, except in CI,
 // where the same case fails.
-func requireTool(t *testing.T, name string) {
+func requireTool(t testing.TB, name string) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%s is not installed (CI must have it)", name)

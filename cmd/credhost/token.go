@@ -42,7 +42,7 @@ func (c *tokenCmd) validate(*globals) error {
 }
 
 func (c *tokenCmd) run(ctx context.Context, g *globals, e *env, _ []string) error {
-	s, err := openSession(ctx, g, e, !c.noPrompt && !kubectlNonInteractive(e.getenv))
+	s, err := openSession(ctx, g, e, canPrompt(e, c.noPrompt, false))
 	if err != nil {
 		return err
 	}
