@@ -12,6 +12,8 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
+
+	"github.com/credhost/credhost/core/host"
 )
 
 // env abstracts the process environment, so tests can run the CLI
@@ -38,14 +40,14 @@ func (g *globals) flags(fs *pflag.FlagSet) {
 	fs.StringVarP(&g.profile, "profile", "p", "", "profile to use (env "+envProfile+")")
 	fs.StringVar(&g.logLevel, "log-level", "", "log level: trace, debug, info, warn, error (env "+envLogLevel+"; default warn)")
 	fs.StringVar(&g.logFormat, "log-format", "", "log format: auto, console, json (env "+envLogFormat+"; default auto: console on a terminal)")
-	fs.StringVar(&g.pluginDir, "plugin-dir", "", "directory searched first for credhost-plugin-<flow> binaries (env "+envPluginDir+")")
+	fs.StringVar(&g.pluginDir, "plugin-dir", "", "directory searched first for credhost-plugin-<flow> binaries (then $"+host.EnvPluginDir+", [plugins] dir, the install location, PATH)")
 }
 
 func (g *globals) fromEnv(getenv func(string) string) {
 	for _, v := range []struct {
 		dst *string
 		env string
-	}{{&g.config, envConfig}, {&g.profile, envProfile}, {&g.logLevel, envLogLevel}, {&g.logFormat, envLogFormat}, {&g.pluginDir, envPluginDir}} {
+	}{{&g.config, envConfig}, {&g.profile, envProfile}, {&g.logLevel, envLogLevel}, {&g.logFormat, envLogFormat}} {
 		if *v.dst == "" {
 			*v.dst = getenv(v.env)
 		}
