@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -99,12 +100,20 @@ func runEnv(ctx context.Context, e *env, args []string) int {
 	pre.SetOutput(io.Discard)
 	g.flags(pre)
 	help := pre.BoolP("help", "h", false, "show help")
+	showVersion := pre.Bool("version", false, "print the version (as credhost version)")
 	if err := pre.Parse(args); err != nil {
 		fmt.Fprintf(e.stderr, "credhost: %v\n\n", err)
 		usage(e.stderr, pre)
 		return exitUsage
 	}
 	rest := pre.Args()
+	if *showVersion && !*help {
+		// --version anywhere before a verb: the version verb, with the
+		// global flags given.
+		at := len(args) - len(rest)
+		args = append(append(slices.DeleteFunc(slices.Clone(args[:at]), func(a string) bool { return a == "--version" || strings.HasPrefix(a, "--version=") }), "version"), rest...)
+		rest = append([]string{"version"}, rest...)
+	}
 	if *help || len(rest) == 0 {
 		usage(e.stderr, pre)
 		if *help {
@@ -168,8 +177,12 @@ func usage(w io.Writer, fs *pflag.FlagSet) {
 	fmt.Fprintln(w, "\nCommands:")
 	vs := verbs()
 	sort.Slice(vs, func(i, j int) bool { return vs[i].name < vs[j].name })
+	width := 0
 	for _, v := range vs {
-		fmt.Fprintf(w, "  %-10s %s\n", v.name, v.summary)
+		width = max(width, len(v.name))
+	}
+	for _, v := range vs {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, v.name, v.summary)
 	}
 	fmt.Fprintf(w, "\nGlobal flags:\n%s\n%s\n", fs.FlagUsages(), exitCodesHelp)
 }
