@@ -5,12 +5,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/internal/testbin"
@@ -128,5 +130,35 @@ func TestFastFrontNeverRunsFromWorkingDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatal("credhost-cli on an absolute PATH entry did not run")
+	}
+}
+
+// TestTokenOutputAz: --output az is the JSON of `az account
+// get-access-token`, which scripts parse.
+func TestTokenOutputAz(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config(`["clientcreds"]`, `client_secret = "env:CI_SECRET"`)
+	r := w.run([]string{"CI_SECRET=" + secret, "CREDHOST_PLUGIN_DIR=" + testbin.Dir(), "TZ=Asia/Kolkata"}, "token", "--config", cfg, "--scope", scope, "-o", "az")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	var out map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	if _, err := w.srv.VerifyAccessToken(fmt.Sprint(out["accessToken"])); err != nil {
+		t.Fatal(err)
+	}
+	epoch, ok := out["expires_on"].(float64)
+	if !ok || epoch != float64(int64(epoch)) || time.Until(time.Unix(int64(epoch), 0)) < 30*time.Minute {
+		t.Fatalf("expires_on %v is not epoch seconds an hour ahead", out["expires_on"])
+	}
+	ist, _ := time.LoadLocation("Asia/Kolkata")
+	local, err := time.ParseInLocation("2006-01-02 15:04:05.000000", fmt.Sprint(out["expiresOn"]), ist)
+	if err != nil || local.Unix() != int64(epoch) {
+		t.Fatalf("expiresOn %v (%v) is not expires_on in local time", out["expiresOn"], err)
+	}
+	if out["tenant"] != tenantID || out["tokenType"] != "Bearer" || len(out) != 5 {
+		t.Fatalf("az output %v", out)
 	}
 }
