@@ -45,6 +45,8 @@ install: build install-bin
 install-bin:
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/credhost
 	install -m 0755 $(BIN)/credhost $(BIN)/credhost-cli $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	$(DESTDIR)$(PREFIX)/bin/credhost-cli man > $(DESTDIR)$(PREFIX)/share/man/man1/credhost.1
 	@for p in $(PLUGINS); do \
 		$(DESTDIR)$(PREFIX)/bin/credhost-cli plugins install --pin --plugin-dir $(DESTDIR)$(PREFIX)/libexec/credhost \
 			$(if $(PIN_CONFIG),--config $(PIN_CONFIG)) $(BIN)/credhost-plugin-$$p || exit 1; \

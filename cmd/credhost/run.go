@@ -84,6 +84,8 @@ func verbs() []verb {
 		{"config", "check or show the configuration (config validate | config show --effective)", func() command { return &configCmd{} }},
 		{"emulator", "run the Entra ID emulator on loopback (for demos and tests)", func() command { return &emulatorCmd{} }},
 		{"version", "print the version", func() command { return &versionCmd{} }},
+		{"completion", "print a shell completion script: completion bash|zsh|fish", func() command { return &completionCmd{} }},
+		{"man", "print the credhost(1) man page (roff)", func() command { return &manCmd{} }},
 	}
 }
 
