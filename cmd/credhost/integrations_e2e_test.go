@@ -269,3 +269,102 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("doctor --probe: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestKubeconfigWriteAndConvert: credhost edits a kubeconfig in place,
+// with a backup: convert turns a kubelogin user into a credhost one
+// (kubectl then gets its token from credhost), and --write --cluster adds
+// a user and a context to a file that has only the cluster. The rest of
+// the file stays.
+func TestKubeconfigWriteAndConvert(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		requireTool(t, "kubectl")
+	}
+	w := newWorld(t)
+	cfg := w.config(`["clientcreds"]`, `client_secret = "env:CI_SECRET"`)
+	const audience = "api://kubernetes"
+	api, _, caPath := w.protectedServer(audience, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		_, _ = rw.Write([]byte(`{"major":"1","minor":"32","gitVersion":"v1.32.0-credhost-test"}`))
+	}))
+	ca, _ := os.ReadFile(caPath)
+	cluster := `apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: ` + api.URL + `
+    certificate-authority-data: ` + base64.StdEncoding.EncodeToString(ca) + `
+`
+	kube := func(kc string, args ...string) string {
+		cmd := exec.Command(kubectl, append([]string{"--kubeconfig", kc}, args...)...)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "CI_SECRET=" + secret}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+
+	// convert: a kubelogin user, and another user that must stay.
+	kc := filepath.Join(w.dir, "kubeconfig")
+	original := cluster + `contexts:
+- name: test
+  context: {cluster: test, user: aks-user}
+current-context: test
+users:
+- name: aks-user
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: kubelogin
+      args: [get-token, --login, devicecode, --server-id, ` + audience + `, --client-id, 80faf920-1908-4b52-b5ef-a8e7bedfc67a, --tenant-id, ` + tenantID + `]
+- name: other
+  user: {token: keep-me}
+`
+	if err := os.WriteFile(kc, []byte(original), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := w.run(nil, "kubeconfig", "convert", "--kubeconfig", kc, "--config", cfg, "--profile", "p", "--interactive-mode", "Never", "--command", w.cli)
+	if r.code != 0 {
+		t.Fatalf("convert: exit %d\n%s", r.code, r.stderr)
+	}
+	if b, _ := os.ReadFile(kc + ".credhost.bak"); string(b) != original {
+		t.Fatalf("no backup of the original:\n%s", b)
+	}
+	if out := kube(kc, "get", "--raw", "/version"); !strings.Contains(out, "v1.32.0-credhost-test") {
+		t.Fatalf("kubectl after convert: %q", out)
+	}
+	if out := kube(kc, "config", "view", "--raw", "-o", "jsonpath={.users[?(@.name==\"other\")].user.token}"); out != "keep-me" {
+		t.Fatalf("the other user changed: %q", out)
+	}
+	// Nothing left to convert: an error, and the file stays.
+	if r := w.run(nil, "kubeconfig", "convert", "--kubeconfig", kc, "--config", cfg, "--profile", "p"); r.code != exitUsage {
+		t.Fatalf("second convert: exit %d\n%s", r.code, r.stderr)
+	}
+
+	// --write --cluster: a file with only the cluster gets a user and a
+	// context kubectl can use at once.
+	kc2 := filepath.Join(w.dir, "kubeconfig2")
+	if err := os.WriteFile(kc2, []byte(cluster), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = w.run(nil, "kubeconfig", "--write", "--kubeconfig", kc2, "--cluster", "test", "--config", cfg, "--profile", "p",
+		"--scope", audience+"/.default", "--interactive-mode", "Never", "--command", w.cli)
+	if r.code != 0 || !strings.Contains(r.stderr, "context test-p") {
+		t.Fatalf("--write: exit %d\n%s", r.code, r.stderr)
+	}
+	if out := kube(kc2, "--context", "test-p", "get", "--raw", "/version"); !strings.Contains(out, "v1.32.0-credhost-test") {
+		t.Fatalf("kubectl after --write: %q", out)
+	}
+	// Writing again replaces the user rather than adding a second one.
+	r = w.run(nil, "kubeconfig", "--write", "--kubeconfig", kc2, "--cluster", "test", "--config", cfg, "--profile", "p",
+		"--scope", audience+"/.default", "--interactive-mode", "Never", "--command", w.cli)
+	if out := kube(kc2, "config", "view", "-o", "jsonpath={.users[*].name}"); r.code != 0 || out != "credhost-p" {
+		t.Fatalf("second --write: exit %d, users %q\n%s", r.code, out, r.stderr)
+	}
+	// A cluster the file does not have is a usage error.
+	if r := w.run(nil, "kubeconfig", "--write", "--kubeconfig", kc2, "--cluster", "nope", "--config", cfg, "--profile", "p"); r.code != exitUsage {
+		t.Fatalf("unknown cluster: exit %d\n%s", r.code, r.stderr)
+	}
+}

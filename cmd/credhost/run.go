@@ -77,7 +77,7 @@ func verbs() []verb {
 		{"logout", "forget a profile's cached tokens and sign-ins (--all: every profile)", func() command { return &logoutCmd{} }},
 		{"accounts", "list signed-in accounts and cached tokens (never the tokens)", func() command { return &accountsCmd{} }},
 		{"cache", "describe the token cache (cache info)", func() command { return &cacheCmd{} }},
-		{"kubeconfig", "print a kubeconfig users: entry that gets tokens from credhost", func() command { return &kubeconfigCmd{} }},
+		{"kubeconfig", "print a kubeconfig user that gets tokens from credhost (--write: merge it; convert: from kubelogin)", func() command { return &kubeconfigCmd{} }},
 		{"git-credential", "git credential helper: the token as password (git-credential get|store|erase)", func() command { return &gitCredentialCmd{} }},
 		{"doctor", "say, for each flow of a profile's chain, whether it can run here and why not", func() command { return &doctorCmd{} }},
 		{"plugins", "list or verify installed flow plugins (plugins list|verify)", func() command { return &pluginsCmd{} }},
