@@ -50,8 +50,10 @@ func TestConformance(t *testing.T) {
 	srv := emulatortest.Start(t, emulator.DefaultConfig()) // an Entra ID lookalike
 	plugintest.Run(t, plugintest.Config{
 		NewFlow: newFlow,
-		Binary:  builtBinaryPath, // optional: go build it into a temp dir first
-		Good:    sdk.FlowConfig{CACertificates: srv.CACertPEM()}, // and settings that get a token from srv
+		// Good: settings that get a token from srv; Binary (optional): the
+		// plugin built into a temp dir.
+		Binary:  builtBinaryPath,
+		Good:    sdk.FlowConfig{CACertificates: srv.CACertPEM()},
 		Request: sdk.TokenRequest{Scopes: []string{"api://x/.default"}},
 		Bad: []plugintest.Bad{
 			{Name: "no key", Config: sdk.FlowConfig{}, Fields: []string{"api_key"}},
