@@ -65,7 +65,7 @@ func loadKubeconfig(path string) (*kubeDoc, error) {
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		b = []byte("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+		b = []byte("apiVersion: v1\nkind: Config\n")
 	case err != nil:
 		return nil, err
 	default:
@@ -91,6 +91,7 @@ func (d *kubeDoc) list(key string) *yaml.Node {
 		if v.Kind != yaml.SequenceNode { // "users: null"
 			*v = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 		}
+		v.Style &^= yaml.FlowStyle // "users: []" grows as a block list
 		return v
 	}
 	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
