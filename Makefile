@@ -3,8 +3,15 @@
 #   make test   every test, with the race detector and bounded fuzzing
 
 GO        ?= go
-BIN       := $(CURDIR)/bin
-PLUGINS   := $(notdir $(wildcard plugins/*))
+BIN       ?= $(CURDIR)/bin
+# make install: credhost and credhost-cli into $(PREFIX)/bin, the plugins
+# into $(PREFIX)/libexec/credhost (host.InstallDir: found there by the CLI
+# and the sdk alike), each pinned by SHA-256 in PIN_CONFIG's
+# [plugins.pins]: the system file (/etc/credhost/config.toml) when root
+# installs, else the user's config file (credhost-cli's default).
+PREFIX    ?= /usr/local
+PIN_CONFIG ?= $(if $(filter 0,$(shell id -u)),/etc/credhost/config.toml,)
+PLUGINS   ?= $(notdir $(wildcard plugins/*))
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 # Static binaries: with cgo, net and os/user link libc dynamically, and the
@@ -19,7 +26,7 @@ PROTOC_GEN_GO_VERSION     := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 TOOLS     := $(BIN)/tools
 
-.PHONY: all build demo test test-unit test-examples fuzz proto vet clean
+.PHONY: all build install install-bin demo test test-unit test-examples fuzz proto vet clean
 
 all: build
 
@@ -30,6 +37,19 @@ build:
 	@for p in $(PLUGINS); do \
 		echo "$(GO) build -o $(BIN)/credhost-plugin-$$p ./plugins/$$p"; \
 		$(STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/credhost-plugin-$$p ./plugins/$$p || exit 1; \
+	done
+
+install: build install-bin
+
+# install-bin installs what $(BIN) holds, without building (tests use it).
+install-bin:
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/credhost
+	install -m 0755 $(BIN)/credhost $(BIN)/credhost-cli $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	$(DESTDIR)$(PREFIX)/bin/credhost-cli man > $(DESTDIR)$(PREFIX)/share/man/man1/credhost.1
+	@for p in $(PLUGINS); do \
+		$(DESTDIR)$(PREFIX)/bin/credhost-cli plugins install --pin --plugin-dir $(DESTDIR)$(PREFIX)/libexec/credhost \
+			$(if $(PIN_CONFIG),--config $(PIN_CONFIG)) $(BIN)/credhost-plugin-$$p || exit 1; \
 	done
 
 demo: build

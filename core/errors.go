@@ -67,7 +67,13 @@ func (e *Error) Error() string {
 	b.WriteString(e.Kind.String())
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		// An underlying error that names the flow itself (a ConfigError,
+		// a plugin's message) would read "clientcreds: failed: clientcreds: …".
+		msg := e.Err.Error()
+		if e.Flow != "" {
+			msg = strings.TrimPrefix(msg, e.Flow+": ")
+		}
+		b.WriteString(msg)
 	}
 	if e.Code != 0 && (e.Err == nil || !strings.Contains(e.Err.Error(), "AADSTS"+strconv.Itoa(e.Code))) {
 		fmt.Fprintf(&b, " (AADSTS%d)", e.Code)

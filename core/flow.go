@@ -183,7 +183,12 @@ type Prompt struct {
 	Message         string
 	VerificationURI string
 	UserCode        string
-	ExpiresOn       time.Time
+	// ExpiresOn is when the flow stops waiting for the person: a device
+	// code's expiry, a browser sign-in's own timeout; zero if it does not
+	// say. The host lets the call run until then (and the profile's
+	// timeout again for the work after it), not only the profile's
+	// timeout, which bounds the work nobody waits on.
+	ExpiresOn time.Time
 }
 
 // ConfigError lists every problem with a flow's settings.

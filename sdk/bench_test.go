@@ -80,6 +80,10 @@ backend = "memory" # each host starts cold; the file store has its own tests
 			time.Sleep(time.Until(fi.ModTime().Add(5 * time.Second)))
 		}
 	}
+	// Written out too, for tests that hand the file to a process.
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(body), 0o600); err != nil {
+		b.Fatal(err)
+	}
 	file, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(body))
 	if err != nil {
 		b.Fatal(err)

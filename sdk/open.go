@@ -22,12 +22,15 @@ type Options struct {
 	ConfigPath string
 	// Log receives host and plugin logs; default none.
 	Log zerolog.Logger
-	// PluginDirs are searched first for plugin binaries.
+	// PluginDirs are searched first for plugin binaries; then, as the
+	// CLI does, $CREDHOST_PLUGIN_DIR, the config's [plugins] dir, the
+	// install location and PATH (see host.PluginDirs).
 	PluginDirs []string
 	// OnPrompt receives prompts (a device code). Nil means nobody is
 	// watching, and a flow that must prompt is Unavailable.
 	OnPrompt func(ctx context.Context, p Prompt) error
-	// Getenv replaces os.Getenv for env: references and AZURE_* overrides.
+	// Getenv replaces os.Getenv for env: references, AZURE_* overrides,
+	// and the CREDHOST_PLUGIN_DIR and PATH of plugin discovery.
 	Getenv func(string) string
 	// Store replaces the token store the config's [cache] table asks
 	// for (by default the encrypted file shared with the credhost CLI).

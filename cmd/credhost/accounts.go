@@ -110,7 +110,19 @@ func expiry(t time.Time) string {
 	if d <= 0 {
 		return "expired"
 	}
-	return "in " + strings.TrimSuffix(d.String(), "0s")
+	return "in " + shortDuration(d)
+}
+
+// shortDuration drops zero trailing units: 58m10s, 58m, 1h, 1h5m.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func validateListOutput(o string) error {

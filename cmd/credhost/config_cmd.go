@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -63,6 +64,7 @@ func (c *configCmd) run(ctx context.Context, g *globals, e *env, args []string) 
 	}
 	h := host.New(file, &host.Options{Log: e.log, Getenv: e.getenv, PluginDirs: nonEmpty(g.pluginDir)})
 	defer h.Close()
+	installed := discover(host.PluginDirs(file, e.getenv, nonEmpty(g.pluginDir)...))
 	var failed []string
 	for _, name := range profiles {
 		// A profile the policy refuses is reported like any other bad
@@ -83,12 +85,15 @@ func (c *configCmd) run(ctx context.Context, g *globals, e *env, args []string) 
 				continue
 			}
 			level := "error"
-			if core.KindOf(pr) == core.KindUnavailable {
+			if unknown := unknownFlow(p.Chain[i], pr, installed); unknown != nil {
+				pr, bad = unknown, true
+			} else if core.KindOf(pr) == core.KindUnavailable {
 				level = "warning"
 			} else {
 				bad = true
 			}
-			fmt.Fprintf(e.stdout, "%s: profile %s: %s: %s\n", level, name, p.Chain[i], indent(pr.Error()))
+			// The flow once: a classified error starts with its name.
+			fmt.Fprintf(e.stdout, "%s: profile %s: %s: %s\n", level, name, p.Chain[i], indent(strings.TrimPrefix(pr.Error(), p.Chain[i]+": ")))
 		}
 		if bad {
 			failed = append(failed, name)
@@ -146,4 +151,59 @@ func (c *configCmd) trust(g *globals, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stderr, "trusted %s: credhost reads its %s from now on, within the limits of docs/security.md (%s)\n", dir, config.ProjectFileName, path)
 	return nil
+}
+
+// shippedFlows are the flows credhost's own plugins provide. A chain may
+// name one that is not installed on this machine (a warning: the chain
+// moves on), but a flow that is neither installed nor one of these is a
+// typo or a missing third-party plugin: an error, with a suggestion.
+var shippedFlows = []string{"authcode", "azurecli", "clientcreds", "devicecode", "iwa", "managedidentity", "obo", "ropc"}
+
+// unknownFlow returns the error for flow if no plugin serves it here and
+// credhost ships no such flow, else nil.
+func unknownFlow(flow string, problem error, installed map[string]string) error {
+	if !errors.Is(problem, host.ErrPluginNotFound) || slices.Contains(shippedFlows, flow) {
+		return nil
+	}
+	known := slices.Clone(shippedFlows)
+	for f := range installed {
+		if !slices.Contains(known, f) {
+			known = append(known, f)
+		}
+	}
+	slices.Sort(known)
+	msg := fmt.Sprintf("unknown flow %q: no %s is installed and credhost has no such flow", flow, host.BinaryName(flow))
+	best, dist := "", 3 // suggest only a near miss
+	for _, k := range known {
+		if d := editDistance(flow, k); d < dist {
+			best, dist = k, d
+		}
+	}
+	if best != "" {
+		msg += fmt.Sprintf("; did you mean %s?", best)
+	} else {
+		msg += "; known flows: " + strings.Join(known, ", ")
+	}
+	return errors.New(msg)
+}
+
+// editDistance is the Levenshtein distance of two short ASCII names.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

@@ -246,3 +246,54 @@ func TestParallelProcessesShareOneSignIn(t *testing.T) {
 		t.Fatalf("%d processes: %d device codes, %d prompts, %d distinct tokens; want 1 of each", procs, n, prompts, len(tokens))
 	}
 }
+
+// TestDeviceCodeOutlivesProfileTimeout: the profile's timeout bounds the
+// work nobody waits on, not the person: a device code approved well after
+// it (2.5x) still signs in, because the prompt's expiry moves the call's
+// end. Ctrl-C still stops the polling at once.
+func TestDeviceCodeOutlivesProfileTimeout(t *testing.T) {
+	const timeout = 4 * time.Second
+	w := userWorld(t, `["devicecode"]`)
+	cfg := filepath.Join(w.dir, "config.toml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), `timeout = "60s"`, `timeout = "`+timeout.String()+`"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := w.startSignIn()
+	code := s.code(t)
+	time.Sleep(timeout * 5 / 2)
+	if err := w.srv.ApproveDeviceCode(code, emulator.DefaultUsername); err != nil {
+		t.Fatal(err)
+	}
+	if rc := s.wait(t); rc != 0 {
+		t.Fatalf("approved after 2.5x the profile's timeout: exit %d:\n%s", rc, s.stderr.String())
+	}
+	if _, err := w.srv.VerifyAccessToken(strings.TrimSpace(s.stdout.String())); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ctrl-C past the profile's timeout: the process ends promptly and
+	// the polling with it.
+	w.run(nil, "logout", "--config", cfg, "--all")
+	s = w.startSignIn()
+	code = s.code(t)
+	time.Sleep(timeout + time.Second)
+	sent := time.Now()
+	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	rc := s.wait(t)
+	took := time.Since(sent)
+	t.Logf("SIGINT to exit: %v", took)
+	if rc == 0 || took > 5*time.Second { // ~1 s expected; generous for a loaded machine
+		t.Fatalf("Ctrl-C: exit %d after %v:\n%s", rc, took, s.stderr.String())
+	}
+	info, _ := w.srv.DeviceCode(code)
+	time.Sleep(2 * info.Interval)
+	if later, _ := w.srv.DeviceCode(code); len(later.Polls) != len(info.Polls) {
+		t.Fatalf("polling went on after the process ended: %d → %d polls", len(info.Polls), len(later.Polls))
+	}
+}

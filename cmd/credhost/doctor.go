@@ -96,7 +96,10 @@ func (c *doctorCmd) run(ctx context.Context, g *globals, e *env, _ []string) err
 	if format == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+		return out.verdict()
 	}
 	fmt.Fprintf(e.stdout, "profile %s\n\n", out.Profile)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -123,7 +126,19 @@ func (c *doctorCmd) run(ctx context.Context, g *globals, e *env, _ []string) err
 	if out.Cache.Problem != "" {
 		fmt.Fprintf(e.stdout, "cache problem: %s\n", out.Cache.Problem)
 	}
-	return nil
+	return out.verdict()
+}
+
+// verdict makes doctor a gate for scripts: exit 3 (unavailable) when no
+// member of the chain can run here, 0 when one is ready or may be.
+func (d doctorJSON) verdict() error {
+	for _, m := range d.Members {
+		if m.Status == "ready" || m.Status == "unknown" {
+			return nil
+		}
+	}
+	return &core.Error{Kind: core.KindUnavailable, Err: fmt.Errorf("no member of profile %s's chain can run here", d.Profile),
+		Hint: "see the table above: install or configure a flow, or sign in with credhost login"}
 }
 
 func memberRow(st host.MemberStatus) memberJSON {

@@ -441,3 +441,36 @@ func TestPluginsInstallPin(t *testing.T) {
 		t.Fatalf("a changed pinned plugin ran: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestChecksGate: config validate and doctor answer with exit codes a
+// script can gate on (the table in `credhost --help` and the README).
+func TestChecksGate(t *testing.T) {
+	w := newWorld(t)
+	env := []string{"CI_SECRET=" + secret, "CREDHOST_PLUGIN_DIR=" + testbin.Dir()}
+	for _, c := range []struct {
+		chain             string
+		validate, doctor  int
+		validateSays, not string
+	}{
+		{`["clientcreds"]`, exitOK, exitOK, "ok: profile p", ""},
+		// A typo: no such plugin, and no such flow: an error with a
+		// suggestion, and nothing in the chain can run.
+		{`["clientcred"]`, exitUsage, exitUnavailable, "did you mean clientcreds?", "clientcred: clientcred"},
+		// A flow credhost has, not installed here: a warning only; but
+		// doctor says nothing can run.
+		{`["iwa"]`, exitOK, exitUnavailable, "warning: profile p: iwa: unavailable", "iwa: iwa"},
+	} {
+		cfg := w.config(c.chain, `client_secret = "env:CI_SECRET"`)
+		r := w.run(append(env, "PATH=/nonexistent"), "config", "validate", "--config", cfg)
+		if r.code != c.validate || !strings.Contains(r.stdout, c.validateSays) || c.not != "" && strings.Contains(r.stdout, c.not) {
+			t.Fatalf("chain %s: config validate exit %d, want %d saying %q\n%s%s", c.chain, r.code, c.validate, c.validateSays, r.stdout, r.stderr)
+		}
+		r = w.run(append(env, "PATH=/nonexistent"), "doctor", "--config", cfg, "--output", "json")
+		if r.code != c.doctor {
+			t.Fatalf("chain %s: doctor exit %d, want %d\n%s%s", c.chain, r.code, c.doctor, r.stdout, r.stderr)
+		}
+	}
+	if r := w.run(nil, "--help"); !strings.Contains(r.stderr, "3  unavailable") || !strings.Contains(r.stderr, "doctor: no member can") {
+		t.Fatalf("--help has no exit code table:\n%s", r.stderr)
+	}
+}

@@ -334,7 +334,6 @@ func printEnv(w io.Writer, srv *emulator.Server, cfg emulator.Config, caFile str
 }
 
 // shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // token asks a running emulator (--url or --url-file, trusting --ca-file)
 // for a workload identity token and prints it.

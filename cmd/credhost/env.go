@@ -1,13 +1,13 @@
 package main
 
 // Environment variables the CLI reads. The AZURE_* variables are read by
-// core/config (profile overrides), not here.
+// core/config (profile overrides), and CREDHOST_PLUGIN_DIR by core/host
+// (plugin discovery, shared with the sdk), not here.
 const (
 	envConfig    = "CREDHOST_CONFIG"     // config file path
 	envProfile   = "CREDHOST_PROFILE"    // profile name
 	envLogLevel  = "CREDHOST_LOG_LEVEL"  // trace|debug|info|warn|error
 	envLogFormat = "CREDHOST_LOG_FORMAT" // auto|console|json
-	envPluginDir = "CREDHOST_PLUGIN_DIR" // extra plugin directory
 )
 
 // envKubernetesExecInfo is what kubectl gives an exec credential plugin:

@@ -18,8 +18,8 @@ const (
 const exitCodesHelp = `Exit codes:
   0  ok
   1  failed: the identity provider or a flow refused (see the error)
-  2  usage or configuration error
-  3  unavailable: no flow of the profile's chain can run here
+  2  usage or configuration error (config validate: any error, an unknown flow too)
+  3  unavailable: no flow of the profile's chain can run here (doctor: no member can)
   4  interaction required: sign in interactively (credhost login)`
 
 // usageError marks errors the user fixes by changing flags or config.

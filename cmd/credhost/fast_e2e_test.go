@@ -45,7 +45,7 @@ func TestFastFront(t *testing.T) {
 	// A miss is handed to the full CLI, which gets the token.
 	first, _ := w.token(env)
 	// Every output format of a hit is what the full CLI prints.
-	for _, output := range []string{"raw", "json", "exec-credential", "claims"} {
+	for _, output := range []string{"raw", "json", "exec-credential", "claims", "az"} {
 		full := w.run(env, "token", "--config", cfg, "--scope", scope, "--output", output, "--log-level", "debug") // debug: the full CLI answers
 		fast := w.run(env, "token", "--config", cfg, "--scope", scope, "--output", output)
 		if full.code != 0 || fast.code != 0 || full.stdout != fast.stdout {

@@ -29,14 +29,19 @@ const azureDevOpsScope = "499b84ac-1321-427f-aa17-267ca6975798/.default"
 //   - erase: git calls it when the server refused the password; the
 //     profile's cached access tokens are dropped so that the next get
 //     asks the flow for a new one (sign-ins stay).
+//
+// git runs helpers from IDEs and CI jobs as well as terminals: a sign-in
+// prompt is shown only where someone can answer it (see canPrompt).
 type gitCredentialCmd struct {
 	scope    string
 	username string
+	noPrompt bool
 }
 
 func (c *gitCredentialCmd) flags(fs *pflag.FlagSet) {
 	fs.StringVarP(&c.scope, "scope", "s", azureDevOpsScope, "scope of the git server (default: Azure DevOps)")
 	fs.StringVar(&c.username, "username", "", "username to answer (default: git's, else the signed-in account, else \"credhost\")")
+	fs.BoolVar(&c.noPrompt, "no-prompt", false, "never prompt (also when GIT_TERMINAL_PROMPT=0 or stderr is no terminal): flows that need the user are unavailable; sign in with credhost login first")
 }
 
 func (c *gitCredentialCmd) validate(*globals) error { return nil }
@@ -57,7 +62,7 @@ func (c *gitCredentialCmd) run(ctx context.Context, g *globals, e *env, args []s
 		// gitcredentials(7): ignore actions we do not know.
 		return nil
 	}
-	s, err := openSession(ctx, g, e, true)
+	s, err := openSession(ctx, g, e, canPrompt(e, c.noPrompt, true))
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +26,11 @@ type kubeconfigCmd struct {
 	name    string
 	command string
 	mode    string
+	// In-place edits (kubeconfig_write.go).
+	writeFile bool
+	file      string
+	cluster   string
+	context   string
 }
 
 func (c *kubeconfigCmd) flags(fs *pflag.FlagSet) {
@@ -32,6 +38,10 @@ func (c *kubeconfigCmd) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.name, "name", "", "kubeconfig user name (default credhost-<profile>)")
 	fs.StringVar(&c.command, "command", "", "path kubectl runs (default: this credhost binary)")
 	fs.StringVar(&c.mode, "interactive-mode", "IfAvailable", "kubectl interactiveMode: Never, IfAvailable or Always")
+	fs.BoolVar(&c.writeFile, "write", false, "merge the user into the kubeconfig file instead of printing it (the old file is kept as <file>.credhost.bak)")
+	fs.StringVar(&c.file, "kubeconfig", "", "kubeconfig file for --write and convert (default: the first of $KUBECONFIG, else ~/.kube/config)")
+	fs.StringVar(&c.cluster, "cluster", "", "with --write: also write a context pairing this existing cluster with the user")
+	fs.StringVar(&c.context, "context", "", "with --cluster: the context's name (default <cluster>-<profile>)")
 }
 
 func (c *kubeconfigCmd) validate(*globals) error {
@@ -42,7 +52,14 @@ func (c *kubeconfigCmd) validate(*globals) error {
 	return usageError{fmt.Errorf("--interactive-mode %q: use Never, IfAvailable or Always", c.mode)}
 }
 
-func (c *kubeconfigCmd) run(_ context.Context, g *globals, e *env, _ []string) error {
+func (c *kubeconfigCmd) run(_ context.Context, g *globals, e *env, verbArgs []string) error {
+	convert := len(verbArgs) == 1 && verbArgs[0] == "convert"
+	if len(verbArgs) > 0 && !convert {
+		return usageError{fmt.Errorf("kubeconfig takes no argument but convert, got %q", verbArgs[0])}
+	}
+	if c.cluster != "" && !c.writeFile {
+		return usageError{errors.New("--cluster writes a context: use it with --write")}
+	}
 	file, err := host.LoadConfig(g.config, e.getenv)
 	if err != nil {
 		return usageError{err}
@@ -57,14 +74,21 @@ func (c *kubeconfigCmd) run(_ context.Context, g *globals, e *env, _ []string) e
 	if c.name == "" {
 		c.name = "credhost-" + profile
 	}
-	args := []string{"token", "--profile", profile, "--scope", c.scope, "--output", "exec-credential"}
+	base := []string{"token", "--profile", profile}
 	if g.config != "" {
 		// kubectl runs the command from wherever it was started.
 		abs, err := filepath.Abs(g.config)
 		if err != nil {
 			return usageError{err}
 		}
-		args = append(args, "--config", abs)
+		base = append(base, "--config", abs)
+	}
+	if convert {
+		return c.convert(e, profile, base)
+	}
+	args := append(base, "--scope", c.scope, "--output", "exec-credential")
+	if c.writeFile {
+		return c.write(e, profile, args)
 	}
 	quoted := make([]string, len(args))
 	for i, a := range args {

@@ -37,21 +37,17 @@ func (c *pluginsCmd) run(ctx context.Context, g *globals, e *env, args []string)
 	}
 	// Pins and the plugin dir come from the config, when there is one.
 	pins := map[string]string{}
-	dirs := []string{g.pluginDir}
-	if file, err := host.LoadConfig(g.config, e.getenv); err == nil {
+	file, err := host.LoadConfig(g.config, e.getenv)
+	if err == nil {
 		for k, v := range file.Plugins.Pins {
 			pins[k] = v.Raw
 		}
-		if d := file.Plugins.Dir.Raw; d != "" {
-			if !filepath.IsAbs(d) && file.Path != "" {
-				d = filepath.Join(filepath.Dir(file.Path), d)
-			}
-			dirs = append(dirs, d)
-		}
 	} else if g.config != "" {
 		return usageError{err}
+	} else {
+		file = nil
 	}
-	found := discover(host.SearchDirs(dirs...))
+	found := discover(host.PluginDirs(file, e.getenv, nonEmpty(g.pluginDir)...))
 	switch args[0] {
 	case "list":
 		return listPlugins(ctx, e, found, pins)
@@ -62,12 +58,12 @@ func (c *pluginsCmd) run(ctx context.Context, g *globals, e *env, args []string)
 	}
 }
 
-// discover returns flow -> path for every plugin binary in dirs and on
-// PATH, the first one found winning (as the host resolves them).
+// discover returns flow -> path for every plugin binary in dirs (from
+// host.PluginDirs, the PATH included), the first one found winning, as
+// the host resolves them.
 func discover(dirs []string) map[string]string {
 	found := map[string]string{}
-	all := append(dirs, filepath.SplitList(os.Getenv("PATH"))...)
-	for _, d := range all {
+	for _, d := range dirs {
 		entries, err := os.ReadDir(d)
 		if err != nil {
 			continue

@@ -34,7 +34,7 @@ func (c *pluginsCmd) install(ctx context.Context, g *globals, e *env, args []str
 	if cfgPath == "" {
 		cfgPath = host.DefaultConfigPath(e.getenv)
 	}
-	dir := g.pluginDir
+	dir := firstOf(g.pluginDir, e.getenv(host.EnvPluginDir))
 	if dir == "" {
 		if f, err := config.Load(cfgPath); err == nil && f.Plugins.Dir.Raw != "" {
 			dir = f.Plugins.Dir.Raw

@@ -14,6 +14,25 @@ import (
 	"github.com/credhost/credhost/core"
 )
 
+// canPrompt is the one rule for whether credhost may show a sign-in
+// prompt (README: "Prompts"): never with --no-prompt; never when the
+// program that started it says nobody is there (kubectl's
+// KUBERNETES_EXEC_INFO interactive:false, git's GIT_TERMINAL_PROMPT=0);
+// and, for a helper another program starts in the background (git runs
+// git-credential from IDEs and CI jobs too), only when stderr, where the
+// prompt goes, is a terminal. Otherwise flows that need a person are
+// Unavailable at once and the error says to run credhost login.
+func canPrompt(e *env, noPrompt, helper bool) bool {
+	if noPrompt || kubectlNonInteractive(e.getenv) || e.getenv("GIT_TERMINAL_PROMPT") == "0" {
+		return false
+	}
+	if helper {
+		f, ok := e.stderr.(*os.File)
+		return ok && isatty.IsTerminal(f.Fd())
+	}
+	return true
+}
+
 // stderrUI shows prompts on stderr, where a person at a terminal (or the
 // log of a CI job) sees them; stdout stays clean for the token. On a
 // terminal a prompt that expires gets a live countdown line, rewritten in
@@ -41,8 +60,14 @@ func (u *stderrUI) Prompt(_ context.Context, p core.Prompt) error {
 	if msg == "" {
 		msg = fmt.Sprintf("To sign in, open %s and enter the code %s", p.VerificationURI, p.UserCode)
 	}
-	if p.ExpiresOn.IsZero() || !u.tty {
-		if !p.ExpiresOn.IsZero() {
+	// A countdown is for a code; a browser sign-in just says how long it
+	// waits.
+	if p.ExpiresOn.IsZero() || !u.tty || p.UserCode == "" {
+		switch {
+		case p.ExpiresOn.IsZero():
+		case p.UserCode == "":
+			msg += fmt.Sprintf(" (waiting until %s)", p.ExpiresOn.Local().Format(time.Kitchen))
+		default:
 			msg += fmt.Sprintf(" (expires at %s)", p.ExpiresOn.Local().Format(time.Kitchen))
 		}
 		_, err := fmt.Fprintln(u.w, msg)

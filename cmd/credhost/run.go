@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
+
+	"github.com/credhost/credhost/core/host"
 )
 
 // env abstracts the process environment, so tests can run the CLI
@@ -38,14 +41,14 @@ func (g *globals) flags(fs *pflag.FlagSet) {
 	fs.StringVarP(&g.profile, "profile", "p", "", "profile to use (env "+envProfile+")")
 	fs.StringVar(&g.logLevel, "log-level", "", "log level: trace, debug, info, warn, error (env "+envLogLevel+"; default warn)")
 	fs.StringVar(&g.logFormat, "log-format", "", "log format: auto, console, json (env "+envLogFormat+"; default auto: console on a terminal)")
-	fs.StringVar(&g.pluginDir, "plugin-dir", "", "directory searched first for credhost-plugin-<flow> binaries (env "+envPluginDir+")")
+	fs.StringVar(&g.pluginDir, "plugin-dir", "", "directory searched first for credhost-plugin-<flow> binaries (then $"+host.EnvPluginDir+", [plugins] dir, the install location, PATH)")
 }
 
 func (g *globals) fromEnv(getenv func(string) string) {
 	for _, v := range []struct {
 		dst *string
 		env string
-	}{{&g.config, envConfig}, {&g.profile, envProfile}, {&g.logLevel, envLogLevel}, {&g.logFormat, envLogFormat}, {&g.pluginDir, envPluginDir}} {
+	}{{&g.config, envConfig}, {&g.profile, envProfile}, {&g.logLevel, envLogLevel}, {&g.logFormat, envLogFormat}} {
 		if *v.dst == "" {
 			*v.dst = getenv(v.env)
 		}
@@ -74,7 +77,7 @@ func verbs() []verb {
 		{"logout", "forget a profile's cached tokens and sign-ins (--all: every profile)", func() command { return &logoutCmd{} }},
 		{"accounts", "list signed-in accounts and cached tokens (never the tokens)", func() command { return &accountsCmd{} }},
 		{"cache", "describe the token cache (cache info)", func() command { return &cacheCmd{} }},
-		{"kubeconfig", "print a kubeconfig users: entry that gets tokens from credhost", func() command { return &kubeconfigCmd{} }},
+		{"kubeconfig", "print a kubeconfig user that gets tokens from credhost (--write: merge it; convert: from kubelogin)", func() command { return &kubeconfigCmd{} }},
 		{"git-credential", "git credential helper: the token as password (git-credential get|store|erase)", func() command { return &gitCredentialCmd{} }},
 		{"doctor", "say, for each flow of a profile's chain, whether it can run here and why not", func() command { return &doctorCmd{} }},
 		{"plugins", "list or verify installed flow plugins (plugins list|verify)", func() command { return &pluginsCmd{} }},
@@ -82,6 +85,8 @@ func verbs() []verb {
 		{"emulator", "run the Entra ID emulator on loopback (for demos and tests)", func() command { return &emulatorCmd{} }},
 		{"serve", "serve a profile's tokens on loopback as the App Service managed-identity endpoint", func() command { return &serveCmd{} }},
 		{"version", "print the version", func() command { return &versionCmd{} }},
+		{"completion", "print a shell completion script: completion bash|zsh|fish", func() command { return &completionCmd{} }},
+		{"man", "print the credhost(1) man page (roff)", func() command { return &manCmd{} }},
 	}
 }
 
@@ -98,12 +103,20 @@ func runEnv(ctx context.Context, e *env, args []string) int {
 	pre.SetOutput(io.Discard)
 	g.flags(pre)
 	help := pre.BoolP("help", "h", false, "show help")
+	showVersion := pre.Bool("version", false, "print the version (as credhost version)")
 	if err := pre.Parse(args); err != nil {
 		fmt.Fprintf(e.stderr, "credhost: %v\n\n", err)
 		usage(e.stderr, pre)
 		return exitUsage
 	}
 	rest := pre.Args()
+	if *showVersion && !*help {
+		// --version anywhere before a verb: the version verb, with the
+		// global flags given.
+		at := len(args) - len(rest)
+		args = append(append(slices.DeleteFunc(slices.Clone(args[:at]), func(a string) bool { return a == "--version" || strings.HasPrefix(a, "--version=") }), "version"), rest...)
+		rest = append([]string{"version"}, rest...)
+	}
 	if *help || len(rest) == 0 {
 		usage(e.stderr, pre)
 		if *help {
@@ -125,14 +138,19 @@ func runEnv(ctx context.Context, e *env, args []string) int {
 	cmd := v.new()
 	fs := pflag.NewFlagSet("credhost "+v.name, pflag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	g = globals{}
 	g.flags(fs)
 	cmd.flags(fs)
-	// Values given before the verb stay unless repeated after it.
-	pre.Visit(func(f *pflag.Flag) { _ = fs.Set(f.Name, f.Value.String()) })
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "Usage: credhost %s [flags]\n  %s\n\nFlags:\n%s\n%s\n", v.name, v.summary, fs.FlagUsages(), exitCodesHelp)
 	}
-	if err := fs.Parse(rest[1:]); err != nil {
+	// Global flags may stand before the verb or after it: parse the whole
+	// line again without the verb, with the verb's flags and the global
+	// ones together, so every value is read once, by the flag set that
+	// applies it (the last of a repeated flag wins).
+	at := len(args) - len(rest)
+	line := append(append([]string{}, args[:at]...), args[at+1:]...)
+	if err := fs.Parse(line); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK
 		}
@@ -162,8 +180,12 @@ func usage(w io.Writer, fs *pflag.FlagSet) {
 	fmt.Fprintln(w, "\nCommands:")
 	vs := verbs()
 	sort.Slice(vs, func(i, j int) bool { return vs[i].name < vs[j].name })
+	width := 0
 	for _, v := range vs {
-		fmt.Fprintf(w, "  %-10s %s\n", v.name, v.summary)
+		width = max(width, len(v.name))
+	}
+	for _, v := range vs {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, v.name, v.summary)
 	}
 	fmt.Fprintf(w, "\nGlobal flags:\n%s\n%s\n", fs.FlagUsages(), exitCodesHelp)
 }

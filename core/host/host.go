@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -28,7 +27,7 @@ type Options struct {
 	Log zerolog.Logger
 	// Getenv resolves env: references; default os.Getenv.
 	Getenv func(string) string
-	// PluginDirs are searched for plugins before the configured dir.
+	// PluginDirs are searched for plugins first (see PluginDirs).
 	PluginDirs []string
 	// Store keeps access tokens (the L1 cache) and the flows' state;
 	// default in memory. The host does not close it.
@@ -179,14 +178,7 @@ func (h *Host) track(p *plugin.Process) {
 }
 
 func (h *Host) pluginDirs() []string {
-	dirs := append([]string(nil), h.opts.PluginDirs...)
-	if d := h.file.Plugins.Dir.Raw; d != "" {
-		if !filepath.IsAbs(d) && h.file.Path != "" {
-			d = filepath.Join(filepath.Dir(h.file.Path), d)
-		}
-		dirs = append(dirs, d)
-	}
-	return SearchDirs(dirs...)
+	return PluginDirs(h.file, h.opts.Getenv, h.opts.PluginDirs...)
 }
 
 // StateKeyPrefix starts the Store keys of flow state (MSAL cache blobs).

@@ -31,8 +31,14 @@ type member struct {
 
 // GetToken implements core.Credential.
 func (m *member) GetToken(ctx context.Context, req core.TokenRequest) (core.Token, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.timeout)
+	// The timeout bounds the work; a prompt extends it for the person
+	// (see callDeadline).
+	ctx, deadline, cancel := withCallDeadline(ctx, m.timeout)
 	defer cancel()
+	ui := m.host.opts.UI
+	if core.CanPrompt(ui) {
+		ui = stretchUI{UI: ui, d: deadline}
+	}
 	proc, err := m.proc(ctx)
 	if err != nil {
 		return core.Token{}, err
@@ -42,7 +48,7 @@ func (m *member) GetToken(ctx context.Context, req core.TokenRequest) (core.Toke
 		return core.Token{}, m.setupError(err)
 	}
 	began := time.Now()
-	tok, err := client.GetToken(ctx, req, m.host.opts.UI)
+	tok, err := client.GetToken(ctx, req, ui)
 	log := m.host.opts.Log.Debug().Str("profile", m.profile.Name).Str("flow", m.flow).Int64("duration_ms", time.Since(began).Milliseconds())
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, plugin.ErrTransport) {
@@ -50,6 +56,9 @@ func (m *member) GetToken(ctx context.Context, req core.TokenRequest) (core.Toke
 			// whose connection broke is of no further use: kill it now;
 			// the next call starts a fresh one.
 			proc.Kill()
+		}
+		if deadline.exceeded(ctx) {
+			err = deadline.error(m.flow)
 		}
 		log.Str("kind", core.KindOf(err).String()).Msg("flow gave no token")
 		return core.Token{}, err

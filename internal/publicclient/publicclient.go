@@ -12,6 +12,7 @@ package publicclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -31,6 +32,14 @@ const OptLoginHint = "login_hint"
 func LoginHintOption() core.OptionSpec {
 	return core.OptionSpec{Name: OptLoginHint,
 		Help: "username (user@domain) to sign in as; also picks that account from the cache when several have signed in"}
+}
+
+// NoUIHint is the hint of a sign-in that nobody can answer: kubectl
+// (interactiveMode Never, or no terminal), git without a terminal or with
+// GIT_TERMINAL_PROMPT=0, and --no-prompt run credhost non-interactively,
+// so the person signs in once where they can, and later calls are silent.
+func NoUIHint(profile string) string {
+	return fmt.Sprintf("this call runs non-interactively (kubectl, git without a terminal, --no-prompt): sign in once from a terminal with `credhost login --profile %s`; later calls are silent", profile)
 }
 
 // cacheKey is the one cache partition of a public-client flow: the host

@@ -85,6 +85,7 @@ type flow struct {
 
 // state is one successful Configure.
 type state struct {
+	profile string // for the hint to sign in with credhost login
 	// web is the web-app mode's state; nil in interactive mode, where
 	// the fields below are used.
 	web *webApp
@@ -152,7 +153,7 @@ func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
 	}
 	ce := &core.ConfigError{Flow: flowName}
 	publicclient.CheckAuthority(flowName, cfg, nil, ce)
-	st := &state{timeout: defaultTimeout, clientID: cfg.ClientID}
+	st := &state{timeout: defaultTimeout, clientID: cfg.ClientID, profile: cfg.Profile}
 	for k, v := range cfg.Options {
 		v = strings.TrimSpace(v)
 		switch k {
@@ -282,7 +283,7 @@ func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Se
 		// open in front of no one.
 		return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName,
 			Err:  errors.New("a browser sign-in needs someone at the screen, and the host has no UI"),
-			Hint: "sign in once from a terminal with `credhost login`, or give the SDK an OnPrompt callback"}
+			Hint: publicclient.NoUIHint(st.profile)}
 	}
 	zerolog.Ctx(ctx).Debug().Str("flow", flowName).Str("reason", err.Error()).Str("browser", browser.name()).Msg("signing in with a browser")
 	return st.signIn(ctx, req, scopes, publicclient.Claims(req, err), host.UI, browser)
@@ -308,11 +309,12 @@ func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []str
 	if err != nil {
 		return core.Token{}, publicclient.Classify(flowName, err)
 	}
-	// No ExpiresOn: the CLI renders one as a device code countdown ("the
-	// code expires in ..."), which would mislead here.
+	// ExpiresOn is when this wait gives up: the host lets the call run
+	// until then, beyond the profile's timeout.
 	if err := ui.Prompt(ctx, core.Prompt{
 		Message:         "Opening your browser to sign in; if it does not open, visit: " + authURL,
 		VerificationURI: authURL,
+		ExpiresOn:       time.Now().Add(st.timeout),
 	}); err != nil {
 		return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName, Err: fmt.Errorf("showing the sign-in prompt: %w", err)}
 	}

@@ -46,6 +46,7 @@ type flow struct {
 
 // state is one successful Configure.
 type state struct {
+	profile   string // for the hint to sign in with credhost login
 	loginHint string
 	client    *publicclient.Client
 }
@@ -89,7 +90,7 @@ func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
 		return err
 	}
 	f.mu.Lock()
-	f.state = &state{loginHint: strings.TrimSpace(cfg.Options[publicclient.OptLoginHint]), client: client}
+	f.state = &state{profile: cfg.Profile, loginHint: strings.TrimSpace(cfg.Options[publicclient.OptLoginHint]), client: client}
 	f.mu.Unlock()
 	zerolog.Ctx(ctx).Debug().Str("flow", flowName).Str("client_id", cfg.ClientID).Msg("configured")
 	return nil
@@ -127,7 +128,7 @@ func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []str
 	if !core.CanPrompt(ui) {
 		return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName,
 			Err:  errors.New("a device code sign-in needs someone to show the code to, and the host has no UI"),
-			Hint: "sign in once from a terminal with `credhost login`, or give the SDK an OnPrompt callback"}
+			Hint: publicclient.NoUIHint(st.profile)}
 	}
 	var opts []public.AcquireByDeviceCodeOption
 	if claims != "" {

@@ -14,8 +14,10 @@
 // It answers only when it is sure to answer exactly what credhost-cli
 // would: the file backend, a token for the chosen profile with enough
 // lifetime left, and no flag it does not know. For anything else
-// (a miss, --force-refresh, --claims, debug logging, Redis, an error of
-// any kind) it execs credhost-cli, which says what is wrong.
+// (a miss, --force-refresh, --claims, info or debug logging, a flag value
+// to refuse, Redis, an error of any kind) it execs credhost-cli, which
+// says what is wrong. Global flags may stand before or after the verb, as
+// in the full CLI.
 package main
 
 import (
@@ -25,6 +27,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/mattn/go-isatty"
@@ -93,19 +96,34 @@ func fromCache(args []string, getenv func(string) string) (core.Token, string, b
 		forceRefresh, noPrompt                           bool
 	)
 	// The flags of `credhost token` and the global ones, as the full
-	// CLI defines them; anything else makes the parse fail.
-	fs.StringVar(&cfgPath, "config", "", "")
-	fs.StringVarP(&profile, "profile", "p", "", "")
-	fs.StringVar(&logLevel, "log-level", "", "")
-	fs.StringVar(&logFormat, "log-format", "", "")
-	fs.StringVar(&pluginDir, "plugin-dir", "", "")
+	// CLI defines them; anything else makes the parse fail. As in the
+	// full CLI, global flags may stand before the verb or after it, the
+	// token flags only after it.
+	globals := func(fs *pflag.FlagSet) {
+		fs.StringVar(&cfgPath, "config", "", "")
+		fs.StringVarP(&profile, "profile", "p", "", "")
+		fs.StringVar(&logLevel, "log-level", "", "")
+		fs.StringVar(&logFormat, "log-format", "", "")
+		fs.StringVar(&pluginDir, "plugin-dir", "", "")
+	}
+	pre := pflag.NewFlagSet("credhost", pflag.ContinueOnError)
+	pre.SetOutput(io.Discard)
+	pre.Usage = func() {}
+	pre.SetInterspersed(false)
+	globals(pre)
+	if err := pre.Parse(args); err != nil || pre.NArg() == 0 || pre.Arg(0) != "token" {
+		return core.Token{}, "", false
+	}
+	at := len(args) - pre.NArg()
+	args = append(append([]string{}, args[:at]...), args[at+1:]...)
+	globals(fs)
 	fs.StringSliceVarP(&scopes, "scope", "s", nil, "")
 	fs.StringVar(&tenant, "tenant", "", "")
 	fs.StringVar(&claims, "claims", "", "")
 	fs.StringVarP(&output, "output", "o", "raw", "")
 	fs.BoolVar(&forceRefresh, "force-refresh", false, "")
 	fs.BoolVar(&noPrompt, "no-prompt", false, "")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 || fs.Arg(0) != "token" {
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return core.Token{}, "", false
 	}
 	if len(scopes) == 0 || claims != "" || forceRefresh || !knownFormat(output) {
@@ -114,8 +132,14 @@ func fromCache(args []string, getenv func(string) string) (core.Token, string, b
 	if logLevel == "" {
 		logLevel = getenv("CREDHOST_LOG_LEVEL")
 	}
-	if logLevel == "debug" || logLevel == "trace" {
-		return core.Token{}, "", false // show what the full CLI logs
+	if logFormat == "" {
+		logFormat = getenv("CREDHOST_LOG_FORMAT")
+	}
+	// Only the levels at which the full CLI logs nothing on a hit, and
+	// the formats it knows: anything else (debug logging to show, or a
+	// value to reject) is the full CLI's to answer.
+	if !quietLevel(logLevel) || !knownLogFormat(logFormat) {
+		return core.Token{}, "", false
 	}
 	if profile == "" {
 		profile = getenv(config.EnvProfile)
@@ -167,14 +191,38 @@ func knownFormat(f string) bool {
 	return false
 }
 
+// quietLevel reports whether the full CLI, at this --log-level, logs
+// nothing on a cache hit (it logs the token it got at info).
+func quietLevel(l string) bool {
+	switch strings.ToLower(l) {
+	case "", "warn", "error":
+		return true
+	}
+	return false
+}
+
+func knownLogFormat(f string) bool {
+	switch f {
+	case "", "auto", "console", "json":
+		return true
+	}
+	return false
+}
+
 func isFile(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// lookPath is exec.LookPath without importing os/exec's extra machinery.
+// lookPath is exec.LookPath without importing os/exec's extra machinery,
+// and like it since Go 1.19 (exec.ErrDot) it never resolves relative to
+// the working directory: an empty, "." or other relative PATH entry is
+// skipped, so a credhost-cli planted in a cloned repository never runs.
 func lookPath(name string) (string, error) {
 	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
 		if p := filepath.Join(dir, name); isFile(p) {
 			return p, nil
 		}

@@ -1,5 +1,6 @@
 // Package tokenout prints a token the way `credhost token --output`
-// asks: raw, json, claims or a kubectl ExecCredential. Both the credhost
+// asks: raw, json, claims, a kubectl ExecCredential, or the JSON of
+// `az account get-access-token`. Both the credhost
 // CLI and its fast path (cmd/credhost/fast) use it, so a cached token
 // prints exactly as a fresh one.
 package tokenout
@@ -20,7 +21,7 @@ import (
 const ExecCredentialVersion = "client.authentication.k8s.io/v1"
 
 // Formats are the --output values.
-var Formats = []string{"raw", "json", "exec-credential", "claims"}
+var Formats = []string{"raw", "json", "exec-credential", "claims", "az"}
 
 // Write prints tok in format. execInfo is $KUBERNETES_EXEC_INFO, whose
 // apiVersion the exec-credential output answers in.
@@ -56,6 +57,8 @@ func writeToken(w io.Writer, tok core.Token, output string) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
+	case "az":
+		return writeAz(w, tok)
 	case "claims":
 		claims, err := decodeClaims(tok.AccessToken.Reveal())
 		if err != nil {
@@ -109,4 +112,39 @@ func writeExecCredential(w io.Writer, tok core.Token, execInfo string) error {
 	out.Status.ExpirationTimestamp = tok.ExpiresOn.UTC().Format(time.RFC3339)
 	out.Status.Token = tok.AccessToken.Reveal()
 	return json.NewEncoder(w).Encode(out)
+}
+
+// azJSON is the shape of `az account get-access-token` (Azure CLI 2.x),
+// for scripts written against it: expiresOn in local time with
+// microseconds, expires_on in epoch seconds. There is no subscription
+// here, so that field is left out.
+type azJSON struct {
+	AccessToken string `json:"accessToken"`
+	ExpiresOn   string `json:"expiresOn"`
+	ExpiresOnTS int64  `json:"expires_on"`
+	Tenant      string `json:"tenant"`
+	TokenType   string `json:"tokenType"`
+}
+
+func writeAz(w io.Writer, tok core.Token) error {
+	typ := tok.TokenType
+	if typ == "" {
+		typ = "Bearer"
+	}
+	out := azJSON{AccessToken: tok.AccessToken.Reveal(), ExpiresOn: tok.ExpiresOn.Local().Format("2006-01-02 15:04:05.000000"),
+		ExpiresOnTS: tok.ExpiresOn.Unix(), Tenant: tok.Account.TenantID, TokenType: typ}
+	if out.Tenant == "" {
+		// An app token has no account: the token's own tenant claim.
+		if claims, err := decodeClaims(out.AccessToken); err == nil {
+			var c struct {
+				TID string `json:"tid"`
+			}
+			if json.Unmarshal(claims, &c) == nil {
+				out.Tenant = c.TID
+			}
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }

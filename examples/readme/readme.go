@@ -1,0 +1,39 @@
+// Package readme holds the Go snippets of README.md as compiled code: the
+// README shows them verbatim (readme_test.go checks every ```go block of
+// README.md and docs/ against the repository's Go files), and the tests
+// run them against the emulator, so a README that drifts fails `make test`.
+package readme
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	xoauth2 "golang.org/x/oauth2"
+
+	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/azure"
+	"github.com/credhost/credhost/sdk/oauth2"
+)
+
+// AzureAndOAuth2 is README "The Azure SDK and golang.org/x/oauth2".
+func AzureAndOAuth2(ctx context.Context, url string) (*azblob.Client, *http.Client) {
+	cred, _ := sdk.Open("ci", nil)
+	tc, _ := azure.NewTokenCredential(cred, nil) // azcore.TokenCredential
+	client, _ := azblob.NewClient(url, tc, nil)
+
+	src := oauth2.TokenSource(ctx, cred, "api://my-api/.default") // oauth2.TokenSource
+	httpClient := xoauth2.NewClient(ctx, src)
+	return client, httpClient
+}
+
+// Embedding is README "Embedding".
+func Embedding(ctx context.Context) (sdk.Token, error) {
+	cred, err := sdk.Open("ci", nil) // the profile from the config file
+	if err != nil {
+		return sdk.Token{}, err
+	}
+	defer cred.Close()
+	tok, err := cred.GetToken(ctx, sdk.TokenRequest{Scopes: []string{"https://graph.microsoft.com/.default"}})
+	return tok, err
+}

@@ -1,0 +1,168 @@
+package readme_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	xoauth2 "golang.org/x/oauth2"
+
+	"github.com/credhost/credhost/emulator"
+	"github.com/credhost/credhost/emulator/emulatortest"
+	"github.com/credhost/credhost/examples/readme"
+	"github.com/credhost/credhost/internal/testbin"
+)
+
+const root = "../.."
+
+// fence finds fenced code blocks with their language and indentation.
+var fence = regexp.MustCompile("(?ms)^([ \t]*)```(\\w*)\n(.*?)^[ \t]*```[ \t]*$")
+
+// goBlocks returns the ```go blocks of a Markdown file, dedented.
+func goBlocks(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range fence.FindAllStringSubmatch(string(b), -1) {
+		if m[2] != "go" {
+			continue
+		}
+		var lines []string
+		for _, l := range strings.Split(strings.TrimRight(m[3], "\n"), "\n") {
+			lines = append(lines, strings.TrimPrefix(l, m[1]))
+		}
+		out = append(out, strings.Join(lines, "\n"))
+	}
+	return out
+}
+
+// TestGoSnippetsAreCompiled: every ```go block of README.md and docs/*.md
+// is, line for line, part of a Go file of the repository that the build
+// compiles (this package for the README's own snippets), so a snippet
+// that no longer compiles, or an API it shows that changed, fails here.
+func TestGoSnippetsAreCompiled(t *testing.T) {
+	var sources []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "bin" || d.Name() == "testdata") && p != root {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(p, ".go") {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sources = append(sources, normalize(string(b)))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	n := 0
+	for _, doc := range append([]string{filepath.Join(root, "README.md")}, docs...) {
+		for _, block := range goBlocks(t, doc) {
+			n++
+			want := normalize(block)
+			found := false
+			for _, s := range sources {
+				if strings.Contains(s, want) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Errorf("%s: this Go snippet is in no Go file of the repository (put it in examples/readme, compiled, and show it verbatim):\n%s", doc, block)
+			}
+		}
+	}
+	if n < 4 {
+		t.Fatalf("found only %d Go snippets: the extraction is broken", n)
+	}
+}
+
+// normalize makes lines comparable: a line's leading tabs are removed, so
+// that a snippet may come from inside a function body, and whole-line
+// comments are dropped, so that a snippet may leave out doc comments.
+func normalize(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimRight(strings.TrimLeft(l, "\t"), " ")
+		if !strings.HasPrefix(l, "//") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestREADMESnippetsRun runs the README's sdk snippets against the
+// emulator, with the plugins found through $CREDHOST_PLUGIN_DIR as the
+// README says, and the oauth2 client against a server that checks the
+// token.
+func TestREADMESnippetsRun(t *testing.T) {
+	testbin.Build(t, "./plugins/clientcreds", "credhost-plugin-clientcreds")
+	srv := emulatortest.Start(t, emulator.DefaultConfig())
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, srv.CACertPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tenant := emulator.DefaultConfig().Tenants[0].ID
+	cfg := filepath.Join(dir, "config.toml")
+	body := fmt.Sprintf("[profiles.ci]\nauthority = %q\nclient_id = %q\nchain = [\"clientcreds\"]\nca_file = %q\n[profiles.ci.clientcreds]\nclient_secret = \"env:CI_SECRET\"\n[cache]\nbackend = \"memory\"\n",
+		srv.Authority(tenant), emulator.DefaultClientID, ca)
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CREDHOST_CONFIG", cfg)
+	t.Setenv("CREDHOST_PLUGIN_DIR", testbin.Dir())
+	t.Setenv("CI_SECRET", emulator.DefaultClientSecret)
+	t.Setenv("PATH", "/usr/bin:/bin")
+	ctx := context.Background()
+
+	tok, err := readme.Embedding(ctx)
+	if err != nil {
+		t.Fatalf("README Embedding: %v", err)
+	}
+	if _, err := srv.VerifyAccessToken(tok.AccessToken.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+
+	api := httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		claims, err := srv.VerifyAccessToken(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		if err != nil || claims["aud"] != "api://my-api" {
+			http.Error(rw, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		_, _ = rw.Write([]byte("hello"))
+	}))
+	defer api.Close()
+	// The API server trusts its own test CA: the base client of
+	// xoauth2.NewClient is taken from the context, as x/oauth2 documents.
+	ctx = context.WithValue(ctx, xoauth2.HTTPClient, api.Client())
+	blob, httpClient := readme.AzureAndOAuth2(ctx, "https://127.0.0.1:10000/devstoreaccount1")
+	if blob == nil || httpClient == nil {
+		t.Fatal("the README's Azure SDK snippet built no client")
+	}
+	resp, err := httpClient.Get(api.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the oauth2 client of the README got %s", resp.Status)
+	}
+}
