@@ -333,8 +333,6 @@ func printEnv(w io.Writer, srv *emulator.Server, cfg emulator.Config, caFile str
 	return nil
 }
 
-// shellQuote quotes s for a POSIX shell.
-
 // token asks a running emulator (--url or --url-file, trusting --ca-file)
 // for a workload identity token and prints it.
 func (c *emulatorCmd) token(ctx context.Context, e *env) error {
