@@ -22,7 +22,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,6 +36,7 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/store/file"
+	"github.com/credhost/credhost/internal/binpath"
 	"github.com/credhost/credhost/internal/nodump"
 )
 
@@ -70,7 +70,7 @@ func delegate(args []string) {
 		}
 	}
 	if path == "" {
-		if p, err := lookPath(fullCLI); err == nil {
+		if p, err := binpath.LookPath(fullCLI); err == nil {
 			path = p
 		}
 	}
@@ -212,22 +212,6 @@ func knownLogFormat(f string) bool {
 func isFile(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular()
-}
-
-// lookPath is exec.LookPath without importing os/exec's extra machinery,
-// and like it since Go 1.19 (exec.ErrDot) it never resolves relative to
-// the working directory: an empty, "." or other relative PATH entry is
-// skipped, so a credhost-cli planted in a cloned repository never runs.
-func lookPath(name string) (string, error) {
-	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
-		if !filepath.IsAbs(dir) {
-			continue
-		}
-		if p := filepath.Join(dir, name); isFile(p) {
-			return p, nil
-		}
-	}
-	return "", errors.New("not found")
 }
 
 // isTTY says whether a person is at stdin or stderr, for match rules
