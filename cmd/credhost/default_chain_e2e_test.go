@@ -74,12 +74,17 @@ func newDefaultWorld(t *testing.T) *defaultWorld {
 func (w *defaultWorld) run(vars []string, args ...string) result {
 	w.t.Helper()
 	cmd := exec.Command(w.cli, args...)
-	cmd.Env = append([]string{"PATH=" + w.envPath, "HOME=" + w.home, "XDG_CONFIG_HOME=" + filepath.Join(w.home, "xdg"),
-		"CREDHOST_LOG_FORMAT=json", "SSL_CERT_FILE=" + w.ca,
-		// Managed identity is pointed at a loopback port that refuses
-		// connections: nothing may leave the machine.
-		identityendpoint.EnvEndpoint + "=http://127.0.0.1:1/msi/token", identityendpoint.EnvHeader + "=x",
-	}, vars...)
+	base := []string{"PATH=" + w.envPath, "HOME=" + w.home, "XDG_CONFIG_HOME=" + filepath.Join(w.home, "xdg"),
+		"CREDHOST_LOG_FORMAT=json", "SSL_CERT_FILE=" + w.ca}
+	// Managed identity is pointed at a loopback port that refuses
+	// connections: nothing may leave the machine. A test that redirects
+	// IMDS itself (AZURE_POD_IDENTITY_AUTHORITY_HOST) gets no App Service
+	// endpoint, which MSAL would prefer; the test build's IMDS fallback is
+	// a refusing loopback port too (internal/testbin).
+	if !hasVar(vars, envPodIdentityHost) {
+		base = append(base, identityendpoint.EnvEndpoint+"=http://127.0.0.1:1/msi/token", identityendpoint.EnvHeader+"=x")
+	}
+	cmd.Env = append(base, vars...)
 	cmd.Dir = w.home
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -91,6 +96,23 @@ func (w *defaultWorld) run(vars []string, args ...string) result {
 		w.t.Fatal(err)
 	}
 	return result{out.String(), errb.String(), code}
+}
+
+// envPodIdentityHost redirects managedidentity's IMDS requests (as
+// aad-pod-identity does); envAssetTagFile replaces the DMI chassis asset
+// tag it reads to know it is on an Azure VM.
+const (
+	envPodIdentityHost = "AZURE_POD_IDENTITY_AUTHORITY_HOST"
+	envAssetTagFile    = "CREDHOST_MI_ASSET_TAG_FILE"
+)
+
+func hasVar(vars []string, name string) bool {
+	for _, v := range vars {
+		if strings.HasPrefix(v, name+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *defaultWorld) app(extra ...string) []string {
@@ -342,5 +364,77 @@ func TestDefaultChainManagedIdentity(t *testing.T) {
 	}
 	if _, err := os.Stat(w.azRan); err == nil {
 		t.Error("az ran although managed identity gave a token")
+	}
+}
+
+// TestDefaultChainIMDS: on an Azure VM (the DMI asset tag says so) with
+// no AZURE_* credential, the managedidentity member wins the default chain
+// through the emulator's IMDS (AZURE_POD_IDENTITY_AUTHORITY_HOST, no
+// IDENTITY_ENDPOINT), and doctor says why EnvironmentCredential and
+// WorkloadIdentityCredential were skipped. Nothing goes to
+// 169.254.169.254: the redirect is the plugin's HTTP client's, and the
+// test build's fallback is a refusing loopback port.
+func TestDefaultChainIMDS(t *testing.T) {
+	if _, err := os.Stat(filepath.Join("..", "..", "plugins", "managedidentity")); err != nil {
+		t.Skip("plugins/managedidentity is not in this tree")
+	}
+	w := newDefaultWorld(t)
+	tag := filepath.Join(w.home, "chassis_asset_tag")
+	if err := os.WriteFile(tag, []byte("7783-7084-3265-9085-8269-3286-77\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vm := []string{envPodIdentityHost + "=" + strings.TrimSuffix(w.srv.IMDSEndpoint(), emulator.IMDSPath), envAssetTagFile + "=" + tag}
+	for _, tt := range []struct {
+		name, appid string
+		vars        []string
+	}{
+		{"system-assigned", emulator.SystemAssignedClientID, vm},
+		{"user-assigned by AZURE_CLIENT_ID", clientID, append(vm, "AZURE_CLIENT_ID="+clientID)},
+		{"prod", emulator.SystemAssignedClientID, append(vm, "AZURE_TOKEN_CREDENTIALS=prod")},
+	} {
+		r := w.run(tt.vars, "token", "--scope", scope, "-o", "json")
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", tt.name, r.code, r.stderr)
+		}
+		var out struct {
+			AccessToken string `json:"access_token"`
+			Flow        string `json:"flow"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			t.Fatalf("%s: %v: %s", tt.name, err, r.stdout)
+		}
+		claims, err := w.srv.VerifyAccessToken(out.AccessToken)
+		if err != nil || claims["appid"] != tt.appid || out.Flow != "managedidentity" {
+			t.Fatalf("%s: flow %q, claims %v, %v", tt.name, out.Flow, claims, err)
+		}
+		// The VM's identity: IMDS, not App Service, gave it.
+		if tt.appid == emulator.SystemAssignedClientID && claims["xms_mirid"] != emulator.SystemAssignedResourceID {
+			t.Errorf("%s: xms_mirid %v, want the emulator VM's", tt.name, claims["xms_mirid"])
+		}
+	}
+	if _, err := os.Stat(w.azRan); err == nil {
+		t.Error("az ran although managed identity gave a token")
+	}
+
+	// Why the members before managed identity did not run.
+	r := w.run(vm, "doctor", "-o", "json")
+	var doc doctorJSON
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("doctor: exit %d: %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+	}
+	status := map[string]memberJSON{}
+	for _, m := range doc.Members {
+		status[m.Flow] = m
+	}
+	for flow, reason := range map[string]string{
+		"EnvironmentCredential":      "AZURE_TENANT_ID",
+		"WorkloadIdentityCredential": "AZURE_FEDERATED_TOKEN_FILE not set",
+	} {
+		if m := status[flow]; m.Status != "unavailable" || !strings.Contains(m.Reason, reason) {
+			t.Errorf("doctor: %s: %+v, want unavailable naming %s\n%s", flow, m, reason, r.stdout)
+		}
+	}
+	if m := status["managedidentity"]; m.Status != "ready" {
+		t.Errorf("doctor: managedidentity: %+v\n%s", m, r.stdout)
 	}
 }

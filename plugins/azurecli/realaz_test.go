@@ -37,76 +37,10 @@ const entraHost = "login.microsoftonline.com"
 // so the test re-runs itself in a network namespace that has loopback
 // only (unshare -n, as root): nothing it does can leave the machine.
 func TestRealAzureCLI(t *testing.T) {
-	if _, err := exec.LookPath("az"); err != nil {
-		t.Skip("the Azure CLI is not installed (Debian package azure-cli)")
-	}
-	if os.Getenv(inNetns) == "" {
-		unshare, err := exec.LookPath("unshare")
-		if err != nil || os.Geteuid() != 0 {
-			t.Skip("needs root and unshare for a loopback-only network namespace")
-		}
-		cmd := exec.Command(unshare, "-n", "--", os.Args[0], "-test.run", "^TestRealAzureCLI$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), inNetns+"=1")
-		out, err := cmd.CombinedOutput()
-		t.Logf("in a loopback-only network namespace:\n%s", out)
-		if err != nil {
-			t.Fatalf("the test failed in its network namespace: %v", err)
-		}
-		if !strings.Contains(string(out), "--- PASS: TestRealAzureCLI") {
-			t.Fatal("the test did not pass in its network namespace")
-		}
+	if !loopbackNetns(t, "TestRealAzureCLI", nil) {
 		return
 	}
-	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("ip link set lo up: %v\n%s", err, out)
-	}
-	srv := emulatortest.StartOptions(t, emulator.Options{Hostnames: []string{entraHost}})
-	arm := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// az login lists subscriptions and tenants; there are none.
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"value":[]}`)
-	}))
-	t.Cleanup(arm.Close)
-	proxy := connectProxy(t, map[string]string{entraHost + ":443": strings.TrimPrefix(srv.URL(), "https://")})
-
-	dir := t.TempDir()
-	bundle := filepath.Join(dir, "ca-bundle.pem")
-	pemBytes := append(srv.CACertPEM(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: arm.Certificate().Raw})...)
-	if err := os.WriteFile(bundle, pemBytes, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	configDir := filepath.Join(dir, "azure")
-	for k, v := range map[string]string{
-		"AZURE_CONFIG_DIR":                  configDir,
-		"AZURE_CORE_COLLECT_TELEMETRY":      "false",
-		"AZURE_CORE_NO_COLOR":               "true",
-		"AZURE_CORE_ONLY_SHOW_ERRORS":       "true",
-		"HTTPS_PROXY":                       proxy,
-		"HTTP_PROXY":                        proxy,
-		"NO_PROXY":                          "127.0.0.1,localhost",
-		"REQUESTS_CA_BUNDLE":                bundle,
-		"AZURE_CORE_DISABLE_CONFIRM_PROMPT": "true",
-	} {
-		t.Setenv(k, v)
-	}
-	seedVersionCheck(t, configDir)
-	az := func(args ...string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "az", args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("az %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	az("cloud", "register", "-n", "Emu",
-		"--endpoint-active-directory", "https://"+entraHost,
-		"--endpoint-active-directory-resource-id", "https://management.core.windows.net/",
-		"--endpoint-active-directory-graph-resource-id", "https://graph.windows.net/",
-		"--endpoint-resource-manager", arm.URL+"/")
-	az("cloud", "set", "-n", "Emu")
-	az("login", "--service-principal", "-u", emulator.DefaultClientID, "-p", emulator.DefaultClientSecret,
-		"--tenant", emulator.DefaultTenantID, "--allow-no-subscriptions")
+	srv, configDir, bundle, az := signedInAz(t)
 
 	f := newFlow()
 	cfg := sdk.FlowConfig{Options: map[string]string{optTimeout: "2m"}, Environment: map[string]sdk.Secret{
@@ -136,6 +70,100 @@ func TestRealAzureCLI(t *testing.T) {
 	if _, err := f.GetToken(context.Background(), sdk.TokenRequest{Scopes: []string{"https://management.azure.com/.default"}}, sdk.Services{}); sdk.KindOf(err) != sdk.KindUnavailable {
 		t.Errorf("after az logout: err = %v, want Unavailable", err)
 	}
+}
+
+// loopbackNetns re-runs the test called name in a network namespace that
+// has loopback only (unshare -n, as root) and reports whether the caller
+// is that re-run: the parent returns false once the re-run has passed.
+// prepare, if set, runs in the parent first (where the network the build
+// may need is) and returns variables for the re-run.
+func loopbackNetns(t *testing.T, name string, prepare func() []string) bool {
+	t.Helper()
+	if _, err := exec.LookPath("az"); err != nil {
+		t.Skip("the Azure CLI is not installed (Debian package azure-cli)")
+	}
+	if os.Getenv(inNetns) != "" {
+		if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+			t.Fatalf("ip link set lo up: %v\n%s", err, out)
+		}
+		return true
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil || os.Geteuid() != 0 {
+		t.Skip("needs root and unshare for a loopback-only network namespace")
+	}
+	env := append(os.Environ(), inNetns+"=1")
+	if prepare != nil {
+		env = append(env, prepare()...)
+	}
+	cmd := exec.Command(unshare, "-n", "--", os.Args[0], "-test.run", "^"+name+"$", "-test.v", "-test.count=1")
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a loopback-only network namespace:\n%s", out)
+	if err != nil {
+		t.Fatalf("the test failed in its network namespace: %v", err)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+name) {
+		t.Fatal("the test did not pass in its network namespace")
+	}
+	return false
+}
+
+// signedInAz starts the emulator and signs the real az in to it as the
+// emulator's service principal; az's settings (its config directory, the
+// CA bundle, the proxy that reaches the emulator as
+// login.microsoftonline.com) are in this process's environment. az runs
+// az with args and fails the test if it fails.
+func signedInAz(t *testing.T) (srv *emulator.Server, configDir, bundle string, az func(args ...string)) {
+	t.Helper()
+	srv = emulatortest.StartOptions(t, emulator.Options{Hostnames: []string{entraHost}})
+	arm := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// az login lists subscriptions and tenants; there are none.
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"value":[]}`)
+	}))
+	t.Cleanup(arm.Close)
+	proxy := connectProxy(t, map[string]string{entraHost + ":443": strings.TrimPrefix(srv.URL(), "https://")})
+
+	dir := t.TempDir()
+	bundle = filepath.Join(dir, "ca-bundle.pem")
+	pemBytes := append(srv.CACertPEM(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: arm.Certificate().Raw})...)
+	if err := os.WriteFile(bundle, pemBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	configDir = filepath.Join(dir, "azure")
+	for k, v := range map[string]string{
+		"AZURE_CONFIG_DIR":                  configDir,
+		"AZURE_CORE_COLLECT_TELEMETRY":      "false",
+		"AZURE_CORE_NO_COLOR":               "true",
+		"AZURE_CORE_ONLY_SHOW_ERRORS":       "true",
+		"HTTPS_PROXY":                       proxy,
+		"HTTP_PROXY":                        proxy,
+		"NO_PROXY":                          "127.0.0.1,localhost",
+		"REQUESTS_CA_BUNDLE":                bundle,
+		"AZURE_CORE_DISABLE_CONFIRM_PROMPT": "true",
+	} {
+		t.Setenv(k, v)
+	}
+	seedVersionCheck(t, configDir)
+	az = func(args ...string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "az", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("az %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	az("cloud", "register", "-n", "Emu",
+		"--endpoint-active-directory", "https://"+entraHost,
+		"--endpoint-active-directory-resource-id", "https://management.core.windows.net/",
+		"--endpoint-active-directory-graph-resource-id", "https://graph.windows.net/",
+		"--endpoint-resource-manager", arm.URL+"/")
+	az("cloud", "set", "-n", "Emu")
+	az("login", "--service-principal", "-u", emulator.DefaultClientID, "-p", emulator.DefaultClientSecret,
+		"--tenant", emulator.DefaultTenantID, "--allow-no-subscriptions")
+	return srv, configDir, bundle, az
 }
 
 // connectProxy is an HTTP CONNECT proxy on loopback that tunnels only the
