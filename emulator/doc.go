@@ -55,7 +55,8 @@
 // whose User.ConditionalAccess lists a resource gets interaction_required
 // with a claims challenge from every user grant for that resource (on an
 // API's behalf too), which a request carrying the challenge as its
-// "claims" parameter satisfies (claims.go). Confidential clients (web apps) must use their registered
+// "claims" parameter satisfies (claims.go), as does an on-behalf-of
+// assertion whose user answered such a challenge (acrs). Confidential clients (web apps) must use their registered
 // redirect URIs exactly; authorization codes are single-use (AADSTS54005)
 // and live 10 minutes.
 //

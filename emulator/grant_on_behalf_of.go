@@ -3,6 +3,7 @@ package emulator
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -84,7 +85,9 @@ func (s *Server) grantOnBehalfOf(q *tokenRequest) (*tokenResponse, *aadError) {
 		authTime = time.Unix(at, 0)
 	}
 	infoFrom(q.r.Context()).tenant = tid
-	return s.issueUserTokens(q, userGrant{client: c, user: u, scopes: scopes, authTime: authTime})
+	acrs, _ := claims["acrs"].([]any)
+	steppedUp := slices.Contains(acrs, any("c1"))
+	return s.issueUserTokens(q, userGrant{client: c, user: u, scopes: scopes, authTime: authTime, steppedUp: steppedUp})
 }
 
 // assertionForApp reports whether the assertion's audience is the app:
@@ -109,6 +112,12 @@ func (u *userRec) underConditionalAccess(resource string) bool {
 		}
 	}
 	return false
+}
+
+// answers reports whether cr answers the challenge of one of the
+// policies that guard a resource for u.
+func (u *userRec) answers(cr claimsRequest) bool {
+	return slices.ContainsFunc(u.ConditionalAccess, func(r string) bool { return cr.satisfies(conditionalAccessPolicy(r)) })
 }
 
 // userByObjectID finds a user of t by object id: an assertion names its

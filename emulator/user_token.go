@@ -92,6 +92,11 @@ type userGrant struct {
 	// (authorization code, device code): the user consented there to
 	// what the client asked for.
 	interactive bool
+	// steppedUp is set for on-behalf-of with an assertion that carries
+	// acrs: its user already answered a claims challenge, which satisfies
+	// the policies of the downstream resource, as Entra ID's MFA state
+	// in the incoming token does.
+	steppedUp bool
 }
 
 // issueUserTokens mints the tokens of g's sign-in as seen on q's host:
@@ -118,10 +123,15 @@ func (s *Server) issueUserTokens(q *tokenRequest, g userGrant) (*tokenResponse, 
 	}
 	var extra map[string]any
 	if g.user.underConditionalAccess(g.scopes.resource) || g.user.underConditionalAccess(res.app.ClientID) {
-		if !cr.satisfies(conditionalAccessPolicy(g.scopes.resource)) {
+		if !g.steppedUp && !cr.satisfies(conditionalAccessPolicy(g.scopes.resource)) {
 			return nil, errConditionalAccess(g.scopes.resource)
 		}
 		// The client answered the challenge: the user stepped up.
+		extra = map[string]any{"acrs": []string{"c1"}}
+	} else if g.user.answers(cr) {
+		// A client answering a challenge a web API relayed from its
+		// downstream resource: the user stepped up here, and the token
+		// (the web API's on-behalf-of assertion) says so.
 		extra = map[string]any{"acrs": []string{"c1"}}
 	}
 	if len(cr.xmsCC) > 0 {

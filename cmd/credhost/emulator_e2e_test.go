@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -279,13 +278,17 @@ password = "env:ROPC_PASSWORD"
 		return run(t, cli, env, append([]string{"token", "--config", conf, "--profile", "ropc", "--scope", scope}, extra...)...)
 	}
 	r := token()
-	if r.code == 0 || !strings.Contains(r.stderr, "AADSTS50076") {
+	if r.code != 4 || !strings.Contains(r.stderr, "AADSTS50076") { // 4: interaction required
 		t.Fatalf("without claims: exit %d\n%s", r.code, r.stderr)
 	}
-	// The challenge, as the resource's token endpoint answers it
-	// (`credhost token` reports the AADSTS code but not the challenge
-	// itself).
-	challenge := challengeFor(t, srv, user, password, scope)
+	// The CLI prints the challenge and the command answering it; run
+	// the challenge it printed, as a user copying the command would.
+	_, next, ok := strings.Cut(r.stderr, "--claims '")
+	challenge, _, ok2 := strings.Cut(next, "'\n")
+	want := "credhost token --config '" + conf + "' --profile 'ropc' --scope '" + scope + "' --claims '"
+	if !ok || !ok2 || !strings.Contains(r.stderr, want) || !strings.Contains(challenge, "capolids") {
+		t.Fatalf("no claims challenge command in the CLI's error:\n%s", r.stderr)
+	}
 	r = token("--claims", challenge)
 	if r.code != 0 {
 		t.Fatalf("with --claims: exit %d\n%s", r.code, r.stderr)
@@ -297,21 +300,4 @@ password = "env:ROPC_PASSWORD"
 	if r := token("--claims", "not-json{"); r.code == 0 || !strings.Contains(r.stderr, "AADSTS50117") {
 		t.Errorf("malformed claims: exit %d\n%s", r.code, r.stderr)
 	}
-}
-
-// challengeFor asks the emulator's token endpoint directly for the claims
-// challenge a password grant gets.
-func challengeFor(t *testing.T, srv *emulator.Server, user, password, scope string) string {
-	t.Helper()
-	resp, err := srv.HTTPClient().PostForm(srv.Authority(emulator.DefaultTenantID)+"/oauth2/v2.0/token", url.Values{
-		"grant_type": {"password"}, "client_id": {emulator.DefaultPublicClientID}, "username": {user}, "password": {password}, "scope": {scope}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct{ Claims string }
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Claims == "" {
-		t.Fatalf("no claims challenge: %v", err)
-	}
-	return body.Claims
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -49,7 +51,33 @@ func (c *tokenCmd) run(ctx context.Context, g *globals, e *env, _ []string) erro
 	defer s.Close()
 	tok, err := s.getToken(ctx, core.TokenRequest{Scopes: c.scopes, TenantID: c.tenant, Claims: c.claims, ForceRefresh: c.forceRefresh})
 	if err != nil {
-		return err
+		return c.withClaimsHint(g, err)
 	}
 	return tokenout.Write(e.stdout, tok, c.output, e.getenv(envKubernetesExecInfo))
+}
+
+// withClaimsHint adds to err, when the IdP answered with a claims
+// challenge (conditional access: the user must step up), the challenge
+// and the command that answers it, ready to copy. The exit code stays
+// that of err.
+func (c *tokenCmd) withClaimsHint(g *globals, err error) error {
+	var e *core.Error
+	if !errors.As(err, &e) || e.Kind != core.KindInteractionRequired || e.Claims == "" || e.Claims == c.claims {
+		return err
+	}
+	cmd := []string{"credhost", "token"}
+	if g.config != "" {
+		cmd = append(cmd, "--config", shellQuote(g.config))
+	}
+	if g.profile != "" {
+		cmd = append(cmd, "--profile", shellQuote(g.profile))
+	}
+	for _, s := range c.scopes {
+		cmd = append(cmd, "--scope", shellQuote(s))
+	}
+	if c.tenant != "" {
+		cmd = append(cmd, "--tenant", shellQuote(c.tenant))
+	}
+	cmd = append(cmd, "--claims", shellQuote(e.Claims))
+	return fmt.Errorf("%w\nclaims challenge: %s\nto answer it (sign in again satisfying the policy), run:\n  %s", err, e.Claims, strings.Join(cmd, " "))
 }
