@@ -130,13 +130,17 @@ func (d *directory) findResource(t *tenantRec, name string) (*appRec, bool) {
 
 // resolveResource finds the resource a token request for tenant t names.
 // An unknown one is AADSTS500011, unless t registers resources on first
-// use. Options.V1Resources and V2Resources override the version.
+// use. Options.V1Resources and V2Resources override the version, and
+// register a resource the tenant lacks.
 func (s *Server) resolveResource(t *tenantRec, name string) (*resourceGrant, *aadError) {
 	rg := &resourceGrant{requested: name}
 	if a, ok := s.dir.findResource(t, name); ok {
 		rg.app = a
 		rg.v1 = a.AccessTokenVersion != 2
-	} else if t != nil && t.autoRegister {
+	} else if t != nil && (t.autoRegister || containsResource(s.opts.V1Resources, name) || containsResource(s.opts.V2Resources, name)) {
+		// Registered on first use: by a lenient tenant, or because the
+		// options name the resource (`credhost emulator --v1-resource
+		// api://kubernetes` is an API the tenant has, open to its apps).
 		rg.app = &appRec{App: App{ClientID: stableGUID("resource", t.id, strings.ToLower(name)), Name: name, IdentifierURIs: []string{name}}, tenantID: t.id}
 		rg.app.objectID = stableGUID("app", t.id, rg.app.ClientID)
 		rg.v1, rg.open = true, true

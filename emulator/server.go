@@ -37,8 +37,9 @@ type Options struct {
 	// otherwise follows the resource's App.AccessTokenVersion; first-party
 	// resources (Graph, Storage, ARM, Key Vault, Azure DevOps) are v1.0 as
 	// in Entra ID. V2Resources is for tests of resource servers that must
-	// refuse v2.0 tokens, which Entra ID never issues for those. Names
-	// match without case and a trailing slash.
+	// refuse v2.0 tokens, which Entra ID never issues for those. A name
+	// no tenant registers is registered on first use, as an API open to
+	// the tenant's apps. Names match without case and a trailing slash.
 	V1Resources []string
 	V2Resources []string
 	// Logger receives one debug line per request. Secrets, assertions,

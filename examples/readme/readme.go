@@ -37,3 +37,18 @@ func Embedding(ctx context.Context) (sdk.Token, error) {
 	tok, err := cred.GetToken(ctx, sdk.TokenRequest{Scopes: []string{"https://graph.microsoft.com/.default"}})
 	return tok, err
 }
+
+// Bound is README "Embedding": a source bound to one request.
+func Bound(ctx context.Context, cred *sdk.Client, use func(sdk.Token, *http.Client) error) error {
+	src, err := cred.Bind(sdk.TokenRequest{Scopes: []string{"api://my-api/.default"}})
+	if err != nil {
+		return err
+	}
+	defer src.Close()                                    // cred.Close() closes it too
+	tok, err := src.Token(ctx)                           // waits only when no valid token is in hand
+	hc := xoauth2.NewClient(ctx, oauth2.Bound(ctx, src)) // the same, for golang.org/x/oauth2
+	if err != nil {
+		return err
+	}
+	return use(tok, hc)
+}
