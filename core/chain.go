@@ -31,7 +31,8 @@ type ChainOptions struct {
 	// of going straight to the member that worked last time.
 	RetrySources bool
 	// OnAttempt, if set, is called after each member that gave no token,
-	// so a caller can log why the chain moved on even when it succeeds.
+	// skipped members included, so a caller can log why the chain moved
+	// on even when it succeeds.
 	OnAttempt func(Attempt)
 }
 
@@ -93,6 +94,15 @@ func (c *Chain) GetToken(ctx context.Context, req TokenRequest) (Token, error) {
 
 func (c *Chain) run(ctx context.Context, req TokenRequest) (Token, error) {
 	var attempts []Attempt
+	// record keeps an attempt for the error and tells OnAttempt, skipped
+	// members included, so that a chain that succeeds can still say why
+	// the members before the winner gave nothing.
+	record := func(a Attempt) {
+		attempts = append(attempts, a)
+		if c.opts.OnAttempt != nil {
+			c.opts.OnAttempt(a)
+		}
+	}
 	needInteraction := false
 	for i, m := range c.members {
 		if err := ctx.Err(); err != nil {
@@ -100,20 +110,20 @@ func (c *Chain) run(ctx context.Context, req TokenRequest) (Token, error) {
 			return Token{}, &ChainError{Profile: c.profile, Attempts: attempts}
 		}
 		if m.Skipped != "" {
-			attempts = append(attempts, Attempt{Flow: m.Name, Skipped: m.Skipped})
+			record(Attempt{Flow: m.Name, Skipped: m.Skipped})
 			continue
 		}
 		if needInteraction {
 			ok, err := interactive(ctx, m)
 			if err != nil {
-				attempts = append(attempts, Attempt{Flow: m.Name, Err: err})
+				record(Attempt{Flow: m.Name, Err: err})
 				if KindOf(err) == KindFailed {
 					return Token{}, &ChainError{Profile: c.profile, Attempts: attempts}
 				}
 				continue
 			}
 			if !ok {
-				attempts = append(attempts, Attempt{Flow: m.Name, Skipped: "cannot interact with the user, and an earlier flow needs interaction"})
+				record(Attempt{Flow: m.Name, Skipped: "cannot interact with the user, and an earlier flow needs interaction"})
 				continue
 			}
 		}
@@ -125,11 +135,7 @@ func (c *Chain) run(ctx context.Context, req TokenRequest) (Token, error) {
 			c.mu.Unlock()
 			return tok, nil
 		}
-		a := Attempt{Flow: m.Name, Err: err, Duration: time.Since(began)}
-		attempts = append(attempts, a)
-		if c.opts.OnAttempt != nil {
-			c.opts.OnAttempt(a)
-		}
+		record(Attempt{Flow: m.Name, Err: err, Duration: time.Since(began)})
 		switch KindOf(err) {
 		case KindUnavailable:
 			continue

@@ -173,15 +173,21 @@ func TestChainSkippedMember(t *testing.T) {
 	unavailable := CredentialFunc(func(context.Context, TokenRequest) (Token, error) {
 		return Token{}, &Error{Kind: KindUnavailable, Flow: "azurecli", Err: errors.New("az is not installed")}
 	})
+	// A chain that succeeds still tells OnAttempt why the members before
+	// the winner gave nothing.
+	var seen []Attempt
 	c, err := NewChain("env", []ChainMember{
 		{Name: "EnvironmentCredential", Skipped: "AZURE_CLIENT_SECRET is not set"},
 		{Name: "managedidentity", Credential: ok},
-	}, nil)
+	}, &ChainOptions{OnAttempt: func(a Attempt) { seen = append(seen, a) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.GetToken(context.Background(), TokenRequest{}); err != nil {
 		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0].Flow != "EnvironmentCredential" || seen[0].Skipped != "AZURE_CLIENT_SECRET is not set" {
+		t.Errorf("OnAttempt saw %+v, want the skipped EnvironmentCredential", seen)
 	}
 	c, _ = NewChain("env", []ChainMember{
 		{Name: "EnvironmentCredential", Skipped: "AZURE_CLIENT_SECRET is not set"},

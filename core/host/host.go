@@ -99,6 +99,11 @@ func (h *Host) Credential(profile string) (core.Credential, error) {
 	c, err := core.NewChain(p.Name, members, &core.ChainOptions{
 		RetrySources: !p.RememberWinner,
 		OnAttempt: func(a core.Attempt) {
+			if a.Skipped != "" {
+				h.opts.Log.Info().Str("profile", p.Name).Str("flow", a.Flow).Str("skipped", a.Skipped).
+					Msg("flow skipped; the chain moves on")
+				return
+			}
 			h.opts.Log.Info().Str("profile", p.Name).Str("flow", a.Flow).Str("kind", core.KindOf(a.Err).String()).
 				Err(a.Err).Msg("flow gave no token; the chain decides what next")
 		},
