@@ -54,17 +54,22 @@ func (c *configCmd) run(ctx context.Context, g *globals, e *env, args []string) 
 	default:
 		return usageError{errors.New(configUsage)}
 	}
-	file, err := host.LoadConfig(g.config, e.getenv)
-	if err != nil {
-		return usageError{err}
+	// As host.LoadConfig does, but a file with problems still comes back
+	// (partially read), so that the checks below report theirs too: every
+	// problem in one pass.
+	file, loadErr := config.LoadLayers(&config.LoadOptions{UserPath: g.config, Getenv: config.Env(e.getenv), Partial: true})
+	var loadProblems config.Errors
+	if loadErr != nil && (file == nil || !errors.As(loadErr, &loadProblems)) {
+		return usageError{loadErr}
 	}
 	profiles := file.Order
 	if g.profile != "" {
 		profiles = []string{g.profile}
 	}
+	dirs := host.PluginDirs(file, e.getenv, nonEmpty(g.pluginDir)...)
 	h := host.New(file, &host.Options{Log: e.log, Getenv: e.getenv, PluginDirs: nonEmpty(g.pluginDir)})
 	defer h.Close()
-	installed := discover(host.PluginDirs(file, e.getenv, nonEmpty(g.pluginDir)...))
+	installed := discover(dirs)
 	var failed []string
 	for _, name := range profiles {
 		// A profile the policy refuses is reported like any other bad
@@ -74,9 +79,24 @@ func (c *configCmd) run(ctx context.Context, g *globals, e *env, args []string) 
 			failed = append(failed, name)
 			continue
 		}
+		// A profile with a loader problem may lack a value a plugin
+		// needs: only its chain's flow names are checked, without
+		// starting a plugin (the loader's problems are reported below).
+		if loadProblems.Concern(name) {
+			if p, ok := file.Profiles[name]; ok {
+				for _, flow := range p.Chain {
+					_, err := host.Find(flow, dirs)
+					if unknown := unknownFlow(flow, err, installed); unknown != nil {
+						fmt.Fprintf(e.stdout, "error: profile %s: %s: %s\n", name, flow, unknown)
+					}
+				}
+			}
+			failed = append(failed, name)
+			continue
+		}
 		problems, err := h.Validate(ctx, name)
 		if err != nil {
-			return usageError{err}
+			return usageError{errors.Join(loadErr, err)}
 		}
 		p, _ := file.Profile(name)
 		bad := false
@@ -101,8 +121,15 @@ func (c *configCmd) run(ctx context.Context, g *globals, e *env, args []string) 
 		}
 		fmt.Fprintf(e.stdout, "ok: profile %s (chain: %s)\n", name, strings.Join(p.Chain, " → "))
 	}
+	var invalid error
 	if len(failed) > 0 {
-		return usageError{fmt.Errorf("invalid profiles: %s", strings.Join(failed, ", "))}
+		invalid = fmt.Errorf("invalid profiles: %s", strings.Join(failed, ", "))
+	}
+	if loadErr != nil {
+		return usageError{errors.Join(loadErr, invalid)}
+	}
+	if invalid != nil {
+		return usageError{invalid}
 	}
 	return nil
 }

@@ -444,6 +444,62 @@ func TestPluginsInstallPin(t *testing.T) {
 
 // TestChecksGate: config validate and doctor answer with exit codes a
 // script can gate on (the table in `credhost --help` and the README).
+// TestValidateReportsEveryProblem: config validate reports the loader's
+// problems and, in the same run, the checks against the plugins: the
+// unknown flow (with its suggestion) of a profile the loader also
+// faults, and the flow options of a profile that is otherwise usable.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	w := newWorld(t)
+	body := fmt.Sprintf(`[profiles.a]
+authority = "http://login.example.com/t"
+client_id = 42
+chain = ["clientcred"]
+bogus = 1
+[profiles.a.clientcreds]
+client_secret = "inline-secret"
+timeout = "forever"
+[profiles.b]
+chain = []
+[profiles.c]
+authority = %q
+client_id = %q
+chain = ["clientcreds"]
+ca_file = "ca.pem"
+[profiles.c.clientcreds]
+client_secret = "env:UNSET_SECRET"
+colour = "blue"
+`, w.srv.Authority(tenantID), clientID)
+	path := filepath.Join(w.dir, "config.toml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := w.run([]string{"CREDHOST_PLUGIN_DIR=" + testbin.Dir(), "PATH=/nonexistent"}, "config", "validate", "--config", path)
+	out := r.stdout + r.stderr
+	t.Logf("exit %d\n%s", r.code, out)
+	for _, want := range []string{
+		// The loader's problems.
+		"config.toml:2:", "profiles.a.authority",
+		"config.toml:3:", "profiles.a.client_id",
+		"config.toml:5:", "profiles.a.bogus",
+		"profiles.b.chain",
+		// The plugin-level ones.
+		`error: profile a: clientcred: unknown flow "clientcred"`, "did you mean clientcreds?",
+		"profiles.c.clientcreds.client_secret", "UNSET_SECRET",
+		"profiles.c.clientcreds.colour",
+		"invalid profiles: a, b, c",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if r.code != exitUsage {
+		t.Errorf("exit %d, want %d", r.code, exitUsage)
+	}
+	if strings.Contains(out, "inline-secret") {
+		t.Errorf("output shows the secret")
+	}
+}
+
 func TestChecksGate(t *testing.T) {
 	w := newWorld(t)
 	env := []string{"CI_SECRET=" + secret, "CREDHOST_PLUGIN_DIR=" + testbin.Dir()}

@@ -66,6 +66,22 @@ func (es Errors) Unwrap() []error {
 	return out
 }
 
+// Concern reports whether any of the problems is in the named profile's
+// settings or in [defaults], which every profile inherits: whether the
+// profile, as a partial load (LoadOptions.Partial) left it, may be
+// missing a value.
+func (es Errors) Concern(profile string) bool {
+	table := dotted("profiles", profile)
+	for _, e := range es {
+		for _, t := range []string{table, "defaults"} {
+			if e.Key == t || strings.HasPrefix(e.Key, t+".") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ErrNoProfile is wrapped by File.Profile when no profile has the name.
 var ErrNoProfile = errors.New("no such profile")
 

@@ -101,6 +101,12 @@ type LoadOptions struct {
 	Getenv Env
 	// Flags are command-line settings, the highest layer.
 	Flags []FlagSetting
+	// Partial makes LoadLayers return, along with the Errors, the File as
+	// far as it could be read (a value with a problem is left unset), so
+	// that config validate can go on to the checks that need plugins and
+	// report every problem in one pass. Nothing may use such a File to
+	// sign in.
+	Partial bool
 }
 
 // DefaultSystemPath is /etc/credhost/config.toml, or
@@ -188,7 +194,8 @@ func FindProject(dir, home string, stat func(string) (fs.FileInfo, error)) strin
 // profile, the profile "env" (DefaultProfile: azidentity's
 // DefaultAzureCredential as a chain, from the AZURE_* variables) is
 // added. Finally every profile is checked against the
-// system policy: File.Profile refuses those that break it.
+// system policy: File.Profile refuses those that break it. With
+// opts.Partial, a File comes back with the Errors (see LoadOptions).
 func LoadLayers(opts *LoadOptions) (*File, error) {
 	var o LoadOptions
 	if opts != nil {
@@ -288,7 +295,8 @@ func LoadLayers(opts *LoadOptions) (*File, error) {
 		merged.Layers = append(merged.Layers, Layer{Kind: LayerFlags, Path: strings.Join(flags, ", ")})
 	}
 	checkComplete(merged, probs)
-	if err := probs.err(); err != nil {
+	err := probs.err()
+	if err != nil && !o.Partial {
 		return nil, err
 	}
 	for _, name := range merged.Order {
@@ -299,7 +307,7 @@ func LoadLayers(opts *LoadOptions) (*File, error) {
 			merged.refused[name] = err
 		}
 	}
-	return merged, nil
+	return merged, err
 }
 
 // Refusal returns why the system policy refuses the named profile

@@ -236,6 +236,45 @@ func TestLoadLayersStrict(t *testing.T) {
 	}
 }
 
+// TestLoadLayersPartial: with Partial, the File comes back with the
+// Errors, as far as it could be read, and Concern tells the profiles the
+// problems touch from those they leave whole; without it, no File.
+func TestLoadLayersPartial(t *testing.T) {
+	user := `[profiles.a]
+authority = "http://login.example.com/t"
+client_id = 42
+chain = ["clientcred"]
+[profiles.b]
+chain = []
+[profiles.ab]
+authority = "https://login.microsoftonline.com/t"
+client_id = "c"
+chain = ["clientcreds"]
+`
+	l := newLayout(t, "", user, "")
+	if f, err := LoadLayers(l.options(nil)); f != nil || err == nil {
+		t.Fatalf("without Partial: %v, %v; want no File and Errors", f, err)
+	}
+	opts := l.options(nil)
+	opts.Partial = true
+	f, err := LoadLayers(opts)
+	var list Errors
+	if f == nil || !errors.As(err, &list) {
+		t.Fatalf("Partial: %v, %v; want a File and Errors", f, err)
+	}
+	if !reflect.DeepEqual(f.Order, []string{"a", "b", "ab"}) || !reflect.DeepEqual(f.Profiles["a"].Chain, []string{"clientcred"}) {
+		t.Errorf("partial File: order %v, a's chain %v", f.Order, f.Profiles["a"].Chain)
+	}
+	for name, want := range map[string]bool{"a": true, "b": true, "ab": false} {
+		if got := list.Concern(name); got != want {
+			t.Errorf("Concern(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if !(Errors{{Key: "defaults.timeout"}}).Concern("ab") {
+		t.Error("a problem in [defaults] does not concern every profile")
+	}
+}
+
 // TestLoadLayersCache: a layer that switches backend drops the lower
 // layers' backend settings instead of contradicting them.
 func TestLoadLayersCache(t *testing.T) {
