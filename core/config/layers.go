@@ -102,7 +102,8 @@ type LoadOptions struct {
 	// Flags are command-line settings, the highest layer.
 	Flags []FlagSetting
 	// Partial makes LoadLayers return, along with the Errors, the File as
-	// far as it could be read (a value with a problem is left unset), so
+	// far as it could be read (a value with a problem may be unset or
+	// wrong), so
 	// that config validate can go on to the checks that need plugins and
 	// report every problem in one pass. Nothing may use such a File to
 	// sign in.
