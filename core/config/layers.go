@@ -103,10 +103,9 @@ type LoadOptions struct {
 	Flags []FlagSetting
 	// Partial makes LoadLayers return, along with the Errors, the File as
 	// far as it could be read (a value with a problem may be unset or
-	// wrong), so
-	// that config validate can go on to the checks that need plugins and
-	// report every problem in one pass. Nothing may use such a File to
-	// sign in.
+	// wrong), so that config validate can go on to the checks that need
+	// plugins and report every problem in one pass. Nothing may use such
+	// a File to sign in.
 	Partial bool
 }
 
