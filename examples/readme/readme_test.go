@@ -7,16 +7,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	xoauth2 "golang.org/x/oauth2"
 
+	"github.com/credhost/credhost/core/host"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/examples/readme"
+	"github.com/credhost/credhost/internal/azuritetest"
 	"github.com/credhost/credhost/internal/testbin"
 )
 
@@ -110,12 +114,34 @@ func normalize(s string) string {
 
 // TestREADMESnippetsRun runs the README's sdk snippets against the
 // emulator, with the plugins found through $CREDHOST_PLUGIN_DIR as the
-// README says, and the oauth2 client against a server that checks the
-// token.
+// README says: the azblob client creates and lists containers on Azurite
+// (OAuth on: it checks the token's issuer, audience and lifetime), and the
+// oauth2 client calls a server that checks the token. Without node and npm
+// (which Azurite needs) the test skips; with CI=true it fails instead.
 func TestREADMESnippetsRun(t *testing.T) {
-	testbin.Build(t, "./plugins/clientcreds", "credhost-plugin-clientcreds")
-	srv := emulatortest.Start(t, emulator.DefaultConfig())
+	// Azurite first: the README's client is built with nil options, so it
+	// trusts Azurite's certificate only through SSL_CERT_FILE, which Go
+	// reads once per process, on the first use of the system roots; nothing
+	// in this test binary has used them yet.
+	az := azuritetest.Start(t)
 	dir := t.TempDir()
+	azuriteCA := filepath.Join(dir, "azurite-ca.pem")
+	if err := os.WriteFile(azuriteCA, az.CACertPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SSL_CERT_FILE", azuriteCA)
+	t.Setenv("SSL_CERT_DIR", "")
+
+	// Built before PATH is narrowed below; `make install` installs them
+	// under the names `make build` gives them.
+	built := map[string]string{
+		testbin.Build(t, "./cmd/credhost", "credhost"):                           "credhost-cli",
+		testbin.Build(t, "./cmd/credhost/fast", "credhost-fast"):                 "credhost",
+		testbin.Build(t, "./plugins/clientcreds", "credhost-plugin-clientcreds"): host.BinaryName("clientcreds"),
+	}
+	// The default config issues v1.0 tokens for https://storage.azure.com
+	// (issuer sts.windows.net/<tenant>/), the only kind Azurite accepts.
+	srv := emulatortest.Start(t, emulator.DefaultConfig())
 	ca := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(ca, srv.CACertPEM(), 0o644); err != nil {
 		t.Fatal(err)
@@ -131,6 +157,65 @@ func TestREADMESnippetsRun(t *testing.T) {
 	t.Setenv("CREDHOST_PLUGIN_DIR", testbin.Dir())
 	t.Setenv("CI_SECRET", emulator.DefaultClientSecret)
 	t.Setenv("PATH", "/usr/bin:/bin")
+	api := httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		claims, err := srv.VerifyAccessToken(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		if err != nil || claims["aud"] != "api://my-api" {
+			http.Error(rw, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		_, _ = rw.Write([]byte("hello"))
+	}))
+	defer api.Close()
+
+	t.Run("CREDHOST_PLUGIN_DIR", func(t *testing.T) {
+		runSnippets(t, srv, az, api, "credhost-readme-plugin-dir")
+	})
+	t.Run("make install", func(t *testing.T) {
+		installed(t, built, cfg)
+		runSnippets(t, srv, az, api, "credhost-readme-make-install")
+	})
+}
+
+// installed runs `make install-bin` of the binaries the test built (path:
+// installed name) into a temporary PREFIX, pinning the plugins in cfg, and leaves only PATH
+// (PREFIX/bin first) to lead the sdk to them, as after `make install`.
+func installed(t *testing.T, built map[string]string, cfg string) {
+	t.Helper()
+	if _, err := exec.LookPath("make"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("make is not installed (CI must have it)")
+		}
+		t.Skip("make is not installed")
+	}
+	tmp := t.TempDir()
+	prefix, build := filepath.Join(tmp, "prefix"), filepath.Join(tmp, "build")
+	if err := os.Mkdir(build, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for src, name := range built {
+		// Each copy in a directory of its own: "credhost" is both a
+		// source name and an installed name.
+		if err := os.Rename(testbin.Copy(t, src, t.TempDir()), filepath.Join(build, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("make", "install-bin", "PREFIX="+prefix, "BIN="+build, "PLUGINS=clientcreds", "PIN_CONFIG="+cfg)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	if pinned, err := os.ReadFile(cfg); err != nil || !strings.Contains(string(pinned), "[plugins.pins]") {
+		t.Fatalf("make install pinned nothing in %s (err %v)", cfg, err)
+	}
+	t.Setenv(host.EnvPluginDir, "")
+	os.Unsetenv(host.EnvPluginDir) // t.Setenv restores it
+	t.Setenv("PATH", filepath.Join(prefix, "bin")+":/usr/bin:/bin")
+}
+
+// runSnippets runs the README's snippets: Embedding's token is the
+// emulator's, the azblob client creates a container on Azurite and lists
+// it, and the oauth2 client gets through api, which checks the token.
+func runSnippets(t *testing.T, srv *emulator.Server, az *azuritetest.Server, api *httptest.Server, container string) {
 	ctx := context.Background()
 
 	tok, err := readme.Embedding(ctx)
@@ -141,21 +226,30 @@ func TestREADMESnippetsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	api := httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		claims, err := srv.VerifyAccessToken(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
-		if err != nil || claims["aud"] != "api://my-api" {
-			http.Error(rw, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		_, _ = rw.Write([]byte("hello"))
-	}))
-	defer api.Close()
 	// The API server trusts its own test CA: the base client of
 	// xoauth2.NewClient is taken from the context, as x/oauth2 documents.
 	ctx = context.WithValue(ctx, xoauth2.HTTPClient, api.Client())
-	blob, httpClient := readme.AzureAndOAuth2(ctx, "https://127.0.0.1:10000/devstoreaccount1")
+	blob, httpClient := readme.AzureAndOAuth2(ctx, az.URL)
 	if blob == nil || httpClient == nil {
 		t.Fatal("the README's Azure SDK snippet built no client")
+	}
+	// azblob asks the profile "ci" for https://storage.azure.com/.default.
+	if _, err := blob.CreateContainer(ctx, container, nil); err != nil {
+		t.Fatalf("the README's azblob client: CreateContainer on Azurite: %v", err)
+	}
+	var names []string
+	pager := blob.NewListContainersPager(nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("the README's azblob client: ListContainers on Azurite: %v", err)
+		}
+		for _, c := range page.ContainerItems {
+			names = append(names, *c.Name)
+		}
+	}
+	if !slices.Contains(names, container) {
+		t.Fatalf("Azurite lists containers %q, without %q", names, container)
 	}
 	resp, err := httpClient.Get(api.URL)
 	if err != nil {
