@@ -83,9 +83,7 @@ func TestPluginDiscoveryLikeTheCLI(t *testing.T) {
 			testbin.Build(t, "./cmd/credhost/fast", "credhost-fast"): "credhost",
 			filepath.Join(dir, host.BinaryName("clientcreds")):       host.BinaryName("clientcreds"),
 		} {
-			if err := os.Rename(testbin.Copy(t, src, build), filepath.Join(build, name)); err != nil {
-				t.Fatal(err)
-			}
+			testbin.CopyAs(t, src, build, name)
 		}
 		cmd := exec.Command("make", "install-bin", "PREFIX="+prefix, "BIN="+build, "PLUGINS=clientcreds", "PIN_CONFIG="+cfg)
 		cmd.Dir = ".."

@@ -44,9 +44,7 @@ func TestQuickStart(t *testing.T) {
 		testbin.Build(t, "./cmd/credhost/fast", "credhost-fast"):                 "credhost",
 		testbin.Build(t, "./plugins/clientcreds", "credhost-plugin-clientcreds"): "credhost-plugin-clientcreds",
 	} {
-		if err := os.Rename(testbin.Copy(t, src, bin), filepath.Join(bin, name)); err != nil {
-			t.Fatal(err)
-		}
+		testbin.CopyAs(t, src, bin, name)
 	}
 	// set -e, and the emulator (job 1) stops with the script.
 	script := "set -e\ntrap 'kill %1 2>/dev/null' EXIT\n" + strings.Join(lines[1:], "\n") + "\n"

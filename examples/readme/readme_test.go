@@ -193,11 +193,7 @@ func installed(t *testing.T, built map[string]string, cfg string) {
 		t.Fatal(err)
 	}
 	for src, name := range built {
-		// Each copy in a directory of its own: "credhost" is both a
-		// source name and an installed name.
-		if err := os.Rename(testbin.Copy(t, src, t.TempDir()), filepath.Join(build, name)); err != nil {
-			t.Fatal(err)
-		}
+		testbin.CopyAs(t, src, build, name)
 	}
 	cmd := exec.Command("make", "install-bin", "PREFIX="+prefix, "BIN="+build, "PLUGINS=clientcreds", "PIN_CONFIG="+cfg)
 	cmd.Dir = root

@@ -76,11 +76,19 @@ func Dir() string {
 // Copy copies the binary at src into dstDir and returns the new path.
 func Copy(t testing.TB, src, dstDir string) string {
 	t.Helper()
+	return CopyAs(t, src, dstDir, filepath.Base(src))
+}
+
+// CopyAs is Copy under another name: a test that installs credhost-cli
+// and the fast front (built as credhost and credhost-fast) side by side
+// names each copy at once, so no copy can overwrite another's new name.
+func CopyAs(t testing.TB, src, dstDir, name string) string {
+	t.Helper()
 	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dst := filepath.Join(dstDir, filepath.Base(src))
+	dst := filepath.Join(dstDir, name)
 	if err := os.WriteFile(dst, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
