@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,12 +16,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/identityendpoint"
-	"github.com/credhost/credhost/internal/testbin"
-	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/internal/testkit/sdkclient"
 )
 
 // storage is Azure Storage's resource; the emulator issues v1.0 tokens
@@ -40,31 +37,7 @@ type endpoint struct {
 func startEndpoint(t *testing.T, resources ...string) *endpoint {
 	t.Helper()
 	srv := emulatortest.StartOptions(t, emulator.Options{V1Resources: []string{storage}})
-	bin := testbin.Build(t, "./plugins/clientcreds", "credhost-plugin-clientcreds")
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, srv.CACertPEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	body := fmt.Sprintf(`[profiles.app]
-authority = %q
-client_id = %q
-chain = ["clientcreds"]
-ca_file = %q
-[profiles.app.clientcreds]
-client_secret = %q
-[cache]
-backend = "memory"
-`, srv.Authority(emulator.DefaultTenantID), emulator.DefaultClientID, ca, emulator.DefaultClientSecret)
-	file, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := sdk.New(file, "app", &sdk.Options{PluginDirs: []string{filepath.Dir(bin)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
+	client := sdkclient.ClientCreds(t, srv)
 	ep, err := identityendpoint.Listen("127.0.0.1:0", identityendpoint.Options{
 		Credential: client, Profile: "app", ClientID: emulator.DefaultClientID, Resources: resources,
 	})

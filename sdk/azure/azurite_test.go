@@ -3,10 +3,7 @@ package azure_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -16,11 +13,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 
 	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/azuritetest"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/sdkclient"
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/azure"
 )
@@ -120,30 +116,5 @@ func staticToken(raw string) sdk.Credential {
 // with the clientcreds plugin, run as a real process.
 func newSDKClient(t *testing.T, srv *emulator.Server) *sdk.Client {
 	t.Helper()
-	bin := testbin.Build(t, "./plugins/clientcreds", "credhost-plugin-clientcreds")
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, srv.CACertPEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	body := fmt.Sprintf(`[profiles.app]
-authority = %q
-client_id = %q
-chain = ["clientcreds"]
-ca_file = %q
-[profiles.app.clientcreds]
-client_secret = %q
-[cache]
-backend = "memory"
-`, srv.Authority(emulator.DefaultTenantID), emulator.DefaultClientID, ca, emulator.DefaultClientSecret)
-	file, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sdk.New(file, "app", &sdk.Options{PluginDirs: []string{filepath.Dir(bin)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return sdkclient.ClientCreds(t, srv)
 }

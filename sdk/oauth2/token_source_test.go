@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,10 +14,9 @@ import (
 	xoauth2 "golang.org/x/oauth2"
 
 	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/sdkclient"
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/oauth2"
 )
@@ -219,31 +216,6 @@ func get(t *testing.T, c *http.Client, url, auth string) int {
 // tokens from it with the clientcreds plugin, run as a real process.
 func newClient(t *testing.T) (*emulator.Server, *sdk.Client) {
 	t.Helper()
-	bin := testbin.Build(t, "./plugins/clientcreds", "credhost-plugin-clientcreds")
 	srv := emulatortest.Start(t, emulator.DefaultConfig())
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, srv.CACertPEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	body := fmt.Sprintf(`[profiles.app]
-authority = %q
-client_id = %q
-chain = ["clientcreds"]
-ca_file = %q
-[profiles.app.clientcreds]
-client_secret = %q
-[cache]
-backend = "memory"
-`, srv.Authority(emulator.DefaultTenantID), emulator.DefaultClientID, ca, emulator.DefaultClientSecret)
-	file, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sdk.New(file, "app", &sdk.Options{PluginDirs: []string{filepath.Dir(bin)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return srv, c
+	return srv, sdkclient.ClientCreds(t, srv)
 }
