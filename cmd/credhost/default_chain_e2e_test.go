@@ -119,6 +119,29 @@ func (w *defaultWorld) app(extra ...string) []string {
 	return append([]string{"AZURE_AUTHORITY_HOST=" + w.srv.URL(), "AZURE_TENANT_ID=" + tenantID, "AZURE_CLIENT_ID=" + clientID}, extra...)
 }
 
+// managedIdentityToken runs credhost token with vars and returns the
+// claims of the token, which the managedidentity member must have given
+// for appid.
+func (w *defaultWorld) managedIdentityToken(name, appid string, vars []string) map[string]any {
+	w.t.Helper()
+	r := w.run(vars, "token", "--scope", scope, "-o", "json")
+	if r.code != 0 {
+		w.t.Fatalf("%s: exit %d\n%s", name, r.code, r.stderr)
+	}
+	var out struct {
+		AccessToken string `json:"access_token"`
+		Flow        string `json:"flow"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		w.t.Fatalf("%s: %v: %s", name, err, r.stdout)
+	}
+	claims, err := w.srv.VerifyAccessToken(out.AccessToken)
+	if err != nil || claims["appid"] != appid || out.Flow != "managedidentity" {
+		w.t.Fatalf("%s: flow %q, claims %v, %v", name, out.Flow, claims, err)
+	}
+	return claims
+}
+
 // TestDefaultChainEnvironment: with no config file and only AZURE_*
 // variables, EnvironmentCredential's member wins: clientcreds for a
 // secret (also when a federated token file is set too, as in azidentity),
@@ -347,20 +370,7 @@ func TestDefaultChainManagedIdentity(t *testing.T) {
 		{"user-assigned by AZURE_CLIENT_ID", clientID, append(mi, "AZURE_CLIENT_ID="+clientID)},
 		{"prod", emulator.SystemAssignedClientID, append(mi, "AZURE_TOKEN_CREDENTIALS=prod")},
 	} {
-		r := w.run(tt.vars, "token", "--scope", scope, "-o", "json")
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s", tt.name, r.code, r.stderr)
-		}
-		var out struct {
-			AccessToken string `json:"access_token"`
-			Flow        string `json:"flow"`
-		}
-		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-			t.Fatalf("%s: %v: %s", tt.name, err, r.stdout)
-		}
-		if claims, err := w.srv.VerifyAccessToken(out.AccessToken); err != nil || claims["appid"] != tt.appid || out.Flow != "managedidentity" {
-			t.Fatalf("%s: flow %q, claims %v, %v", tt.name, out.Flow, claims, err)
-		}
+		w.managedIdentityToken(tt.name, tt.appid, tt.vars)
 	}
 	if _, err := os.Stat(w.azRan); err == nil {
 		t.Error("az ran although managed identity gave a token")
@@ -392,21 +402,7 @@ func TestDefaultChainIMDS(t *testing.T) {
 		{"user-assigned by AZURE_CLIENT_ID", clientID, append(vm, "AZURE_CLIENT_ID="+clientID)},
 		{"prod", emulator.SystemAssignedClientID, append(vm, "AZURE_TOKEN_CREDENTIALS=prod")},
 	} {
-		r := w.run(tt.vars, "token", "--scope", scope, "-o", "json")
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s", tt.name, r.code, r.stderr)
-		}
-		var out struct {
-			AccessToken string `json:"access_token"`
-			Flow        string `json:"flow"`
-		}
-		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-			t.Fatalf("%s: %v: %s", tt.name, err, r.stdout)
-		}
-		claims, err := w.srv.VerifyAccessToken(out.AccessToken)
-		if err != nil || claims["appid"] != tt.appid || out.Flow != "managedidentity" {
-			t.Fatalf("%s: flow %q, claims %v, %v", tt.name, out.Flow, claims, err)
-		}
+		claims := w.managedIdentityToken(tt.name, tt.appid, tt.vars)
 		// The VM's identity: IMDS, not App Service, gave it.
 		if tt.appid == emulator.SystemAssignedClientID && claims["xms_mirid"] != emulator.SystemAssignedResourceID {
 			t.Errorf("%s: xms_mirid %v, want the emulator VM's", tt.name, claims["xms_mirid"])
