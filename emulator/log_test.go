@@ -1,7 +1,7 @@
 package emulator_test
 
 import (
-	"github.com/credhost/credhost/internal/syncbuf"
+	"github.com/credhost/credhost/internal/testkit/syncbuf"
 	"net/http"
 	"strings"
 	"testing"

@@ -27,7 +27,7 @@ import (
 	"github.com/credhost/credhost/core/plugin"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/credhost/credhost/core/host"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
 )
 

@@ -18,8 +18,8 @@ import (
 
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/emulator"
-	"github.com/credhost/credhost/internal/msalerr"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/msalerr"
 )
 
 func TestIdPFaultsEndToEnd(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/credhost/credhost/internal/redistest"
+	"github.com/credhost/credhost/internal/testkit/redistest"
 )
 
 // TestParallelProcessesKeepEveryToken: eight credhost processes at a time,

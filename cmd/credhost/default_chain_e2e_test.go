@@ -23,8 +23,8 @@ import (
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/identityendpoint"
-	"github.com/credhost/credhost/internal/syncbuf"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/syncbuf"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 )
 
 // defaultWorld is a directory holding credhost and only the plugins the
@@ -80,7 +80,7 @@ func (w *defaultWorld) run(vars []string, args ...string) result {
 	// connections: nothing may leave the machine. A test that redirects
 	// IMDS itself (AZURE_POD_IDENTITY_AUTHORITY_HOST) gets no App Service
 	// endpoint, which MSAL would prefer; the test build's IMDS fallback is
-	// a refusing loopback port too (internal/testbin).
+	// a refusing loopback port too (internal/testkit/testbin).
 	if !hasVar(vars, envPodIdentityHost) {
 		base = append(base, identityendpoint.EnvEndpoint+"=http://127.0.0.1:1/msi/token", identityendpoint.EnvHeader+"=x")
 	}

@@ -5,7 +5,7 @@ package main
 
 import (
 	"bufio"
-	"github.com/credhost/credhost/internal/syncbuf"
+	"github.com/credhost/credhost/internal/testkit/syncbuf"
 	"io"
 	"os"
 	"os/exec"
@@ -18,7 +18,7 @@ import (
 
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 )
 
 // userWorld is a world whose emulator answers device codes every second

@@ -25,9 +25,9 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
-	"github.com/credhost/credhost/internal/azuritetest"
-	"github.com/credhost/credhost/internal/syncbuf"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/azuritetest"
+	"github.com/credhost/credhost/internal/testkit/syncbuf"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/azure"
 )

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 )
 
 // fastFront installs the fast front as credhost and the full CLI as

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/credhost/credhost/emulator"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 )
 
 const ccApp = "33333333-3333-4333-8333-333333333333"

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 )
 
 // protectedServer serves next to requests whose bearer token (or Basic

@@ -15,8 +15,8 @@ import (
 
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
-	"github.com/credhost/credhost/internal/kdctest"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/kdctest"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 )
 
 func TestIWAEndToEnd(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/credhost/credhost/internal/redistest"
+	"github.com/credhost/credhost/internal/testkit/redistest"
 )
 
 // TestRedisClusterAndSentinelShared: two hosts share a token through a

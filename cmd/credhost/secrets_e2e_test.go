@@ -30,7 +30,7 @@ import (
 
 	"github.com/credhost/credhost/core/store/file"
 	"github.com/credhost/credhost/emulator"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 )
 
 func TestSecretsNeverInClear(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 )
 
 // TestFIFOAtCachePaths: a FIFO planted at the cache file or the key file

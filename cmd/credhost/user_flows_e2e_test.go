@@ -17,7 +17,7 @@ import (
 
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 )
 
 // laptopWorld is a world with the authcode, devicecode and ropc plugins and

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/credhost/credhost/internal/syncbuf"
+	"github.com/credhost/credhost/internal/testkit/syncbuf"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +17,7 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/plugin"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 )
 
 // fakePlugin builds the test plugin into a fresh plugin dir.

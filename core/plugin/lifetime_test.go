@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 )
 
 // lifeWorld is a plugin directory of its own (so its processes can be told

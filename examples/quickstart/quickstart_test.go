@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 )
 
 var block = regexp.MustCompile("(?s)<!-- quickstart:[^>]*-->\n```sh\n(.*?)```")

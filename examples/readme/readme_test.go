@@ -20,8 +20,8 @@ import (
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/examples/readme"
-	"github.com/credhost/credhost/internal/azuritetest"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/azuritetest"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 )
 
 const root = "../.."

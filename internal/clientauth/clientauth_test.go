@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/internal/clientauth/clientauthtest"
+	"github.com/credhost/credhost/internal/testkit/clientauthtest"
 )
 
 // canaries are planted secret values that must never appear in an error.

@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/internal/msalerr"
+	"github.com/credhost/credhost/sdk/msalerr"
 )
 
 // Hints of classified federation errors.

@@ -230,7 +230,7 @@ func (e *attemptsError) Error() string {
 
 func (e *attemptsError) Unwrap() error { return e.err }
 
-// Attempts returns how many attempts were made; internal/msalerr reads it.
+// Attempts returns how many attempts were made; sdk/msalerr reads it.
 func (e *attemptsError) Attempts() int { return e.attempts }
 
 // noRetry returns why req must be sent only once, or "".

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credhost/credhost/internal/azuritetest"
 	"github.com/credhost/credhost/internal/identityendpoint"
-	"github.com/credhost/credhost/internal/npmtest"
+	"github.com/credhost/credhost/internal/testkit/azuritetest"
+	"github.com/credhost/credhost/internal/testkit/npmtest"
 )
 
 // The Azure SDK for JavaScript versions the test runs, pinned.

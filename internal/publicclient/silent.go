@@ -13,7 +13,7 @@ import (
 
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/msalcache"
-	"github.com/credhost/credhost/internal/msalerr"
+	"github.com/credhost/credhost/sdk/msalerr"
 )
 
 // ErrInteractionNeeded is wrapped by the errors of Silent that mean the

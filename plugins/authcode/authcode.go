@@ -24,8 +24,8 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/clientauth"
 	"github.com/credhost/credhost/internal/httpclient"
-	"github.com/credhost/credhost/internal/msalerr"
 	"github.com/credhost/credhost/internal/publicclient"
+	"github.com/credhost/credhost/sdk/msalerr"
 )
 
 // Flow identity.

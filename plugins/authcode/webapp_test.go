@@ -31,7 +31,7 @@ import (
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/httpclient"
 	"github.com/credhost/credhost/internal/msalcache"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/webapp"
 )

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/plugintest"
 )

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/credhost/credhost/emulator"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 )
 
 // binDir names, in the network namespace's re-run, the directory the

@@ -14,7 +14,7 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/clientauth"
 	"github.com/credhost/credhost/internal/msalcache"
-	"github.com/credhost/credhost/internal/msalerr"
+	"github.com/credhost/credhost/sdk/msalerr"
 )
 
 // Flow identity.

@@ -21,7 +21,7 @@ import (
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/clientauth"
-	"github.com/credhost/credhost/internal/clientauth/clientauthtest"
+	"github.com/credhost/credhost/internal/testkit/clientauthtest"
 )
 
 const (

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"github.com/credhost/credhost/internal/syncbuf"
-	"github.com/credhost/credhost/internal/wiretap"
+	"github.com/credhost/credhost/internal/testkit/syncbuf"
+	"github.com/credhost/credhost/internal/testkit/wiretap"
 	"net/http"
 	"strings"
 	"sync"

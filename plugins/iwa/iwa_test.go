@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"github.com/credhost/credhost/internal/syncbuf"
-	"github.com/credhost/credhost/internal/wiretap"
+	"github.com/credhost/credhost/internal/testkit/syncbuf"
+	"github.com/credhost/credhost/internal/testkit/wiretap"
 	"net"
 	"net/http"
 	"os"
@@ -22,7 +22,7 @@ import (
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/httpclient"
-	"github.com/credhost/credhost/internal/kdctest"
+	"github.com/credhost/credhost/internal/testkit/kdctest"
 )
 
 const (

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/credhost/credhost/emulator"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/plugintest"
 )

@@ -56,7 +56,7 @@ const (
 // imdsFallback, set at link time (-X main.imdsFallback=URL), is where
 // IMDS requests go when neither imds_endpoint nor
 // AZURE_POD_IDENTITY_AUTHORITY_HOST says. Release builds leave it empty
-// (IMDS is 169.254.169.254); the test builds of internal/testbin set it to
+// (IMDS is 169.254.169.254); the test builds of internal/testkit/testbin set it to
 // a loopback port that refuses connections, so that no test, whatever
 // environment it gives the plugin, can send a packet off the machine.
 var imdsFallback string

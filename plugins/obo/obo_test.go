@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/credhost/credhost/internal/syncbuf"
+	"github.com/credhost/credhost/internal/testkit/syncbuf"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +18,7 @@ import (
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/clientauth"
-	"github.com/credhost/credhost/internal/clientauth/clientauthtest"
+	"github.com/credhost/credhost/internal/testkit/clientauthtest"
 )
 
 const (

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/credhost/credhost/internal/syncbuf"
+	"github.com/credhost/credhost/internal/testkit/syncbuf"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/emulator"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
 )
 

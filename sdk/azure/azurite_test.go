@@ -15,7 +15,7 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
-	"github.com/credhost/credhost/internal/azuritetest"
+	"github.com/credhost/credhost/internal/testkit/azuritetest"
 	"github.com/credhost/credhost/internal/testkit/sdkclient"
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/azure"

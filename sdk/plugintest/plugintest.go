@@ -22,7 +22,7 @@ package plugintest
 import (
 	"context"
 	"errors"
-	"github.com/credhost/credhost/internal/syncbuf"
+	"github.com/credhost/credhost/internal/testkit/syncbuf"
 	"os"
 	"regexp"
 	"slices"

@@ -22,7 +22,7 @@ import (
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
-	"github.com/credhost/credhost/internal/testbin"
+	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/webapp"
 )

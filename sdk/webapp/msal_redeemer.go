@@ -9,8 +9,8 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
-	"github.com/credhost/credhost/internal/msalerr"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/msalerr"
 )
 
 // MSALRedeemer redeems codes in-process with an MSAL confidential client,

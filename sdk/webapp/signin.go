@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/credhost/credhost/internal/msalerr"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/msalerr"
 )
 
 // Sign-in failures that Callback reports to SignInOptions.OnError; match

@@ -12,7 +12,7 @@ import (
 
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/store"
-	"github.com/credhost/credhost/internal/redistest"
+	"github.com/credhost/credhost/internal/testkit/redistest"
 )
 
 // TestCluster: a store on a three-master Redis Cluster (slots assigned by

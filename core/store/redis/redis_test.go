@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/credhost/credhost/internal/syncbuf"
+	"github.com/credhost/credhost/internal/testkit/syncbuf"
 	"net"
 	"strings"
 	"sync"
@@ -17,7 +17,7 @@ import (
 
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/store"
-	"github.com/credhost/credhost/internal/redistest"
+	"github.com/credhost/credhost/internal/testkit/redistest"
 )
 
 func newKey(t *testing.T) core.Secret {

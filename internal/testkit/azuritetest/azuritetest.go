@@ -29,8 +29,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credhost/credhost/internal/npmtest"
-	"github.com/credhost/credhost/internal/syncbuf"
+	"github.com/credhost/credhost/internal/testkit/npmtest"
+	"github.com/credhost/credhost/internal/testkit/syncbuf"
 )
 
 // Version is the Azurite release the tests run. It is pinned because the
