@@ -2,14 +2,15 @@ package host
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 
 	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/internal/msalcache"
 )
 
-// SignIn is the sign-in state a flow keeps for a profile: the accounts in
-// its MSAL cache, and whether a refresh token lets it sign in silently.
+// SignIn is the sign-in state a flow keeps for a profile, as the flow
+// recorded it (core.SignInRecord): the accounts in its state, and whether
+// it can sign in silently.
 type SignIn struct {
 	Profile, Flow string
 	Accounts      []core.Account
@@ -17,8 +18,11 @@ type SignIn struct {
 }
 
 // SignIns lists the flows' saved sign-ins of profile (every profile if
-// ""), in key order. It reads the state partitions the host keeps for the
-// flows; no plugin starts and no token is returned.
+// ""), in key order. It reads the sign-in records flows save beside their
+// state (never the state itself, which is the flow's own format); no
+// plugin starts and no token is returned. State saved without a record
+// (by a flow built before records) is not listed until the flow saves
+// again.
 func (h *Host) SignIns(ctx context.Context, profile string) ([]SignIn, error) {
 	prefix := StateKeyPrefix
 	if profile != "" {
@@ -30,20 +34,23 @@ func (h *Host) SignIns(ctx context.Context, profile string) ([]SignIn, error) {
 	}
 	var out []SignIn
 	for _, k := range keys {
-		// state|<profile>|<flow>|<authority>|<client>|<sub-key>
+		// state|<profile>|<flow>|<authority>|<client>|<sub-key>#signin
 		parts := strings.SplitN(strings.TrimPrefix(k, StateKeyPrefix), "|", 3)
-		if len(parts) < 3 {
+		if len(parts) < 3 || !strings.HasSuffix(k, core.SignInSuffix) {
 			continue
 		}
 		b, err := h.opts.Store.Load(ctx, k)
 		if err != nil {
 			return nil, err
 		}
-		accounts, refresh := msalcache.Accounts(b.Data)
-		if len(accounts) == 0 && !refresh {
-			continue // app-only state (client credentials): nobody signed in
+		var rec core.SignInRecord
+		if json.Unmarshal(b.Data, &rec) != nil {
+			continue // a plugin wrote it: a bad one must not hide the others
 		}
-		out = append(out, SignIn{Profile: parts[0], Flow: parts[1], Accounts: accounts, CanRefresh: refresh})
+		if len(rec.Accounts) == 0 && !rec.CanRefresh {
+			continue // nobody is signed in any more
+		}
+		out = append(out, SignIn{Profile: parts[0], Flow: parts[1], Accounts: rec.Accounts, CanRefresh: rec.CanRefresh})
 	}
 	return out, nil
 }

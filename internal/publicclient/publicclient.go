@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
+	"github.com/rs/zerolog"
 
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/clientauth"
@@ -94,6 +95,18 @@ func Scopes(flow string, req core.TokenRequest) ([]string, error) {
 			Hint: "ask for a resource scope, e.g. https://graph.microsoft.com/.default or https://graph.microsoft.com/User.Read"}
 	}
 	return scopes, nil
+}
+
+// SignedIn converts the result of a successful sign-in (silent or
+// interactive, ctx from WithCache) into a core.Token and records who is
+// signed in for the host (msalcache.RecordSignIn). A record that cannot be
+// saved is logged: the token is good all the same, and the next sign-in
+// records again.
+func (c *Client) SignedIn(ctx context.Context, res public.AuthResult) core.Token {
+	if err := msalcache.RecordSignIn(ctx, cacheKey); err != nil {
+		zerolog.Ctx(ctx).Warn().Str("flow", c.flow).Str("error", err.Error()).Msg("cannot record the sign-in; `credhost accounts` may not list it")
+	}
+	return c.Token(res)
 }
 
 // Token converts an MSAL result into a core.Token of the client's flow.

@@ -77,7 +77,7 @@ func (c *Client) Silent(ctx context.Context, req core.TokenRequest, scopes []str
 	if err == nil {
 		zerolog.Ctx(ctx).Debug().Str("flow", c.flow).Strs("scopes", scopes).
 			Bool("cache", res.Metadata.TokenSource == public.TokenSourceCache).Msg("silent token")
-		return c.Token(res), nil
+		return c.SignedIn(ctx, res), nil
 	}
 	classified := msalerr.Classify(c.flow, err)
 	if ctx.Err() != nil || !needsUser(err, classified) {

@@ -449,7 +449,7 @@ func (st *state) redeem(ctx context.Context, req core.TokenRequest, scopes []str
 		err = publicclient.Classify(flowName, err)
 		return core.Token{}, failurePage(err), err
 	}
-	tok := st.client.Token(res)
+	tok := st.client.SignedIn(ctx, res)
 	who := "."
 	if tok.Account.Username != "" {
 		who = " as " + tok.Account.Username + "."

@@ -157,7 +157,7 @@ func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []str
 		log.Str("kind", core.KindOf(ferr).String()).Msg("device code polling stopped")
 		return core.Token{}, ferr
 	}
-	tok := st.client.Token(res)
+	tok := st.client.SignedIn(ctx, res)
 	ui.Progress(ctx, "signed in as "+tok.Account.Username)
 	log.Msg("device code sign-in complete")
 	return tok, nil

@@ -211,7 +211,7 @@ func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []str
 	if err != nil {
 		return core.Token{}, msalerr.Classify(flowName, err)
 	}
-	return st.client.Token(res), nil
+	return st.client.SignedIn(ctx, res), nil
 }
 
 // Check implements core.Checker: IWA can run when the local Kerberos

@@ -163,7 +163,7 @@ func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Se
 	if err != nil {
 		return core.Token{}, classify(err)
 	}
-	return st.client.Token(res), nil
+	return st.client.SignedIn(ctx, res), nil
 }
 
 // classify turns MSAL's error into a core error. A federation server's
