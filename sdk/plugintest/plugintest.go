@@ -22,7 +22,6 @@ package plugintest
 import (
 	"context"
 	"errors"
-	"github.com/credhost/credhost/internal/testkit/syncbuf"
 	"os"
 	"regexp"
 	"slices"
@@ -98,7 +97,7 @@ func Run(t *testing.T, c Config) {
 	if c.HangGuard <= 0 {
 		c.HangGuard = 2 * time.Minute
 	}
-	k := &kit{c: c, logs: &syncbuf.Buffer{}}
+	k := &kit{c: c, logs: &logBuffer{}}
 	k.log = zerolog.New(k.logs).Level(zerolog.TraceLevel)
 	k.name = k.describe(t)
 	t.Run("configure", k.configure)
@@ -116,7 +115,7 @@ type kit struct {
 	c    Config
 	name string
 	log  zerolog.Logger
-	logs *syncbuf.Buffer
+	logs *logBuffer
 
 	mu    sync.Mutex
 	texts []string // every error text seen, for the secret check
