@@ -281,43 +281,6 @@ func TestOriginString(t *testing.T) {
 	}
 }
 
-func TestTenant(t *testing.T) {
-	tests := []struct {
-		authority, host, tenant string
-		err                     string
-	}{
-		{"https://login.microsoftonline.com/contoso.onmicrosoft.com", "login.microsoftonline.com", "contoso.onmicrosoft.com", ""},
-		{"https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/", "login.microsoftonline.com", "72f988bf-86f1-41af-91ab-2d7cd011db47", ""},
-		{"https://127.0.0.1:8443/organizations/v2.0", "127.0.0.1:8443", "organizations", ""},
-		{"", "", "", "authority is empty"},
-		{"http://login.microsoftonline.com/x", "", "", "not an https URL"},
-		{"https://login.microsoftonline.com", "", "", "has no tenant"},
-		{"https://login.microsoftonline.com//x", "", "", "has no tenant"},
-		{"https:///x", "", "", "has no host"},
-		{"https:x", "", "", "has no host"},
-		{"https://h/x?y", "", "", "query"},
-		{"https://h/x#y", "", "", "fragment"},
-		{"https://u:hunter2@h/x", "", "", "has a user"},
-		{"https://h/a%20b", "", "", `tenant "a b" may only hold`},
-		{"://x", "", "", "not a URL"},
-	}
-	for _, tt := range tests {
-		host, tenant, err := Tenant(tt.authority)
-		if tt.err == "" {
-			if err != nil || host != tt.host || tenant != tt.tenant {
-				t.Errorf("Tenant(%q) = %q, %q, %v", tt.authority, host, tenant, err)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), tt.err) {
-			t.Errorf("Tenant(%q) error %v, want %q", tt.authority, err, tt.err)
-		}
-		if err != nil && strings.Contains(err.Error(), "hunter2") {
-			t.Errorf("Tenant(%q) leaks the password: %v", tt.authority, err)
-		}
-	}
-}
-
 func TestValidate(t *testing.T) {
 	good := func() *Profile {
 		return &Profile{Name: "p", Authority: Value{Raw: "https://h/t"}, ClientID: Value{Raw: "c"}, Chain: []string{"clientcreds"}}

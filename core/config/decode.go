@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/credhost/credhost/core/authority"
 )
 
 // decoder maps the document tree onto File, reporting every key it does
@@ -382,7 +384,7 @@ func (c *checker) str(k string, v *node, want string) (string, bool) {
 }
 
 func (c *checker) authority(s string, o Origin) {
-	if _, _, err := Tenant(s); err != nil {
+	if _, err := authority.Parse(s); err != nil {
 		c.probs.add(o, c.key(keyAuthority), "%v", err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/credhost/credhost/core/authority"
 )
 
 // FuzzParse checks that Parse never panics, that every error it returns is
@@ -71,7 +73,7 @@ func FuzzParse(f *testing.F) {
 			if p.Match != nil && len(p.Match.Rules) == 0 {
 				t.Fatalf("accepted a match table without rules: %+v", p.Match)
 			}
-			if _, _, err := Tenant(p.Authority.Raw); err != nil {
+			if _, err := authority.Parse(p.Authority.Raw); err != nil {
 				t.Fatalf("accepted authority: %v", err)
 			}
 			for flow, opts := range p.Flows {

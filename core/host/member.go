@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/authority"
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/plugin"
 	"github.com/credhost/credhost/internal/boundedio"
@@ -147,7 +148,7 @@ func (m *member) setup(ctx context.Context, c *plugin.Client) error {
 func (m *member) flowConfig(desc core.Description) (core.FlowConfig, error) {
 	p := m.profile
 	var errs []error
-	if _, tenant, err := config.Tenant(p.Authority.Raw); err == nil && slices.Contains(desc.ForbiddenTenants, strings.ToLower(tenant)) {
+	if tenant := authority.Tenant(p.Authority.Raw); tenant != "" && slices.Contains(desc.ForbiddenTenants, strings.ToLower(tenant)) {
 		use := "a tenant id or a tenant domain"
 		if !slices.Contains(desc.ForbiddenTenants, "organizations") {
 			use += ` or "organizations"`

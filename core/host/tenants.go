@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/authority"
 	"github.com/credhost/credhost/core/config"
 )
 
@@ -29,8 +30,8 @@ func guardTenants(p *config.Profile, getenv func(string) string, cred core.Crede
 	if list == "" && p.Default == nil {
 		return cred
 	}
-	_, own, err := config.Tenant(p.Authority.Raw)
-	if err != nil || slices.Contains([]string{"organizations", "common", "consumers"}, strings.ToLower(own)) {
+	own := authority.Tenant(p.Authority.Raw)
+	if own == "" || authority.IsMultiTenant(own) {
 		return cred
 	}
 	var allowed []string

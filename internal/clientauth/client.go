@@ -3,13 +3,13 @@ package clientauth
 import (
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/authority"
 )
 
 // knownCloudHosts are the Microsoft cloud login hosts for which MSAL's
@@ -43,10 +43,10 @@ func IsKnownCloudHost(host string) bool {
 }
 
 // InstanceDiscovery reports whether MSAL's instance discovery should run for
-// authority: only for a known Microsoft cloud host.
-func InstanceDiscovery(authority string) bool {
-	u, err := url.Parse(authority)
-	return err == nil && IsKnownCloudHost(u.Host)
+// the authority raw: only for a known Microsoft cloud host.
+func InstanceDiscovery(raw string) bool {
+	host := authority.Host(raw)
+	return host != "" && IsKnownCloudHost(host)
 }
 
 // NewClient builds the MSAL confidential client of a flow: cfg's authority

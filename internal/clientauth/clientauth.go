@@ -8,13 +8,13 @@ package clientauth
 
 import (
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/authority"
 )
 
 // Option keys of the client-authentication settings.
@@ -200,38 +200,13 @@ func CheckCommon(cfg core.FlowConfig, ce *core.ConfigError) {
 
 // CheckAuthority validates an authority URL such as
 // "https://login.microsoftonline.com/<tenant>" without touching the
-// network.
-func CheckAuthority(authority string) error {
-	if strings.TrimSpace(authority) == "" {
+// network (authority.Parse).
+func CheckAuthority(raw string) error {
+	if strings.TrimSpace(raw) == "" {
 		return fmt.Errorf("is required, e.g. https://login.microsoftonline.com/<tenant>")
 	}
-	u, err := url.Parse(authority)
-	if err != nil {
-		return fmt.Errorf("is not a URL")
-	}
-	if u.Scheme != "https" {
-		return fmt.Errorf("must be an https URL")
-	}
-	if u.Host == "" {
-		return fmt.Errorf("has no host")
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("must not have a query or fragment")
-	}
-	if strings.Trim(u.Path, "/") == "" {
-		return fmt.Errorf("has no tenant: use https://%s/<tenant>", u.Host)
-	}
-	return nil
-}
-
-// Tenant returns the tenant segment of an authority URL ("" if none).
-func Tenant(authority string) string {
-	u, err := url.Parse(authority)
-	if err != nil {
-		return ""
-	}
-	seg, _, _ := strings.Cut(strings.Trim(u.Path, "/"), "/")
-	return seg
+	_, err := authority.Parse(raw)
+	return err
 }
 
 // value returns the trimmed setting from Secrets or Options.

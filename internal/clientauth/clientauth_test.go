@@ -195,19 +195,6 @@ func TestCheckAuthority(t *testing.T) {
 	}
 }
 
-func TestTenant(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://login.microsoftonline.com/contoso.onmicrosoft.com": "contoso.onmicrosoft.com",
-		"https://h:1/72f988bf-0000-4000-8000-000000000001/":         "72f988bf-0000-4000-8000-000000000001",
-		"https://h/Organizations/v2.0":                              "Organizations",
-		"https://h":                                                 "",
-	} {
-		if got := Tenant(in); got != want {
-			t.Errorf("Tenant(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestKnownCloudHost(t *testing.T) {
 	tests := []struct {
 		host string

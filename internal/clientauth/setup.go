@@ -3,19 +3,19 @@ package clientauth
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/authority"
 	"github.com/credhost/credhost/internal/httpclient"
 )
 
-// MultiTenants name no single tenant. The app-identity grants (client
-// credentials, on-behalf-of) act in one tenant, so they refuse these
-// authorities.
-var MultiTenants = []string{"common", "consumers", "organizations"}
+// MultiTenants name no single tenant (authority.MultiTenants). The
+// app-identity grants (client credentials, on-behalf-of) act in one
+// tenant, so they refuse these authorities.
+var MultiTenants = authority.MultiTenants()
 
 // Setup is the Configure of a confidential-client flow that acts in one
 // tenant: it checks the common settings and the authority (grant names the
@@ -25,7 +25,7 @@ var MultiTenants = []string{"common", "consumers", "organizations"}
 func Setup(flow, grant string, cfg core.FlowConfig) (confidential.Credential, *http.Client, error) {
 	ce := &core.ConfigError{Flow: flow}
 	CheckCommon(cfg, ce)
-	if t := strings.ToLower(Tenant(cfg.Authority)); slices.Contains(MultiTenants, t) {
+	if t := strings.ToLower(authority.Tenant(cfg.Authority)); authority.IsMultiTenant(t) {
 		ce.Add("authority", "%s needs a specific tenant (tenant id or domain), not %q", grant, t)
 	}
 	cred, err := Load(cfg)

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/credhost/credhost/core/authority"
 )
 
 // DefaultTimeout bounds each request of a Client whose Options leave
@@ -101,15 +103,15 @@ func (e *HTTPError) Error() string {
 // UserRealm asks Entra ID at authority's host how username signs in:
 // GET https://{host}/common/UserRealm/{username}?api-version=1.0. A
 // Federated answer must name a WS-Trust metadata URL over HTTPS.
-func (c *Client) UserRealm(ctx context.Context, authority, username string) (Realm, error) {
-	au, err := url.Parse(authority)
-	if err != nil || au.Host == "" {
-		return Realm{}, fmt.Errorf("federation: user realm: authority %q is not a URL", clip(authority))
+func (c *Client) UserRealm(ctx context.Context, authorityURL, username string) (Realm, error) {
+	host := authority.Host(authorityURL)
+	if host == "" {
+		return Realm{}, fmt.Errorf("federation: user realm: authority %q is not an authority URL", clip(authorityURL))
 	}
 	if strings.TrimSpace(username) == "" {
 		return Realm{}, errors.New("federation: user realm: no username")
 	}
-	u := url.URL{Scheme: "https", Host: au.Host, Path: "/common/UserRealm/" + username, RawQuery: "api-version=1.0"}
+	u := url.URL{Scheme: "https", Host: host, Path: "/common/UserRealm/" + username, RawQuery: "api-version=1.0"}
 	u.RawPath = "/common/UserRealm/" + url.PathEscape(username)
 	body, err := c.do(ctx, "user realm", http.MethodGet, u.String(), nil, nil, maxRealmSize)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/authority"
 	"github.com/credhost/credhost/internal/clientauth"
 	"github.com/credhost/credhost/internal/msalcache"
 )
@@ -134,7 +135,7 @@ func (c *Client) Token(res public.AuthResult) core.Token {
 // case), naming the rule.
 func CheckAuthority(flow string, cfg core.FlowConfig, forbidden []string, ce *core.ConfigError) {
 	clientauth.CheckCommon(cfg, ce)
-	if err := CheckTenant(flow, clientauth.Tenant(cfg.Authority), forbidden); err != nil {
+	if err := CheckTenant(flow, authority.Tenant(cfg.Authority), forbidden); err != nil {
 		var e *core.Error
 		if errors.As(err, &e) {
 			ce.Add("authority", "%v (%s)", e.Err, e.Hint)

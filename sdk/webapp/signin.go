@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/credhost/credhost/core/authority"
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/msalerr"
 )
@@ -128,8 +129,8 @@ type SignIn struct {
 // NewSignIn checks cfg and returns a SignIn. opts may be nil.
 func NewSignIn(cfg SignInConfig, opts *SignInOptions) (*SignIn, error) {
 	var errs []error
-	if _, err := url.ParseRequestURI(cfg.Authority); err != nil || !strings.HasPrefix(cfg.Authority, "https://") {
-		errs = append(errs, errors.New("Authority must be an https URL"))
+	if _, err := authority.Parse(cfg.Authority); err != nil {
+		errs = append(errs, fmt.Errorf("Authority: %w", err))
 	}
 	ru, err := url.Parse(cfg.RedirectURI)
 	if err != nil || (ru.Scheme != "https" && ru.Scheme != "http") || ru.Host == "" || ru.Fragment != "" {
