@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/jwtpeek"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/testkit/azuritetest"
@@ -173,9 +172,8 @@ func TestEmulatorCommandOnAzurite(t *testing.T) {
 	}
 	tok := strings.TrimSpace(r.stdout)
 	var claims map[string]any
-	if parts := strings.Split(tok, "."); len(parts) == 3 {
-		b, _ := base64.RawURLEncoding.DecodeString(parts[1])
-		_ = json.Unmarshal(b, &claims)
+	if err := jwtpeek.Claims(tok, &claims); err != nil {
+		t.Errorf("federated token: %v", err)
 	}
 	if claims["appidacr"] != "2" || claims["ver"] != "1.0" || claims["aud"] != "https://storage.azure.com" {
 		t.Errorf("federated token claims %v", claims)

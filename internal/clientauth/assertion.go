@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,6 +18,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/jwtpeek"
 	"github.com/credhost/credhost/internal/boundedio"
 )
 
@@ -246,23 +246,5 @@ func checkJWT(a string) error {
 
 // jwtExpiry returns the exp claim of a compact JWT, if it has one.
 func jwtExpiry(a string) (time.Time, bool) {
-	parts := strings.Split(a, ".")
-	if len(parts) != 3 {
-		return time.Time{}, false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return time.Time{}, false
-	}
-	var claims struct {
-		Exp json.Number `json:"exp"`
-	}
-	if json.Unmarshal(payload, &claims) != nil || claims.Exp == "" {
-		return time.Time{}, false
-	}
-	f, err := claims.Exp.Float64()
-	if err != nil {
-		return time.Time{}, false
-	}
-	return time.Unix(int64(f), 0), true
+	return jwtpeek.Expiry(a)
 }

@@ -4,8 +4,6 @@ import (
 	"container/list"
 	"context"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/jwtpeek"
 	"github.com/credhost/credhost/internal/clientauth"
 	"github.com/credhost/credhost/internal/msalcache"
 	"github.com/credhost/credhost/sdk/msalerr"
@@ -362,18 +361,10 @@ func saveMerged(ctx context.Context, store core.Cache, key string, blob []byte) 
 // TLS from the token endpoint (so its signature need not be checked
 // here); "" if it has none.
 func idTokenNonce(raw string) string {
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
 	var c struct {
 		Nonce string `json:"nonce"`
 	}
-	_ = json.Unmarshal(b, &c)
+	_ = jwtpeek.Claims(raw, &c)
 	return c.Nonce
 }
 

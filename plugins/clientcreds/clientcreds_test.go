@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/jwtpeek"
 	"github.com/credhost/credhost/core/plugin"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
@@ -106,16 +105,8 @@ func getToken(ctx context.Context, f core.Flow, cache core.Cache, req core.Token
 // claims decodes an access token's payload.
 func claims(t *testing.T, tok core.Token) map[string]any {
 	t.Helper()
-	parts := strings.Split(tok.AccessToken.Reveal(), ".")
-	if len(parts) != 3 {
-		t.Fatalf("access token is not a JWT")
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := jwtpeek.Claims(tok.AccessToken.Reveal(), &m); err != nil {
 		t.Fatal(err)
 	}
 	return m

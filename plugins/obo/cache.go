@@ -3,16 +3,15 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/jwtpeek"
 )
 
 // The flow caches downstream tokens per assertion: the host Cache sub-key
@@ -56,21 +55,8 @@ func assertionKey(assertion string) string {
 // claim is read without verifying the signature: it only ever turns a
 // cache hit into a call to the IdP, which verifies everything.
 func assertionExpired(assertion string, now time.Time) bool {
-	parts := strings.Split(assertion, ".")
-	if len(parts) != 3 {
-		return false
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return false
-	}
-	var c struct {
-		Exp *float64 `json:"exp"`
-	}
-	if json.Unmarshal(b, &c) != nil || c.Exp == nil {
-		return false
-	}
-	return now.Unix() >= int64(*c.Exp)
+	exp, ok := jwtpeek.Expiry(assertion)
+	return ok && !now.Before(exp)
 }
 
 // lookup returns the cached token for scopes and tenant under key if it

@@ -3,12 +3,10 @@ package webapp
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/json"
-	"strings"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
+	"github.com/credhost/credhost/core/jwtpeek"
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/msalerr"
 )
@@ -52,18 +50,10 @@ func (m *MSALRedeemer) Redeem(ctx context.Context, c Code) (Result, error) {
 // idTokenNonce reads the nonce claim of an ID token MSAL received over
 // TLS from the token endpoint (so its signature need not be checked here).
 func idTokenNonce(raw string) string {
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
 	var c struct {
 		Nonce string `json:"nonce"`
 	}
-	_ = json.Unmarshal(b, &c)
+	_ = jwtpeek.Claims(raw, &c)
 	return c.Nonce
 }
 

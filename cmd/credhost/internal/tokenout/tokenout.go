@@ -6,14 +6,13 @@
 package tokenout
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/jwtpeek"
 )
 
 // ExecCredentialVersion is the client.authentication.k8s.io version
@@ -75,17 +74,9 @@ func writeToken(w io.Writer, tok core.Token, output string) error {
 // decodeClaims pretty-prints a JWT's payload. The signature is not checked:
 // this is for people looking at what they got.
 func decodeClaims(jwt string) ([]byte, error) {
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		return nil, fmt.Errorf("the access token is not a JWT (opaque tokens have no claims to show)")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return nil, fmt.Errorf("the access token's payload is not base64url: %w", err)
-	}
 	var claims map[string]any
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return nil, fmt.Errorf("the access token's payload is not JSON: %w", err)
+	if err := jwtpeek.Claims(jwt, &claims); err != nil {
+		return nil, fmt.Errorf("the access token has no claims to show (opaque tokens have none): %w", err)
 	}
 	return json.MarshalIndent(claims, "", "  ")
 }
