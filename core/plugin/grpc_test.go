@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/internal/testkit/recui"
 )
 
 // fakeFlow exercises every part of the protocol.
@@ -59,14 +60,6 @@ func (f *fakeFlow) GetToken(ctx context.Context, req core.TokenRequest, host cor
 		Account: core.Account{Username: "alice"}}, nil
 }
 
-type recordingUI struct{ prompts, progress []string }
-
-func (u *recordingUI) Prompt(_ context.Context, p core.Prompt) error {
-	u.prompts = append(u.prompts, p.UserCode)
-	return nil
-}
-func (u *recordingUI) Progress(_ context.Context, m string) { u.progress = append(u.progress, m) }
-
 func TestProtocolRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	c := TestConnect(t, &fakeFlow{}, zerolog.Nop())
@@ -91,13 +84,13 @@ func TestProtocolRoundTrip(t *testing.T) {
 		t.Fatalf("the flow's IDENTITY_ENDPOINT came through as %v, %v", tok.AccessToken.Reveal(), err)
 	}
 
-	ui := &recordingUI{}
+	ui := &recui.UI{}
 	tok, err := c.GetToken(ctx, core.TokenRequest{Scopes: []string{"s"}}, ui)
 	if err != nil || tok.AccessToken.Reveal() != "at-pw" || tok.Flow != "fake" || tok.Account.Username != "alice" || tok.TokenType != "Bearer" {
 		t.Fatalf("GetToken = %+v, %v", tok, err)
 	}
-	if len(ui.prompts) != 1 || ui.prompts[0] != "ABC" || len(ui.progress) != 1 {
-		t.Fatalf("ui saw prompts %v progress %v", ui.prompts, ui.progress)
+	if p := ui.Prompts(); len(p) != 1 || p[0].UserCode != "ABC" || len(ui.Steps()) != 1 {
+		t.Fatalf("ui saw prompts %v progress %v", p, ui.Steps())
 	}
 
 	// A prompt with nobody to show it to is Unavailable, not a hang.

@@ -24,7 +24,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,6 +35,7 @@ import (
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/httpclient"
+	"github.com/credhost/credhost/internal/testkit/recui"
 )
 
 const (
@@ -139,14 +139,14 @@ type harness struct {
 	srv    *emulator.Server
 	client *plugin.Client
 	cache  *core.MemoryCache
-	ui     *recordingUI
+	ui     *recui.UI
 	logs   *syncbuf.Buffer
 	wire   *wiretap.Tap
 }
 
 func newHarness(t *testing.T, opts emulator.Options, env map[string]string) *harness {
 	t.Helper()
-	h := &harness{t: t, cache: &core.MemoryCache{}, ui: &recordingUI{}, logs: &syncbuf.Buffer{}, wire: &wiretap.Tap{}}
+	h := &harness{t: t, cache: &core.MemoryCache{}, ui: &recui.UI{}, logs: &syncbuf.Buffer{}, wire: &wiretap.Tap{}}
 	opts.Logger = zerolog.New(h.logs).Level(zerolog.DebugLevel)
 	h.srv = emulatortest.StartOptions(t, opts)
 	f := &flow{
@@ -190,7 +190,7 @@ func (h *harness) token(ctx context.Context, req core.TokenRequest) (core.Token,
 // returned channel.
 func (h *harness) browseOnPrompt(before func(redirectURI string)) <-chan browseResult {
 	done := make(chan browseResult, 1)
-	h.ui.onPrompt = func(p core.Prompt) {
+	h.ui.OnPrompt = func(p core.Prompt) {
 		go func() {
 			if before != nil {
 				before(redirectOf(h.t, p))
@@ -260,44 +260,10 @@ func idleBrowser(t *testing.T) map[string]string {
 	return map[string]string{envBrowser: script(t, t.TempDir(), "browser", "exit 0\n")}
 }
 
-// recordingUI records prompts and progress.
-type recordingUI struct {
-	mu       sync.Mutex
-	prompts  []core.Prompt
-	progress []string
-	onPrompt func(core.Prompt)
-}
-
-func (u *recordingUI) Prompt(_ context.Context, p core.Prompt) error {
-	u.mu.Lock()
-	u.prompts = append(u.prompts, p)
-	f := u.onPrompt
-	u.mu.Unlock()
-	if f != nil {
-		f(p)
-	}
-	return nil
-}
-
-func (u *recordingUI) Progress(_ context.Context, msg string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.progress = append(u.progress, msg)
-}
-
-func (u *recordingUI) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.prompts)
-}
-
-func (u *recordingUI) last() core.Prompt {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.prompts) == 0 {
-		return core.Prompt{}
-	}
-	return u.prompts[len(u.prompts)-1]
+// lastPrompt is the last prompt ui showed (zero if none).
+func lastPrompt(ui *recui.UI) core.Prompt {
+	p, _, _ := ui.Last()
+	return p
 }
 
 // checkSignedIn checks a token of the default user from the emulator.
@@ -332,13 +298,13 @@ func TestSignInThenSilent(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSignedIn(t, h, tok)
-	p := h.ui.last()
+	p := lastPrompt(h.ui)
 	u, _ := url.Parse(p.VerificationURI)
 	q := u.Query()
 	redirect := q.Get("redirect_uri")
-	if h.ui.count() != 1 || !strings.HasPrefix(p.Message, "Opening your browser to sign in; if it does not open, visit: https://") ||
+	if h.ui.Count() != 1 || !strings.HasPrefix(p.Message, "Opening your browser to sign in; if it does not open, visit: https://") ||
 		!strings.HasSuffix(p.Message, p.VerificationURI) || u.Path != "/"+tenantID+"/oauth2/v2.0/authorize" {
-		t.Errorf("prompts %d, last %+v", h.ui.count(), p)
+		t.Errorf("prompts %d, last %+v", h.ui.Count(), p)
 	}
 	if q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != 43 || len(q.Get("state")) < 32 ||
 		q.Get("response_mode") != "form_post" || q.Get("prompt") != "select_account" || q.Get("client_id") != emulator.DefaultPublicClientID ||
@@ -357,8 +323,8 @@ func TestSignInThenSilent(t *testing.T) {
 	if err != nil || tok2.AccessToken.Reveal() != tok.AccessToken.Reveal() {
 		t.Fatalf("silent: %v", err)
 	}
-	if h.ui.count() != 1 || h.srv.Count("authorize") != authorize || h.srv.Count("token") != tokens {
-		t.Errorf("the second call prompted (%d prompts) or called the IdP", h.ui.count())
+	if h.ui.Count() != 1 || h.srv.Count("authorize") != authorize || h.srv.Count("token") != tokens {
+		t.Errorf("the second call prompted (%d prompts) or called the IdP", h.ui.Count())
 	}
 	// Force refresh and another resource use the refresh token, silently.
 	for _, req := range []core.TokenRequest{{ForceRefresh: true}, {Scopes: []string{"https://graph.microsoft.com/User.Read"}}} {
@@ -367,8 +333,8 @@ func TestSignInThenSilent(t *testing.T) {
 			t.Fatalf("refresh %+v: %v", req, err)
 		}
 	}
-	if n := h.srv.Count("token:refresh_token"); n != 2 || h.ui.count() != 1 || h.srv.Count("authorize") != authorize {
-		t.Errorf("refresh_token grants %d, prompts %d", n, h.ui.count())
+	if n := h.srv.Count("token:refresh_token"); n != 2 || h.ui.Count() != 1 || h.srv.Count("authorize") != authorize {
+		t.Errorf("refresh_token grants %d, prompts %d", n, h.ui.Count())
 	}
 }
 
@@ -453,7 +419,7 @@ func TestNoBrowserIsUnavailable(t *testing.T) {
 					t.Errorf("%d %s requests reached the emulator", n, ep)
 				}
 			}
-			if h.ui.count() != 0 {
+			if h.ui.Count() != 0 {
 				t.Errorf("prompted with no browser")
 			}
 		})
@@ -507,7 +473,7 @@ func TestBrowserThatFailsIsUnavailable(t *testing.T) {
 			if !errors.As(err, &e) || e.Kind != core.KindUnavailable || !strings.Contains(err.Error(), tc.want) || !strings.Contains(e.Hint, "devicecode") {
 				t.Fatalf("err = %v (%#v)", err, e)
 			}
-			if redirect := redirectOf(t, h.ui.last()); !listenerClosed(redirect) {
+			if redirect := redirectOf(t, lastPrompt(h.ui)); !listenerClosed(redirect) {
 				t.Errorf("the listener at %s is still open", redirect)
 			}
 		})
@@ -571,7 +537,7 @@ func TestErrorResponseIsClassified(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{}, idleBrowser(t))
 	page := make(chan string, 1)
-	h.ui.onPrompt = func(p core.Prompt) {
+	h.ui.OnPrompt = func(p core.Prompt) {
 		go func() {
 			u, _ := url.Parse(p.VerificationURI)
 			// What Entra ID posts when the user declines consent.
@@ -622,7 +588,7 @@ func TestTimeoutStopsTheListener(t *testing.T) {
 	if err := h.configure(h.srv.Authority(tenantID), map[string]string{optTimeout: "1s"}); err != nil {
 		t.Fatal(err)
 	}
-	h.ui.onPrompt = func(p core.Prompt) {
+	h.ui.OnPrompt = func(p core.Prompt) {
 		resp, err := http.PostForm(redirectOf(t, p), url.Values{"code": {"ac.forged"}, "state": {"wrong"}})
 		if err == nil {
 			resp.Body.Close()
@@ -635,7 +601,7 @@ func TestTimeoutStopsTheListener(t *testing.T) {
 		t.Fatalf("err = %v (%#v)", err, e)
 	}
 	// The error is sent after the listener closed.
-	if redirect := redirectOf(t, h.ui.last()); !listenerClosed(redirect) {
+	if redirect := redirectOf(t, lastPrompt(h.ui)); !listenerClosed(redirect) {
 		t.Errorf("the listener at %s is still open", redirect)
 	}
 }
@@ -644,12 +610,12 @@ func TestCancelStopsTheListener(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{}, idleBrowser(t))
 	ctx, cancel := context.WithCancel(t.Context())
-	h.ui.onPrompt = func(core.Prompt) { go cancel() }
+	h.ui.OnPrompt = func(core.Prompt) { go cancel() }
 	_, err := h.token(ctx, core.TokenRequest{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want cancellation", err)
 	}
-	redirect := redirectOf(t, h.ui.last())
+	redirect := redirectOf(t, lastPrompt(h.ui))
 	if !eventually(func() bool { return listenerClosed(redirect) }) {
 		t.Errorf("the listener at %s is still open after the cancel", redirect)
 	}
@@ -720,10 +686,10 @@ func TestCommonAuthorityAndFixedPort(t *testing.T) {
 	}
 	checkSignedIn(t, h, tok)
 	<-done
-	if got, want := redirectOf(t, h.ui.last()), fmt.Sprintf("http://127.0.0.1:%d", port); got != want {
+	if got, want := redirectOf(t, lastPrompt(h.ui)), fmt.Sprintf("http://127.0.0.1:%d", port); got != want {
 		t.Errorf("redirect_uri %s, want %s", got, want)
 	}
-	if u, _ := url.Parse(h.ui.last().VerificationURI); !strings.HasPrefix(u.Path, "/common/") {
+	if u, _ := url.Parse(lastPrompt(h.ui).VerificationURI); !strings.HasPrefix(u.Path, "/common/") {
 		t.Errorf("authorize URL %s", u.Path)
 	}
 
@@ -759,7 +725,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	// A failure after a redirect with a code: the code was redeemed once
 	// already, so the token endpoint refuses it.
 	var errs []string
-	h.ui.onPrompt = func(p core.Prompt) {
+	h.ui.OnPrompt = func(p core.Prompt) {
 		go func() {
 			u, _ := url.Parse(p.VerificationURI)
 			resp, err := http.PostForm(redirectOf(t, p), url.Values{"code": {signedIn.fields.Get("code")}, "state": {u.Query().Get("state")}})
@@ -775,7 +741,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 		t.Fatalf("want the redeemed-code failure, got %v", errs)
 	}
 	// That sign-in was for a named account: login_hint, no account picker.
-	u, _ := url.Parse(h.ui.last().VerificationURI)
+	u, _ := url.Parse(lastPrompt(h.ui).VerificationURI)
 	if q := u.Query(); q.Get("login_hint") != "another@contoso.onmicrosoft.com" || q.Has("prompt") {
 		t.Errorf("authorization request for a named account: %v", q)
 	}
@@ -888,7 +854,7 @@ func TestClaimsChallengeIsSent(t *testing.T) {
 	}
 	checkSignedIn(t, h, tok)
 	<-done
-	u, _ := url.Parse(h.ui.last().VerificationURI)
+	u, _ := url.Parse(lastPrompt(h.ui).VerificationURI)
 	if got := u.Query().Get("claims"); !strings.Contains(got, `"acrs"`) || !strings.Contains(got, `"c1"`) {
 		t.Errorf("claims in the authorization request: %q", got)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/clientauth"
 	"github.com/credhost/credhost/internal/testkit/clientauthtest"
+	"github.com/credhost/credhost/internal/testkit/recui"
 )
 
 const (
@@ -32,12 +33,6 @@ const (
 	fedAppID     = "33333333-3333-4333-8333-333333333333"
 	chainCertApp = "44444444-4444-4444-8444-444444444444"
 )
-
-// nopUI is a core.UI that shows nothing.
-type nopUI struct{}
-
-func (nopUI) Prompt(context.Context, core.Prompt) error { return nil }
-func (nopUI) Progress(context.Context, string)          {}
 
 // idp is a started emulator with the apps these tests use.
 type idp struct {
@@ -99,7 +94,7 @@ func getToken(ctx context.Context, f core.Flow, cache core.Cache, req core.Token
 	if req.Scopes == nil {
 		req.Scopes = []string{graph}
 	}
-	return f.GetToken(ctx, req, core.Services{Cache: cache, UI: nopUI{}})
+	return f.GetToken(ctx, req, core.Services{Cache: cache, UI: &recui.UI{}})
 }
 
 // claims decodes an access token's payload.
@@ -472,7 +467,7 @@ func TestOverPlugin(t *testing.T) {
 		t.Fatalf("Configure() = %v", err)
 	}
 	for i := 0; i < 2; i++ {
-		tok, err := c.GetToken(ctx, core.TokenRequest{Scopes: []string{graph}}, nopUI{})
+		tok, err := c.GetToken(ctx, core.TokenRequest{Scopes: []string{graph}}, &recui.UI{})
 		if err != nil {
 			t.Fatalf("GetToken() = %v", err)
 		}
@@ -491,7 +486,7 @@ func TestOverPlugin(t *testing.T) {
 	if err := bad.Configure(ctx, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", wrongSecret)), &core.MemoryCache{}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := bad.GetToken(ctx, core.TokenRequest{Scopes: []string{graph}}, nopUI{})
+	_, err := bad.GetToken(ctx, core.TokenRequest{Scopes: []string{graph}}, &recui.UI{})
 	var e *core.Error
 	if !errors.As(err, &e) || e.Kind != core.KindFailed || e.Code != 7000215 || e.Hint == "" || strings.Contains(err.Error(), wrongSecret) {
 		t.Fatalf("GetToken(wrong secret) = %v", err)

@@ -7,7 +7,6 @@ import (
 	"github.com/credhost/credhost/internal/testkit/wiretap"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/httpclient"
+	"github.com/credhost/credhost/internal/testkit/recui"
 )
 
 const (
@@ -32,7 +32,7 @@ type harness struct {
 	srv    *emulator.Server
 	client *plugin.Client
 	cache  *core.MemoryCache
-	ui     *recordingUI
+	ui     *recui.UI
 	logs   *syncbuf.Buffer
 	wire   *wiretap.Tap
 }
@@ -42,7 +42,7 @@ func newHarness(t *testing.T, opts emulator.Options) *harness {
 	if opts.DeviceCodeInterval == 0 {
 		opts.DeviceCodeInterval = time.Second
 	}
-	h := &harness{t: t, cache: &core.MemoryCache{}, ui: &recordingUI{}, logs: &syncbuf.Buffer{}, wire: &wiretap.Tap{}}
+	h := &harness{t: t, cache: &core.MemoryCache{}, ui: &recui.UI{}, logs: &syncbuf.Buffer{}, wire: &wiretap.Tap{}}
 	opts.Logger = zerolog.New(h.logs).Level(zerolog.DebugLevel)
 	h.srv = emulatortest.StartOptions(t, opts)
 	f := &flow{newHTTP: func(ca []byte) (*http.Client, error) {
@@ -76,7 +76,7 @@ func (h *harness) token(ctx context.Context, req core.TokenRequest) (core.Token,
 // approveAfter approves the next prompted code as username once it has
 // been polled n times.
 func (h *harness) approveAfter(n int, username string) {
-	h.ui.onPrompt = func(p core.Prompt) {
+	h.ui.OnPrompt = func(p core.Prompt) {
 		go func() {
 			deadline := time.Now().Add(time.Minute)
 			for time.Now().Before(deadline) {
@@ -95,7 +95,7 @@ func (h *harness) approveAfter(n int, username string) {
 // polls returns the recorded polls of the last prompted code.
 func (h *harness) polls() (emulator.DeviceCodeInfo, []emulator.DeviceCodePoll) {
 	h.t.Helper()
-	p, ok := h.ui.last()
+	p, _, ok := h.ui.Last()
 	if !ok {
 		h.t.Fatal("no prompt was shown")
 	}
@@ -104,54 +104,6 @@ func (h *harness) polls() (emulator.DeviceCodeInfo, []emulator.DeviceCodePoll) {
 		h.t.Fatalf("the emulator does not know code %s", p.UserCode)
 	}
 	return info, info.Polls
-}
-
-// recordingUI records prompts with the time they were shown.
-type recordingUI struct {
-	mu       sync.Mutex
-	prompts  []core.Prompt
-	at       []time.Time
-	progress []string
-	onPrompt func(core.Prompt)
-}
-
-func (u *recordingUI) Prompt(_ context.Context, p core.Prompt) error {
-	u.mu.Lock()
-	u.prompts = append(u.prompts, p)
-	u.at = append(u.at, time.Now())
-	f := u.onPrompt
-	u.mu.Unlock()
-	if f != nil {
-		f(p)
-	}
-	return nil
-}
-
-func (u *recordingUI) Progress(_ context.Context, msg string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.progress = append(u.progress, msg)
-}
-
-func (u *recordingUI) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.prompts)
-}
-
-func (u *recordingUI) last() (core.Prompt, bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.prompts) == 0 {
-		return core.Prompt{}, false
-	}
-	return u.prompts[len(u.prompts)-1], true
-}
-
-func (u *recordingUI) lastAt() time.Time {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.at[len(u.at)-1]
 }
 
 // checkSpacing fails if two polls are closer than want.
@@ -185,8 +137,8 @@ func TestSignInThenSilent(t *testing.T) {
 	}
 	// The prompt was shown before the first poll, which waited an
 	// interval after the code was issued; polls are an interval apart.
-	if !h.ui.lastAt().Before(polls[0].At) {
-		t.Errorf("prompt at %v, first poll at %v", h.ui.lastAt(), polls[0].At)
+	if _, shown, _ := h.ui.Last(); !shown.Before(polls[0].At) {
+		t.Errorf("prompt at %v, first poll at %v", shown, polls[0].At)
 	}
 	if gap := polls[0].At.Sub(info.Issued); gap < info.Interval {
 		t.Errorf("first poll %v after the code was issued, want at least %v", gap, info.Interval)
@@ -199,8 +151,8 @@ func TestSignInThenSilent(t *testing.T) {
 	if err != nil || tok2.AccessToken.Reveal() != tok.AccessToken.Reveal() {
 		t.Fatalf("silent: %v", err)
 	}
-	if h.ui.count() != 1 || h.srv.Count("token")+h.srv.Count("devicecode") != before {
-		t.Errorf("second call prompted (%d prompts) or called the IdP", h.ui.count())
+	if h.ui.Count() != 1 || h.srv.Count("token")+h.srv.Count("devicecode") != before {
+		t.Errorf("second call prompted (%d prompts) or called the IdP", h.ui.Count())
 	}
 	// Force refresh and another resource use the refresh token, silently.
 	for _, req := range []core.TokenRequest{{ForceRefresh: true}, {Scopes: []string{"https://graph.microsoft.com/User.Read"}}} {
@@ -209,8 +161,8 @@ func TestSignInThenSilent(t *testing.T) {
 			t.Fatalf("refresh %+v: %v", req, err)
 		}
 	}
-	if n := h.srv.Count("token:refresh_token"); n != 2 || h.ui.count() != 1 {
-		t.Errorf("refresh_token grants %d, prompts %d", n, h.ui.count())
+	if n := h.srv.Count("token:refresh_token"); n != 2 || h.ui.Count() != 1 {
+		t.Errorf("refresh_token grants %d, prompts %d", n, h.ui.Count())
 	}
 }
 
@@ -255,7 +207,7 @@ func TestCancelStopsPollingWithinASecond(t *testing.T) {
 	h := newHarness(t, emulator.Options{DeviceCodeInterval: 2 * time.Second})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancelledAt := make(chan time.Time, 1)
-	h.ui.onPrompt = func(p core.Prompt) {
+	h.ui.OnPrompt = func(p core.Prompt) {
 		go func() {
 			for {
 				if info, _ := h.srv.DeviceCode(p.UserCode); len(info.Polls) >= 1 {
@@ -318,7 +270,7 @@ func TestMFAUserNeedsInteraction(t *testing.T) {
 func TestDeclined(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{})
-	h.ui.onPrompt = func(p core.Prompt) { _ = h.srv.DenyDeviceCode(p.UserCode) }
+	h.ui.OnPrompt = func(p core.Prompt) { _ = h.srv.DenyDeviceCode(p.UserCode) }
 	_, err := h.token(t.Context(), core.TokenRequest{})
 	var e *core.Error
 	if !errors.As(err, &e) || e.Kind != core.KindFailed || e.OAuthCode != "authorization_declined" || !strings.Contains(e.Hint, "declined") {
@@ -372,8 +324,8 @@ func TestOrganizationsAuthority(t *testing.T) {
 	if err != nil || tok.Account.TenantID != tenantID {
 		t.Fatalf("token %+v: %v", tok, err)
 	}
-	if _, err := h.token(t.Context(), core.TokenRequest{}); err != nil || h.ui.count() != 1 {
-		t.Fatalf("second call: %v, prompts %d", err, h.ui.count())
+	if _, err := h.token(t.Context(), core.TokenRequest{}); err != nil || h.ui.Count() != 1 {
+		t.Fatalf("second call: %v, prompts %d", err, h.ui.Count())
 	}
 }
 
@@ -396,7 +348,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 		errs = append(errs, err.Error())
 	}
 	h.srv.ScriptDeviceCode(emulator.DeviceCodeScript{Lifetime: 2 * time.Second})
-	h.ui.onPrompt = nil
+	h.ui.OnPrompt = nil
 	if _, err := h.token(t.Context(), core.TokenRequest{Account: "nobody@contoso.onmicrosoft.com"}); err != nil {
 		errs = append(errs, err.Error())
 	}

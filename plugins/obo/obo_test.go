@@ -19,6 +19,7 @@ import (
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/clientauth"
 	"github.com/credhost/credhost/internal/testkit/clientauthtest"
+	"github.com/credhost/credhost/internal/testkit/recui"
 )
 
 const (
@@ -32,11 +33,6 @@ const (
 // apiAudience is the audience of the tokens callers send to the web API
 // (DefaultClientID, with its secret).
 var apiAudience = "api://" + emulator.DefaultClientID
-
-type nopUI struct{}
-
-func (nopUI) Prompt(context.Context, core.Prompt) error { return nil }
-func (nopUI) Progress(context.Context, string)          {}
 
 // idp is a started emulator for these tests.
 type idp struct {
@@ -104,7 +100,7 @@ func obo(ctx context.Context, f core.Flow, cache core.Cache, assertion core.Secr
 		req.Scopes = []string{graphRead}
 	}
 	req.UserAssertion = assertion
-	return f.GetToken(ctx, req, core.Services{Cache: cache, UI: nopUI{}})
+	return f.GetToken(ctx, req, core.Services{Cache: cache, UI: &recui.UI{}})
 }
 
 // verified checks tok with the emulator and returns its claims.
@@ -409,7 +405,7 @@ func TestOverPlugin(t *testing.T) {
 	}
 	in := p.assertion(t, emulator.DefaultUsername, apiAudience, time.Hour)
 	for range 2 {
-		tok, err := c.GetToken(ctx, core.TokenRequest{Scopes: []string{graphRead}, UserAssertion: in}, nopUI{})
+		tok, err := c.GetToken(ctx, core.TokenRequest{Scopes: []string{graphRead}, UserAssertion: in}, &recui.UI{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -418,7 +414,7 @@ func TestOverPlugin(t *testing.T) {
 	if n := p.srv.Count(oboCounter); n != 1 || cache.Len() != 1 {
 		t.Errorf("OBO requests = %d, cache entries = %d; want 1 and 1", n, cache.Len())
 	}
-	_, err := c.GetToken(ctx, core.TokenRequest{Scopes: []string{graphRead}, UserAssertion: p.assertion(t, caUsername, apiAudience, time.Hour)}, nopUI{})
+	_, err := c.GetToken(ctx, core.TokenRequest{Scopes: []string{graphRead}, UserAssertion: p.assertion(t, caUsername, apiAudience, time.Hour)}, &recui.UI{})
 	var e *core.Error
 	if !errors.As(err, &e) || e.Kind != core.KindInteractionRequired || e.Code != 50076 || !strings.Contains(e.Claims, "capolids") {
 		t.Fatalf("conditional access over the plugin protocol: %v (claims %q)", err, claimsOf(err))
@@ -456,7 +452,7 @@ func TestCanary(t *testing.T) {
 	} {
 		secrets = append(secrets, a.Reveal())
 		for range 2 { // the second call of the good one is a cache hit
-			tok, err := over.GetToken(ctx, core.TokenRequest{Scopes: []string{graphRead}, UserAssertion: a}, nopUI{})
+			tok, err := over.GetToken(ctx, core.TokenRequest{Scopes: []string{graphRead}, UserAssertion: a}, &recui.UI{})
 			secrets = append(secrets, tok.AccessToken.Reveal())
 			errs = append(errs, err)
 		}
