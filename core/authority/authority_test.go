@@ -1,6 +1,8 @@
 package authority
 
 import (
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -57,6 +59,21 @@ func TestIsMultiTenant(t *testing.T) {
 	} {
 		if got := IsMultiTenant(tenant); got != want {
 			t.Errorf("IsMultiTenant(%q) = %v, want %v", tenant, got, want)
+		}
+	}
+}
+
+// TestStandardLibraryOnly: plugins import core/authority and core/jwtpeek
+// without linking anything else of ours or a third party's.
+func TestStandardLibraryOnly(t *testing.T) {
+	self := []string{"github.com/credhost/credhost/core/authority", "github.com/credhost/credhost/core/jwtpeek"}
+	out, err := exec.Command("go", append([]string{"list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}"}, self...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if !slices.Contains(self, p) {
+			t.Errorf("%s is linked by core/authority or core/jwtpeek", p)
 		}
 	}
 }

@@ -179,6 +179,11 @@ func (w *webApp) redeem(ctx context.Context, req core.TokenRequest, scopes []str
 			Err:  fmt.Errorf("the user's tokens could not be saved in the host's cache: %w", err),
 			Hint: "check the [cache] backend (Redis reachable?), then send the user through a new sign-in"}
 	}
+	// For `credhost accounts`; the tokens are saved, so a failure here
+	// costs only the listing.
+	if err := msalcache.RecordSignIn(msalcache.WithStore(ctx, store), home); err != nil {
+		log.Warn().Str("flow", flowName).Str("error", err.Error()).Msg("cannot record the sign-in")
+	}
 	log.Debug().Str("flow", flowName).Str("client_id", w.cfg.ClientID).Strs("scopes", scopes).
 		Int64("duration_ms", time.Since(start).Milliseconds()).Msg("code redeemed; the user's tokens are cached")
 	return w.token(res), nil

@@ -176,6 +176,9 @@ func (w *webWorld) partitions(t *testing.T) map[string][]byte {
 	}
 	out := map[string][]byte{}
 	for _, k := range keys {
+		if strings.HasSuffix(k, core.SignInSuffix) {
+			continue // the sign-in records beside the partitions
+		}
 		b, err := w.store.Load(t.Context(), k)
 		if err != nil {
 			t.Fatal(err)
@@ -183,6 +186,25 @@ func (w *webWorld) partitions(t *testing.T) map[string][]byte {
 		out[k[strings.LastIndex(k, "|")+1:]] = b.Data
 	}
 	return out
+}
+
+// signInRecord returns the sign-in record of sub-key home (zero if none).
+func (w *webWorld) signInRecord(t *testing.T, home string) core.SignInRecord {
+	t.Helper()
+	keys, err := w.store.Keys(t.Context(), "state|web|authcode|")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec core.SignInRecord
+	for _, k := range keys {
+		if strings.HasSuffix(k, "|"+home+core.SignInSuffix) {
+			b, err := w.store.Load(t.Context(), k)
+			if err != nil || json.Unmarshal(b.Data, &rec) != nil {
+				t.Fatalf("sign-in record %s: %s, %v", k, b.Data, err)
+			}
+		}
+	}
+	return rec
 }
 
 // storedSecrets returns every token secret in the host's store: MSAL's
@@ -271,6 +293,9 @@ func TestWebAppProcess(t *testing.T) {
 	parts := w.partitions(t)
 	if accts, refresh := msalcache.Accounts(parts[home]); len(parts) != 1 || len(accts) != 1 || accts[0].HomeAccountID != home || !refresh {
 		t.Fatalf("partitions %v: want one, of sub-key %q, holding alice and a refresh token", keysOf(parts), home)
+	}
+	if rec := w.signInRecord(t, home); len(rec.Accounts) != 1 || rec.Accounts[0].Username != emulator.DefaultUsername || !rec.CanRefresh {
+		t.Fatalf("sign-in record of alice: %+v", rec)
 	}
 
 	t.Run("silent for the account", func(t *testing.T) {
