@@ -167,9 +167,18 @@ func TestDeviceCodeEndToEnd(t *testing.T) {
 	if r.code != 0 || userCodeRE.MatchString(r.stderr) || w.srv.Count("devicecode") != codes || w.srv.Count("token") != tokens+1 {
 		t.Fatalf("force refresh: exit %d, device codes %d→%d, token requests %d→%d\n%s", r.code, codes, w.srv.Count("devicecode"), tokens, w.srv.Count("token"), r.stderr)
 	}
+	// accounts reads the sign-in record the flow saved beside its state;
+	// logout deletes both.
 	r = w.run(nil, "accounts", "--config", filepath.Join(w.dir, "config.toml"), "--output", "json")
 	if !strings.Contains(r.stdout, `"username": "`+emulator.DefaultUsername+`"`) || !strings.Contains(r.stdout, `"can_refresh": true`) {
 		t.Fatalf("accounts:\n%s\n%s", r.stdout, r.stderr)
+	}
+	if r = w.run(nil, "logout", "--config", filepath.Join(w.dir, "config.toml")); r.code != 0 {
+		t.Fatalf("logout: exit %d\n%s", r.code, r.stderr)
+	}
+	r = w.run(nil, "accounts", "--config", filepath.Join(w.dir, "config.toml"), "--output", "json")
+	if strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("accounts after logout:\n%s\n%s", r.stdout, r.stderr)
 	}
 }
 
