@@ -24,13 +24,13 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/httpclient"
 	"github.com/credhost/credhost/internal/msalcache"
 	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 	"github.com/credhost/credhost/sdk/plugintest"
 	"github.com/credhost/credhost/sdk/webapp"
 )
@@ -53,7 +53,7 @@ const (
 // it.
 type webWorld struct {
 	srv   *emulator.Server
-	cred  *sdk.Client
+	cred  *client.Client
 	store *sdk.MemoryCache
 	logs  *webLogs
 }
@@ -79,7 +79,7 @@ ca_file = "ca.pem"
 mode = "webapp"
 client_secret = "env:WEB_APP_SECRET"
 `, w.srv.Authority(emulator.DefaultTenantID), webAppID)
-	file, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(body))
+	file, err := client.ParseConfig(filepath.Join(dir, "config.toml"), []byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ client_secret = "env:WEB_APP_SECRET"
 		}
 		return ""
 	}
-	w.cred, err = sdk.New(file, "web", &sdk.Options{PluginDirs: []string{filepath.Dir(bin)}, Getenv: getenv, Store: w.store,
+	w.cred, err = client.New(t.Context(), file, "web", &client.Options{PluginDirs: []string{filepath.Dir(bin)}, Getenv: getenv, Store: w.store,
 		Log: zerolog.New(w.logs).Level(zerolog.DebugLevel)})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 	"github.com/credhost/credhost/sdk/plugintest"
 )
 
@@ -208,7 +209,7 @@ chain     = ["azurecli"]
 backend = "memory"
 `)
 	env := map[string]string{"AZURE_CONFIG_DIR": configDir, "CREDHOST_SYSTEM_CONFIG": filepath.Join(dir, "none.toml")}
-	c, err := sdk.Open("dev", &sdk.Options{ConfigPath: path, PluginDirs: []string{filepath.Dir(bin)}, Getenv: func(k string) string { return env[k] }})
+	c, err := client.Open(t.Context(), "dev", &client.Options{ConfigPath: path, PluginDirs: []string{filepath.Dir(bin)}, Getenv: func(k string) string { return env[k] }})
 	if err != nil {
 		t.Fatal(err)
 	}
