@@ -23,7 +23,7 @@ func (c *logoutCmd) flags(fs *pflag.FlagSet) {
 }
 
 func (c *logoutCmd) validate(g *globals) error {
-	if c.all && g.profile != "" {
+	if c.all && g.Profile != "" {
 		return usageError{errors.New("give --profile or --all, not both")}
 	}
 	return nil

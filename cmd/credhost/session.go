@@ -40,8 +40,8 @@ func open(ctx context.Context, g *globals, e *env, prompt, anyProfile bool) (*se
 	if prompt {
 		ui = s.ui
 	}
-	hs, err := host.Open(ctx, &host.OpenOptions{ConfigPath: g.config, Profile: g.profile, AnyProfile: anyProfile,
-		Getenv: e.getenv, PluginDirs: nonEmpty(g.pluginDir), UI: ui, Log: e.log})
+	hs, err := host.Open(ctx, &host.OpenOptions{ConfigPath: g.Config, Profile: g.Profile, AnyProfile: anyProfile,
+		Getenv: e.getenv, PluginDirs: nonEmpty(g.PluginDir), UI: ui, Log: e.log})
 	if err != nil {
 		return nil, err
 	}

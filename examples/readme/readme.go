@@ -19,7 +19,7 @@ import (
 
 // AzureAndOAuth2 is README "The Azure SDK and golang.org/x/oauth2".
 func AzureAndOAuth2(ctx context.Context, url string) (*azblob.Client, *http.Client) {
-	cred, _ := client.Open(context.Background(), "ci", nil)
+	cred, _ := client.Open(ctx, "ci", nil)
 	tc, _ := azure.NewTokenCredential(cred, nil) // azcore.TokenCredential
 	blobs, _ := azblob.NewClient(url, tc, nil)
 
@@ -30,7 +30,7 @@ func AzureAndOAuth2(ctx context.Context, url string) (*azblob.Client, *http.Clie
 
 // Embedding is README "Embedding".
 func Embedding(ctx context.Context) (sdk.Token, error) {
-	cred, err := client.Open(context.Background(), "ci", nil) // the profile from the config file
+	cred, err := client.Open(ctx, "ci", nil) // the profile from the config file
 	if err != nil {
 		return sdk.Token{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/host"
 	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
@@ -40,13 +41,13 @@ func TestPluginDiscoveryLikeTheCLI(t *testing.T) {
 	}
 
 	t.Run("CREDHOST_PLUGIN_DIR", func(t *testing.T) {
-		if err := get(client.New(t.Context(), file, "bench", &client.Options{Getenv: getenv("PATH=/usr/bin:/bin", host.EnvPluginDir+"="+dir)})); err != nil {
+		if err := get(client.New(t.Context(), file, "bench", &client.Options{Getenv: getenv("PATH=/usr/bin:/bin", config.EnvPluginDir+"="+dir)})); err != nil {
 			t.Fatal(err)
 		}
 		// Without it, nothing (the test binary's own directory has no
 		// plugins): the error says where it looked and what to set.
 		err := get(client.New(t.Context(), file, "bench", &client.Options{Getenv: getenv("PATH=/usr/bin:/bin")}))
-		if !errors.Is(err, host.ErrPluginNotFound) || !strings.Contains(err.Error(), host.EnvPluginDir) {
+		if !errors.Is(err, host.ErrPluginNotFound) || !strings.Contains(err.Error(), config.EnvPluginDir) {
 			t.Fatalf("no plugin dir: %v", err)
 		}
 		// A relative PATH entry is never searched: a plugin in the working
