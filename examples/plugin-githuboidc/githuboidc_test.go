@@ -210,7 +210,7 @@ func hint(err error) string {
 	return ""
 }
 
-// TestThroughHost: an embedder's sdk.Open runs the built plugin; the job's
+// TestThroughHost: an embedder's client.Open runs the built plugin; the job's
 // variables reach it only because its Describe names them (the host
 // curates the plugin's environment), and nothing secret is logged.
 func TestThroughHost(t *testing.T) {

@@ -191,7 +191,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestThroughHost: through sdk.Open and the real plugin process, az finds
+// TestThroughHost: through client.Open and the real plugin process, az finds
 // its login only because the host passes AZURE_CONFIG_DIR (from its own
 // environment, here its Getenv), which the flow's Describe names.
 func TestThroughHost(t *testing.T) {

@@ -88,7 +88,7 @@ func TestPluginDiscoveryLikeTheCLI(t *testing.T) {
 			testbin.CopyAs(t, src, build, name)
 		}
 		cmd := exec.Command("make", "install-bin", "PREFIX="+prefix, "BIN="+build, "PLUGINS=clientcreds", "PIN_CONFIG="+cfg)
-		cmd.Dir = ".."
+		cmd.Dir = "../.."
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("make install: %v\n%s", err, out)
 		}
