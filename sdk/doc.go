@@ -1,17 +1,10 @@
-// Package sdk is credhost for Go programs: plugin authors serve a flow with
-// Serve, and embedders get a Credential for a profile with Open.
+// Package sdk is credhost for plugin authors: a plugin serves its flow
+// with Serve, and everything a flow needs (Flow, TokenRequest, Token,
+// errors and their kinds, Checker, CanPrompt, NoUI, MemoryCache, Chain) is
+// here, re-exported from core, so a plugin imports only sdk (and its
+// helper packages sdk/msalerr, sdk/plugintest). A plugin binary built
+// against sdk links no host, config loader or token store.
 //
-// A Client answers GetToken from its in-process cache (a map lookup under a
-// read lock). A program that asks for the same token on every request
-// binds a TokenSource instead (Client.Bind): its hit is an atomic load and
-// an expiry check, and it refreshes in the background ahead of expiry, so
-// no caller waits while it holds a valid token:
-//
-//	src, err := client.Bind(sdk.TokenRequest{Scopes: []string{"api://my-api/.default"}})
-//	...
-//	tok, err := src.Token(ctx)
-//
-// sdk/oauth2.Bound adapts a TokenSource to golang.org/x/oauth2.
-//
-// It re-exports the core types as aliases, so a plugin imports only sdk.
+// Programs that embed credhost (get a token for a profile, as the CLI
+// does) import sdk/client instead, and sdk for the types both share.
 package sdk

@@ -2,7 +2,9 @@ package sdk
 
 import "github.com/credhost/credhost/core"
 
-// The contract, re-exported so that plugins and embedders import only sdk.
+// The contract, re-exported so that a plugin imports only sdk (and the
+// sdk's helper packages), never core: sdk is the plugin author's whole
+// world. Embedders import sdk/client.
 type (
 	// Credential gets tokens; see core.Credential.
 	Credential = core.Credential
@@ -22,6 +24,18 @@ type (
 	Kind = core.Kind
 	// Flow is what a plugin implements.
 	Flow = core.Flow
+	// Checker is the optional doctor check of a Flow.
+	Checker = core.Checker
+	// CredentialFunc adapts a function to Credential.
+	CredentialFunc = core.CredentialFunc
+	// Chain tries credentials in order (the default chain).
+	Chain = core.Chain
+	// ChainMember is one credential of a Chain.
+	ChainMember = core.ChainMember
+	// ChainOptions tunes a Chain.
+	ChainOptions = core.ChainOptions
+	// Attempt is one member's outcome in a ChainError.
+	Attempt = core.Attempt
 	// Description is what a flow says about itself.
 	Description = core.Description
 	// OptionSpec describes one setting of a flow.
@@ -34,6 +48,9 @@ type (
 	Cache = core.Cache
 	// Blob is a versioned cache value.
 	Blob = core.Blob
+	// SignInRecord, saved as JSON under "<key>#signin" after a sign-in,
+	// is what `credhost accounts` lists (the host never reads flow state).
+	SignInRecord = core.SignInRecord
 	// Store is a token store: a Cache that can also list, delete and close.
 	Store = core.Store
 	// UI reaches the user through the host.
@@ -42,7 +59,15 @@ type (
 	Prompt = core.Prompt
 	// ConfigError lists a flow's settings problems.
 	ConfigError = core.ConfigError
+	// FieldError is one problem of a ConfigError.
+	FieldError = core.FieldError
+	// MemoryCache is an in-process Cache (tests, one-shot flows).
+	MemoryCache = core.MemoryCache
 )
+
+// MaxTokenLifetime caps how long credhost keeps and serves a token,
+// whatever the identity provider's expires_in says.
+const MaxTokenLifetime = core.MaxTokenLifetime
 
 // Error kinds.
 const (
@@ -75,3 +100,11 @@ var ErrCacheConflict = core.ErrCacheConflict
 // CanPrompt reports whether ui reaches a person. Check it before doing
 // anything that needs the user (asking the IdP for a device code).
 func CanPrompt(ui UI) bool { return core.CanPrompt(ui) }
+
+// NewChain returns a chain of members for profile.
+func NewChain(profile string, members []ChainMember, opts *ChainOptions) (*Chain, error) {
+	return core.NewChain(profile, members, opts)
+}
+
+// SignInSuffix ends the cache key of a SignInRecord: "<state key>#signin".
+const SignInSuffix = core.SignInSuffix

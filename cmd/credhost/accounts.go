@@ -41,11 +41,11 @@ func (c *accountsCmd) run(ctx context.Context, g *globals, e *env, _ []string) e
 		return err
 	}
 	defer s.Close()
-	signIns, err := s.host.SignIns(ctx, s.profile)
+	signIns, err := s.Host.SignIns(ctx, s.Profile)
 	if err != nil {
 		return err
 	}
-	tokens, err := s.host.Tokens(ctx, s.profile)
+	tokens, err := s.Host.Tokens(ctx, s.Profile)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (c *accountsCmd) run(ctx context.Context, g *globals, e *env, _ []string) e
 		return enc.Encode(rows)
 	}
 	if len(rows) == 0 {
-		fmt.Fprintln(e.stderr, "nobody is signed in and no token is cached ("+s.store.Location+")")
+		fmt.Fprintln(e.stderr, "nobody is signed in and no token is cached ("+s.Store.Location+")")
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)

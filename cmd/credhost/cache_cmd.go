@@ -47,17 +47,17 @@ func (c *cacheCmd) run(ctx context.Context, g *globals, e *env, args []string) e
 		return err
 	}
 	defer s.Close()
-	keys, err := s.store.Keys(ctx, "")
+	keys, err := s.Store.Keys(ctx, "")
 	if err != nil {
 		return err
 	}
-	info := cacheInfo{Backend: s.store.Backend, Location: s.store.Location, Entries: len(keys), MinLifetime: s.file.Cache.MinLifetime.String()}
+	info := cacheInfo{Backend: s.Store.Backend, Location: s.Store.Location, Entries: len(keys), MinLifetime: s.File.Cache.MinLifetime.String()}
 	for _, k := range keys {
 		if strings.HasPrefix(k, host.StateKeyPrefix) {
 			info.FlowStates++
 		}
 	}
-	tokens, err := s.host.Tokens(ctx, s.profile)
+	tokens, err := s.Host.Tokens(ctx, s.Profile)
 	if err != nil {
 		return err
 	}

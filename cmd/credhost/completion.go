@@ -61,7 +61,7 @@ func flagList(fs *pflag.FlagSet) []*pflag.Flag {
 func commandTable() table {
 	var g globals
 	gfs := pflag.NewFlagSet("credhost", pflag.ContinueOnError)
-	g.flags(gfs)
+	g.Register(gfs)
 	gfs.BoolP("help", "h", false, "show help")
 	gfs.Bool("version", false, "print the version")
 	t := table{globals: flagList(gfs)}

@@ -57,17 +57,17 @@ func (c *configCmd) run(ctx context.Context, g *globals, e *env, args []string) 
 	// As host.LoadConfig does, but a file with problems still comes back
 	// (partially read), so that the checks below report theirs too: every
 	// problem in one pass.
-	file, loadErr := config.LoadLayers(&config.LoadOptions{UserPath: g.config, Getenv: config.Env(e.getenv), Partial: true})
+	file, loadErr := config.LoadLayers(&config.LoadOptions{UserPath: g.Config, Getenv: config.Env(e.getenv), Partial: true})
 	var loadProblems config.Errors
 	if loadErr != nil && (file == nil || !errors.As(loadErr, &loadProblems)) {
 		return usageError{loadErr}
 	}
 	profiles := file.Order
-	if g.profile != "" {
-		profiles = []string{g.profile}
+	if g.Profile != "" {
+		profiles = []string{g.Profile}
 	}
-	dirs := host.PluginDirs(file, e.getenv, nonEmpty(g.pluginDir)...)
-	h := host.New(file, &host.Options{Log: e.log, Getenv: e.getenv, PluginDirs: nonEmpty(g.pluginDir)})
+	dirs := host.PluginDirs(file, e.getenv, nonEmpty(g.PluginDir)...)
+	h := host.New(file, &host.Options{Log: e.log, Getenv: e.getenv, PluginDirs: nonEmpty(g.PluginDir)})
 	defer h.Close()
 	installed := discover(dirs)
 	var failed []string
@@ -166,7 +166,7 @@ func (c *configCmd) trust(g *globals, e *env, args []string) error {
 		}
 		dir = filepath.Dir(p)
 	}
-	path := g.config
+	path := g.Config
 	if path == "" {
 		path = host.DefaultConfigPath(e.getenv)
 	}

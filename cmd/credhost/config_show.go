@@ -58,7 +58,7 @@ func (c *configCmd) show(g *globals, e *env, args []string) error {
 	if len(args) > 0 {
 		return usageError{fmt.Errorf("config show takes no arguments, got %q", args[0])}
 	}
-	file, err := host.LoadConfig(g.config, e.getenv)
+	file, err := host.LoadConfig(g.Config, e.getenv)
 	if err != nil {
 		return usageError{err}
 	}
@@ -66,10 +66,10 @@ func (c *configCmd) show(g *globals, e *env, args []string) error {
 	for _, l := range file.Layers {
 		r.Layers = append(r.Layers, showLayer{Kind: l.Kind.String(), Path: l.Path, Missing: l.Missing, Untrusted: l.Untrusted})
 	}
-	// g.profile holds $CREDHOST_PROFILE when the flag is absent: leave it
+	// g.Profile holds $CREDHOST_PROFILE when the flag is absent: leave it
 	// to Choose then, so that the reason names the variable.
-	name := g.profile
-	if v := e.getenv(envProfile); v != "" && v == name {
+	name := g.Profile
+	if v := e.getenv(config.EnvProfile); v != "" && v == name {
 		name = ""
 	}
 	choice, err := host.ChooseProfile(file, name, host.DefaultEnvironment(e.getenv))
@@ -82,12 +82,12 @@ func (c *configCmd) show(g *globals, e *env, args []string) error {
 		}
 	}
 	var shown []string
-	if g.profile != "" {
-		if _, ok := file.Profiles[g.profile]; !ok {
-			_, err := file.Profile(g.profile)
+	if g.Profile != "" {
+		if _, ok := file.Profiles[g.Profile]; !ok {
+			_, err := file.Profile(g.Profile)
 			return usageError{err}
 		}
-		shown = []string{g.profile}
+		shown = []string{g.Profile}
 	}
 	for _, n := range file.Order {
 		if err := file.Refusal(n); err != nil && (len(shown) == 0 || shown[0] == n) {

@@ -72,7 +72,7 @@ func parseOnly(args []string) error {
 	pre := pflag.NewFlagSet("credhost", pflag.ContinueOnError)
 	pre.SetInterspersed(false)
 	pre.SetOutput(io.Discard)
-	g.flags(pre)
+	g.Register(pre)
 	pre.BoolP("help", "h", false, "")
 	pre.Bool("version", false, "")
 	if err := pre.Parse(args); err != nil {
@@ -88,7 +88,7 @@ func parseOnly(args []string) error {
 		}
 		fs := pflag.NewFlagSet(v.name, pflag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		g.flags(fs)
+		g.Register(fs)
 		v.new().flags(fs)
 		at := len(args) - len(rest)
 		return fs.Parse(append(append([]string{}, args[:at]...), args[at+1:]...))

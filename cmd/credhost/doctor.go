@@ -73,12 +73,12 @@ func (c *doctorCmd) run(ctx context.Context, g *globals, e *env, _ []string) err
 		return err
 	}
 	defer s.Close()
-	statuses, err := s.host.Doctor(ctx, s.profile, c.probe, []string{c.scope})
+	statuses, err := s.Host.Doctor(ctx, s.Profile, c.probe, []string{c.scope})
 	if err != nil {
 		return usageError{err}
 	}
-	out := doctorJSON{Profile: s.profile, Cache: doctorCacheRow{Backend: s.store.Backend, Location: s.store.Location}}
-	if toks, err := s.host.Tokens(ctx, s.profile); err != nil {
+	out := doctorJSON{Profile: s.Profile, Cache: doctorCacheRow{Backend: s.Store.Backend, Location: s.Store.Location}}
+	if toks, err := s.Host.Tokens(ctx, s.Profile); err != nil {
 		out.Cache.Problem = err.Error()
 	} else {
 		out.Cache.Tokens = len(toks)

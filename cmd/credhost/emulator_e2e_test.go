@@ -21,7 +21,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/jwtpeek"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/testkit/azuritetest"
@@ -29,6 +28,7 @@ import (
 	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/azure"
+	"github.com/credhost/credhost/sdk/jwtpeek"
 )
 
 // runningEmulator is `credhost emulator` started as a process.

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/core/host"
 )
 
 // Exit codes. Scripts and kubectl can tell why credhost gave no token.
@@ -33,7 +34,8 @@ func exitCode(err error) int {
 		return exitOK
 	}
 	var u usageError
-	if errors.As(err, &u) {
+	var ce *host.ConfigError
+	if errors.As(err, &u) || errors.As(err, &ce) {
 		return exitUsage
 	}
 	switch core.KindOf(err) {

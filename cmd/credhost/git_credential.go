@@ -68,7 +68,7 @@ func (c *gitCredentialCmd) run(ctx context.Context, g *globals, e *env, args []s
 	}
 	defer s.Close()
 	if args[0] == "erase" {
-		return s.host.ForgetTokens(ctx, s.profile)
+		return s.Host.ForgetTokens(ctx, s.Profile)
 	}
 	tok, err := s.getToken(ctx, core.TokenRequest{Scopes: []string{c.scope}})
 	if err != nil {

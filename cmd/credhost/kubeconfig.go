@@ -60,11 +60,11 @@ func (c *kubeconfigCmd) run(_ context.Context, g *globals, e *env, verbArgs []st
 	if c.cluster != "" && !c.writeFile {
 		return usageError{errors.New("--cluster writes a context: use it with --write")}
 	}
-	file, err := host.LoadConfig(g.config, e.getenv)
+	file, err := host.LoadConfig(g.Config, e.getenv)
 	if err != nil {
 		return usageError{err}
 	}
-	profile, err := host.SelectProfile(file, g.profile, e.getenv)
+	profile, err := host.SelectProfile(file, g.Profile, e.getenv)
 	if err != nil {
 		return usageError{err}
 	}
@@ -75,9 +75,9 @@ func (c *kubeconfigCmd) run(_ context.Context, g *globals, e *env, verbArgs []st
 		c.name = "credhost-" + profile
 	}
 	base := []string{"token", "--profile", profile}
-	if g.config != "" {
+	if g.Config != "" {
 		// kubectl runs the command from wherever it was started.
-		abs, err := filepath.Abs(g.config)
+		abs, err := filepath.Abs(g.Config)
 		if err != nil {
 			return usageError{err}
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/credhost/credhost/core/config"
 )
 
 // execInfo is the part of KUBERNETES_EXEC_INFO we read.
@@ -14,7 +15,7 @@ type execInfo struct {
 
 func readExecInfo(getenv func(string) string) (execInfo, bool) {
 	var info execInfo
-	raw := getenv(envKubernetesExecInfo)
+	raw := getenv(config.EnvKubernetesExecInfo)
 	if raw == "" || json.Unmarshal([]byte(raw), &info) != nil {
 		return execInfo{}, false
 	}

@@ -45,6 +45,6 @@ func (c *loginCmd) run(ctx context.Context, g *globals, e *env, _ []string) erro
 	if who == "" {
 		who = "the application (no user: " + tok.Flow + " signs in as the app)"
 	}
-	fmt.Fprintf(e.stderr, "signed in to profile %s as %s through %s; tokens are cached in %s\n", s.profile, who, tok.Flow, s.store.Location)
+	fmt.Fprintf(e.stderr, "signed in to profile %s as %s through %s; tokens are cached in %s\n", s.Profile, who, tok.Flow, s.Store.Location)
 	return nil
 }

@@ -23,7 +23,7 @@ func (c *logoutCmd) flags(fs *pflag.FlagSet) {
 }
 
 func (c *logoutCmd) validate(g *globals) error {
-	if c.all && g.profile != "" {
+	if c.all && g.Profile != "" {
 		return usageError{errors.New("give --profile or --all, not both")}
 	}
 	return nil
@@ -35,18 +35,18 @@ func (c *logoutCmd) run(ctx context.Context, g *globals, e *env, _ []string) err
 		return err
 	}
 	defer s.Close()
-	if !c.all && s.profile == "" {
-		if s.profile, err = host.SelectProfile(s.file, "", e.getenv); err != nil {
+	if !c.all && s.Profile == "" {
+		if s.Profile, err = host.SelectProfile(s.File, "", e.getenv); err != nil {
 			return usageError{fmt.Errorf("%w (or --all)", err)}
 		}
 	}
-	if err := s.host.Forget(ctx, s.profile); err != nil {
+	if err := s.Host.Forget(ctx, s.Profile); err != nil {
 		return err
 	}
 	what := "every profile"
-	if s.profile != "" {
-		what = "profile " + s.profile
+	if s.Profile != "" {
+		what = "profile " + s.Profile
 	}
-	fmt.Fprintf(e.stderr, "signed out of %s: cached tokens and sign-ins removed from %s\n", what, s.store.Location)
+	fmt.Fprintf(e.stderr, "signed out of %s: cached tokens and sign-ins removed from %s\n", what, s.Store.Location)
 	return nil
 }

@@ -37,17 +37,17 @@ func (c *pluginsCmd) run(ctx context.Context, g *globals, e *env, args []string)
 	}
 	// Pins and the plugin dir come from the config, when there is one.
 	pins := map[string]string{}
-	file, err := host.LoadConfig(g.config, e.getenv)
+	file, err := host.LoadConfig(g.Config, e.getenv)
 	if err == nil {
 		for k, v := range file.Plugins.Pins {
 			pins[k] = v.Raw
 		}
-	} else if g.config != "" {
+	} else if g.Config != "" {
 		return usageError{err}
 	} else {
 		file = nil
 	}
-	found := discover(host.PluginDirs(file, e.getenv, nonEmpty(g.pluginDir)...))
+	found := discover(host.PluginDirs(file, e.getenv, nonEmpty(g.PluginDir)...))
 	switch args[0] {
 	case "list":
 		return listPlugins(ctx, e, found, pins)

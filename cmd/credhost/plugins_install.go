@@ -30,11 +30,11 @@ func (c *pluginsCmd) install(ctx context.Context, g *globals, e *env, args []str
 	if !ok || !flowName.MatchString(flow) {
 		return usageError{fmt.Errorf("%s: a plugin binary is named %s<flow>, with a lowercase flow id", src, host.BinaryPrefix)}
 	}
-	cfgPath := g.config
+	cfgPath := g.Config
 	if cfgPath == "" {
 		cfgPath = host.DefaultConfigPath(e.getenv)
 	}
-	dir := firstOf(g.pluginDir, e.getenv(host.EnvPluginDir))
+	dir := firstOf(g.PluginDir, e.getenv(config.EnvPluginDir))
 	if dir == "" {
 		if f, err := config.Load(cfgPath); err == nil && f.Plugins.Dir.Raw != "" {
 			dir = f.Plugins.Dir.Raw

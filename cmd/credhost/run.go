@@ -14,7 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
-	"github.com/credhost/credhost/core/host"
+	"github.com/credhost/credhost/cmd/credhost/internal/cliflags"
 )
 
 // env abstracts the process environment, so tests can run the CLI
@@ -27,33 +27,9 @@ type env struct {
 	log    zerolog.Logger
 }
 
-// globals are the flags every verb accepts.
-type globals struct {
-	config    string
-	profile   string
-	logLevel  string
-	logFormat string
-	pluginDir string
-}
-
-func (g *globals) flags(fs *pflag.FlagSet) {
-	fs.StringVar(&g.config, "config", "", "config file (env "+envConfig+"; default: the user config file)")
-	fs.StringVarP(&g.profile, "profile", "p", "", "profile to use (env "+envProfile+")")
-	fs.StringVar(&g.logLevel, "log-level", "", "log level: trace, debug, info, warn, error (env "+envLogLevel+"; default warn)")
-	fs.StringVar(&g.logFormat, "log-format", "", "log format: auto, console, json (env "+envLogFormat+"; default auto: console on a terminal)")
-	fs.StringVar(&g.pluginDir, "plugin-dir", "", "directory searched first for credhost-plugin-<flow> binaries (then $"+host.EnvPluginDir+", [plugins] dir, the install location, PATH)")
-}
-
-func (g *globals) fromEnv(getenv func(string) string) {
-	for _, v := range []struct {
-		dst *string
-		env string
-	}{{&g.config, envConfig}, {&g.profile, envProfile}, {&g.logLevel, envLogLevel}, {&g.logFormat, envLogFormat}} {
-		if *v.dst == "" {
-			*v.dst = getenv(v.env)
-		}
-	}
-}
+// globals are the flags every verb accepts, defined with the fast
+// front's in cliflags.
+type globals = cliflags.Globals
 
 // verb is one subcommand.
 type verb struct {
@@ -101,7 +77,7 @@ func runEnv(ctx context.Context, e *env, args []string) int {
 	pre := pflag.NewFlagSet("credhost", pflag.ContinueOnError)
 	pre.SetInterspersed(false)
 	pre.SetOutput(io.Discard)
-	g.flags(pre)
+	g.Register(pre)
 	help := pre.BoolP("help", "h", false, "show help")
 	showVersion := pre.Bool("version", false, "print the version (as credhost version)")
 	if err := pre.Parse(args); err != nil {
@@ -139,7 +115,7 @@ func runEnv(ctx context.Context, e *env, args []string) int {
 	fs := pflag.NewFlagSet("credhost "+v.name, pflag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	g = globals{}
-	g.flags(fs)
+	g.Register(fs)
 	cmd.flags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "Usage: credhost %s [flags]\n  %s\n\nFlags:\n%s\n%s\n", v.name, v.summary, fs.FlagUsages(), exitCodesHelp)
@@ -156,8 +132,8 @@ func runEnv(ctx context.Context, e *env, args []string) int {
 		}
 		return exitUsage
 	}
-	g.fromEnv(e.getenv)
-	log, err := newLogger(e.stderr, g.logLevel, g.logFormat)
+	g.FromEnv(e.getenv)
+	log, err := newLogger(e.stderr, g.LogLevel, g.LogFormat)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "credhost: %v\n", err)
 		return exitUsage

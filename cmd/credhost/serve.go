@@ -42,11 +42,11 @@ func (c *serveCmd) run(ctx context.Context, g *globals, e *env, _ []string) erro
 		return err
 	}
 	defer s.Close()
-	cred, err := s.host.Credential(s.profile)
+	cred, err := s.Host.Credential(s.Profile)
 	if err != nil {
 		return usageError{err}
 	}
-	p, err := s.file.Profile(s.profile)
+	p, err := s.File.Profile(s.Profile)
 	if err != nil {
 		return usageError{err}
 	}
@@ -56,7 +56,7 @@ func (c *serveCmd) run(ctx context.Context, g *globals, e *env, _ []string) erro
 	}
 	srv, err := identityendpoint.Listen(c.addr, identityendpoint.Options{
 		Credential: cred,
-		Profile:    s.profile,
+		Profile:    s.Profile,
 		ClientID:   p.ClientID.Raw,
 		Resources:  resources,
 		Log:        e.log,
@@ -71,7 +71,7 @@ func (c *serveCmd) run(ctx context.Context, g *globals, e *env, _ []string) erro
 			srv.Close()
 			return fmt.Errorf("--env-file: %w", err)
 		}
-		fmt.Fprintf(e.stderr, "credhost serve: profile %q at %s; run `. %s` in the shells that should use it\n", s.profile, srv.Endpoint(), c.envFile)
+		fmt.Fprintf(e.stderr, "credhost serve: profile %q at %s; run `. %s` in the shells that should use it\n", s.Profile, srv.Endpoint(), c.envFile)
 	} else {
 		fmt.Fprint(e.stdout, exports)
 		// Closing stdout ends a shell's $(...) around a backgrounded

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/host"
 	"github.com/credhost/credhost/core/store/redis"
 )
@@ -12,65 +11,48 @@ import (
 // session is what the verbs that reach tokens share: the config, the
 // selected profile, the token store and a host over them.
 type session struct {
-	file    *config.File
-	profile string // "" when the config has several and none was chosen
-	store   *host.Store
-	host    *host.Host
-	ui      *stderrUI
-	e       *env
+	*host.Session // Profile is "" when the config has several and none was chosen
+	ui            *stderrUI
+	e             *env
 }
 
 // openSession loads the config, picks the profile and opens the store.
-// Problems with the config are usage errors (exit code 2).
+// Problems with the config are usage errors (exit code 2: host.Open
+// returns them as *host.ConfigError).
 func openSession(ctx context.Context, g *globals, e *env, prompt bool) (*session, error) {
-	s, err := openStoreSession(ctx, g, e, prompt)
-	if err != nil {
-		return nil, err
-	}
-	if s.profile, err = host.SelectProfile(s.file, g.profile, e.getenv); err != nil {
-		s.Close()
-		return nil, usageError{err}
-	}
-	return s, nil
+	return open(ctx, g, e, prompt, false)
 }
 
 // openStoreSession is openSession for verbs that may work on every
 // profile (logout --all, cache info): the profile is picked only if one
-// was named. Without prompt, nobody is watching: flows that would prompt
-// are Unavailable.
+// was named (--profile or $CREDHOST_PROFILE). Without prompt, nobody is
+// watching: flows that would prompt are Unavailable.
 func openStoreSession(ctx context.Context, g *globals, e *env, prompt bool) (*session, error) {
-	file, err := host.LoadConfig(g.config, e.getenv)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	if file.Cache.Backend.Raw == config.CacheRedis {
-		redis.RouteDriverLogs(e.log)
-	}
-	st, err := host.OpenStore(ctx, file, e.getenv, e.log)
-	if err != nil {
-		return nil, err
-	}
-	s := &session{file: file, store: st, e: e, ui: newStderrUI(e.stderr, e.log)}
+	return open(ctx, g, e, prompt, true)
+}
+
+func open(ctx context.Context, g *globals, e *env, prompt, anyProfile bool) (*session, error) {
+	// go-redis logs through a global logger; route it to ours before a
+	// Redis store is dialled (it stays silent for the other backends).
+	redis.RouteDriverLogs(e.log)
+	s := &session{e: e, ui: newStderrUI(e.stderr, e.log)}
 	var ui core.UI
 	if prompt {
 		ui = s.ui
 	}
-	s.host = host.New(file, &host.Options{Log: e.log, Getenv: e.getenv, PluginDirs: nonEmpty(g.pluginDir),
-		UI: ui, Store: st, MinLifetime: file.Cache.MinLifetime})
-	if g.profile != "" { // --profile or $CREDHOST_PROFILE
-		if _, err := file.Profile(g.profile); err != nil {
-			s.Close()
-			return nil, usageError{err}
-		}
-		s.profile = g.profile
+	hs, err := host.Open(ctx, &host.OpenOptions{ConfigPath: g.Config, Profile: g.Profile, AnyProfile: anyProfile,
+		Getenv: e.getenv, PluginDirs: nonEmpty(g.PluginDir), UI: ui, Log: e.log})
+	if err != nil {
+		return nil, err
 	}
+	s.Session = hs
 	return s, nil
 }
 
 // getToken runs the profile's credential; a prompt's countdown stops when
 // it returns.
 func (s *session) getToken(ctx context.Context, req core.TokenRequest) (core.Token, error) {
-	cred, err := s.host.Credential(s.profile)
+	cred, err := s.Credential()
 	if err != nil {
 		return core.Token{}, usageError{err}
 	}
@@ -79,13 +61,12 @@ func (s *session) getToken(ctx context.Context, req core.TokenRequest) (core.Tok
 	if err != nil {
 		return core.Token{}, err
 	}
-	s.e.log.Info().Str("profile", s.profile).Str("flow", tok.Flow).Time("expires_on", tok.ExpiresOn).Msg("token acquired")
+	s.e.log.Info().Str("profile", s.Profile).Str("flow", tok.Flow).Time("expires_on", tok.ExpiresOn).Msg("token acquired")
 	return tok, nil
 }
 
 // Close stops the plugins and closes the store.
 func (s *session) Close() {
 	s.ui.done()
-	_ = s.host.Close()
-	_ = s.store.Close()
+	_ = s.Session.Close()
 }

@@ -63,17 +63,17 @@ func TestIsMultiTenant(t *testing.T) {
 	}
 }
 
-// TestStandardLibraryOnly: plugins import core/authority and core/jwtpeek
+// TestStandardLibraryOnly: plugins link core/authority (through internal/) and sdk/jwtpeek
 // without linking anything else of ours or a third party's.
 func TestStandardLibraryOnly(t *testing.T) {
-	self := []string{"github.com/credhost/credhost/core/authority", "github.com/credhost/credhost/core/jwtpeek"}
+	self := []string{"github.com/credhost/credhost/core/authority", "github.com/credhost/credhost/sdk/jwtpeek"}
 	out, err := exec.Command("go", append([]string{"list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}"}, self...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	for _, p := range strings.Fields(string(out)) {
 		if !slices.Contains(self, p) {
-			t.Errorf("%s is linked by core/authority or core/jwtpeek", p)
+			t.Errorf("%s is linked by core/authority or sdk/jwtpeek", p)
 		}
 	}
 }

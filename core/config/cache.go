@@ -145,10 +145,6 @@ func checkCache(cc *Cache, probs *problems) {
 	}
 }
 
-// EnvCacheKey holds the cache encryption key (32 bytes: base64, hex or
-// raw). It overrides [cache] key and the key file.
-const EnvCacheKey = "CREDHOST_CACHE_KEY"
-
 // FileCache is the file backend's settings with the secrets resolved, as
 // the host and the CLI's fast path open the cache file.
 type FileCache struct {

@@ -8,14 +8,40 @@ import (
 	"strings"
 )
 
-// Environment variables credhost reads. The AZURE_* names are those of
-// azidentity's EnvironmentCredential, so a CI set up for the Azure SDKs
-// works unchanged.
+// Environment variables credhost reads, every CREDHOST_* name in one
+// place (the CLI, the fast front, the host and sdk/client read them from
+// here). The AZURE_* names are those of azidentity's
+// EnvironmentCredential, so a CI set up for the Azure SDKs works
+// unchanged. Names read on the plugin side stay with the code that reads
+// them, since plugins must not link this package: the plugin protocol's
+// (CREDHOST_PLUGIN, CREDHOST_PLUGIN_TLS, CREDHOST_PLUGIN_EXEC_FD,
+// CREDHOST_PLUGIN_LOG_LEVEL) in core/plugin, those an assertion command
+// is given in internal/clientauth, and managedidentity's test hook.
 const (
 	// EnvConfig is the config file's path.
 	EnvConfig = "CREDHOST_CONFIG"
 	// EnvProfile is the profile to use.
 	EnvProfile = "CREDHOST_PROFILE"
+	// EnvSystemConfig replaces the system file's path. It exists for
+	// tests and unusual installs; whoever controls a process's
+	// environment controls its policy anyway (they can run another
+	// binary), so the policy guards against mistakes and defaults, not
+	// against the user.
+	EnvSystemConfig = "CREDHOST_SYSTEM_CONFIG"
+	// EnvCacheKey holds the cache encryption key (32 bytes: base64, hex or
+	// raw). It overrides [cache] key and the key file.
+	EnvCacheKey = "CREDHOST_CACHE_KEY"
+	// EnvPluginDir names a directory searched for plugins, for the CLI and
+	// the sdk alike.
+	EnvPluginDir = "CREDHOST_PLUGIN_DIR"
+	// EnvLogLevel is the CLI's log level: trace|debug|info|warn|error.
+	EnvLogLevel = "CREDHOST_LOG_LEVEL"
+	// EnvLogFormat is the CLI's log format: auto|console|json.
+	EnvLogFormat = "CREDHOST_LOG_FORMAT"
+	// EnvKubernetesExecInfo is what kubectl gives an exec credential
+	// plugin: a JSON ExecCredential whose spec.interactive says whether a
+	// person can answer a prompt.
+	EnvKubernetesExecInfo = "KUBERNETES_EXEC_INFO"
 	// EnvCAFile replaces every profile's ca_file: extra roots for HTTPS,
 	// added to the system's (SSL_CERT_FILE, read by Go itself, replaces
 	// them instead).

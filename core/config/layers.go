@@ -10,16 +10,6 @@ import (
 	"strings"
 )
 
-// More environment variables credhost reads.
-const (
-	// EnvSystemConfig replaces the system file's path. It exists for
-	// tests and unusual installs; whoever controls a process's
-	// environment controls its policy anyway (they can run another
-	// binary), so the policy guards against mistakes and defaults, not
-	// against the user.
-	EnvSystemConfig = "CREDHOST_SYSTEM_CONFIG"
-)
-
 // ProjectFileName is the project file searched for from the working
 // directory up.
 const ProjectFileName = ".credhost.toml"

@@ -23,10 +23,6 @@ func BinaryName(flow string) string {
 	return BinaryPrefix + flow
 }
 
-// EnvPluginDir names a directory searched for plugins, for the CLI and the
-// sdk alike.
-const EnvPluginDir = "CREDHOST_PLUGIN_DIR"
-
 // InstallDir is where an installation keeps its plugins, relative to the
 // directory of its credhost binaries: `make install PREFIX=P` puts
 // credhost and credhost-cli in P/bin and the plugins in P/libexec/credhost.
@@ -76,7 +72,7 @@ func PluginDirs(file *config.File, getenv func(string) string, explicit ...strin
 	for _, d := range explicit {
 		add(abs(d))
 	}
-	add(abs(getenv(EnvPluginDir)))
+	add(abs(getenv(config.EnvPluginDir)))
 	if file != nil {
 		if d := file.Plugins.Dir.Raw; d != "" {
 			if !filepath.IsAbs(d) && file.Path != "" {
@@ -118,7 +114,7 @@ func Find(flow string, dirs []string) (string, error) {
 	if p := findIn(dirs, name); p != "" {
 		return p, nil
 	}
-	return "", fmt.Errorf("%w: no %s in %s (the PATH included); set %s or [plugins] dir, or install with make install", ErrPluginNotFound, name, strings.Join(dirs, ", "), EnvPluginDir)
+	return "", fmt.Errorf("%w: no %s in %s (the PATH included); set %s or [plugins] dir, or install with make install", ErrPluginNotFound, name, strings.Join(dirs, ", "), config.EnvPluginDir)
 }
 
 // findIn returns the first executable regular file name in an absolute

@@ -230,7 +230,7 @@ func (m *member) flowConfig(desc core.Description) (core.FlowConfig, error) {
 // withheldEnv are credentials of the host's own environment that no
 // plugin gets, whatever its Describe names: a profile hands a flow its
 // secrets explicitly (client_secret = "env:AZURE_CLIENT_SECRET").
-var withheldEnv = []string{"AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_PASSWORD", "CREDHOST_CACHE_KEY"}
+var withheldEnv = []string{config.EnvClientSecret, config.EnvClientCertificatePassword, config.EnvPassword, config.EnvCacheKey}
 
 func unknownOption(desc core.Description, key string) string {
 	names := make([]string, len(desc.Options))

@@ -12,9 +12,6 @@ import (
 	"github.com/credhost/credhost/core/store/file"
 )
 
-// EnvCacheKey holds the cache encryption key; see config.EnvCacheKey.
-const EnvCacheKey = config.EnvCacheKey
-
 // Store is the token store a config file asks for, with what `credhost
 // cache info` shows about it.
 type Store struct {

@@ -17,7 +17,7 @@ import (
 // so that the URL in the file carries no secret.
 func openRedis(ctx context.Context, c config.Cache, key core.Secret, base string, secret func(config.Value) (core.Secret, error), log zerolog.Logger) (*Store, error) {
 	if key.IsZero() {
-		return nil, &config.Error{Origin: c.Origin, Key: "cache.key", Msg: `the redis backend needs an encryption key: key = "env:CREDHOST_CACHE_KEY" (32 bytes, base64), or set ` + EnvCacheKey}
+		return nil, &config.Error{Origin: c.Origin, Key: "cache.key", Msg: `the redis backend needs an encryption key: key = "env:CREDHOST_CACHE_KEY" (32 bytes, base64), or set ` + config.EnvCacheKey}
 	}
 	pass, err := secret(c.Password)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 	"github.com/credhost/credhost/sdk/plugintest"
 )
 
@@ -209,7 +210,7 @@ func hint(err error) string {
 	return ""
 }
 
-// TestThroughHost: an embedder's sdk.Open runs the built plugin; the job's
+// TestThroughHost: an embedder's client.Open runs the built plugin; the job's
 // variables reach it only because its Describe names them (the host
 // curates the plugin's environment), and nothing secret is logged.
 func TestThroughHost(t *testing.T) {
@@ -238,7 +239,7 @@ backend = "memory"
 		"CREDHOST_SYSTEM_CONFIG": filepath.Join(dir, "no-system-config.toml"),
 	}
 	logs := &syncBuffer{}
-	c, err := sdk.Open("ci", &sdk.Options{
+	c, err := client.Open(t.Context(), "ci", &client.Options{
 		ConfigPath: path,
 		PluginDirs: []string{pluginDir(t)},
 		Getenv:     func(k string) string { return env[k] },

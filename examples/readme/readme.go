@@ -13,23 +13,24 @@ import (
 
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/azure"
+	"github.com/credhost/credhost/sdk/client"
 	"github.com/credhost/credhost/sdk/oauth2"
 )
 
 // AzureAndOAuth2 is README "The Azure SDK and golang.org/x/oauth2".
 func AzureAndOAuth2(ctx context.Context, url string) (*azblob.Client, *http.Client) {
-	cred, _ := sdk.Open("ci", nil)
+	cred, _ := client.Open(ctx, "ci", nil)
 	tc, _ := azure.NewTokenCredential(cred, nil) // azcore.TokenCredential
-	client, _ := azblob.NewClient(url, tc, nil)
+	blobs, _ := azblob.NewClient(url, tc, nil)
 
 	src := oauth2.TokenSource(ctx, cred, "api://my-api/.default") // oauth2.TokenSource
 	httpClient := xoauth2.NewClient(ctx, src)
-	return client, httpClient
+	return blobs, httpClient
 }
 
 // Embedding is README "Embedding".
 func Embedding(ctx context.Context) (sdk.Token, error) {
-	cred, err := sdk.Open("ci", nil) // the profile from the config file
+	cred, err := client.Open(ctx, "ci", nil) // the profile from the config file
 	if err != nil {
 		return sdk.Token{}, err
 	}
@@ -39,7 +40,7 @@ func Embedding(ctx context.Context) (sdk.Token, error) {
 }
 
 // Bound is README "Embedding": a source bound to one request.
-func Bound(ctx context.Context, cred *sdk.Client, use func(sdk.Token, *http.Client) error) error {
+func Bound(ctx context.Context, cred *client.Client, use func(sdk.Token, *http.Client) error) error {
 	src, err := cred.Bind(sdk.TokenRequest{Scopes: []string{"api://my-api/.default"}})
 	if err != nil {
 		return err

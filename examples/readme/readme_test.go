@@ -16,6 +16,7 @@ import (
 
 	xoauth2 "golang.org/x/oauth2"
 
+	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/host"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
@@ -203,8 +204,8 @@ func installed(t *testing.T, built map[string]string, cfg string) {
 	if pinned, err := os.ReadFile(cfg); err != nil || !strings.Contains(string(pinned), "[plugins.pins]") {
 		t.Fatalf("make install pinned nothing in %s (err %v)", cfg, err)
 	}
-	t.Setenv(host.EnvPluginDir, "")
-	os.Unsetenv(host.EnvPluginDir) // t.Setenv restores it
+	t.Setenv(config.EnvPluginDir, "")
+	os.Unsetenv(config.EnvPluginDir) // t.Setenv restores it
 	t.Setenv("PATH", filepath.Join(prefix, "bin")+":/usr/bin:/bin")
 }
 

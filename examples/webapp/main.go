@@ -44,6 +44,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 	"github.com/credhost/credhost/sdk/webapp"
 )
 
@@ -93,16 +94,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}
 	log := zerolog.New(stderr).With().Timestamp().Logger()
-	client, err := sdk.Open(*profile, &sdk.Options{Log: log})
+	cred, err := client.Open(ctx, *profile, &client.Options{Log: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "webapp: %v\n", err)
 		return 1
 	}
-	defer client.Close()
+	defer cred.Close()
 	mux := http.NewServeMux()
-	mux.Handle("GET /me", newHandler(webapp.NewAPI(client), *downstream, strings.Fields(*scope), http.DefaultClient, log))
+	mux.Handle("GET /me", newHandler(webapp.NewAPI(cred), *downstream, strings.Fields(*scope), http.DefaultClient, log))
 	if *signInProfile != "" {
-		web, err := sdk.Open(*signInProfile, &sdk.Options{Log: log})
+		web, err := client.Open(ctx, *signInProfile, &client.Options{Log: log})
 		if err != nil {
 			fmt.Fprintf(stderr, "webapp: %v\n", err)
 			return 1

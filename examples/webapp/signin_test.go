@@ -24,7 +24,7 @@ import (
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/internal/testkit/testbin"
-	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 )
 
 const (
@@ -67,7 +67,7 @@ client_secret = "env:WEB_APP_SECRET"
 	}
 	store := &core.MemoryCache{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
-	cred, err := sdk.New(file, "web", &sdk.Options{PluginDirs: []string{w.pluginDir}, Getenv: getenv, Log: log, Store: store})
+	cred, err := client.New(t.Context(), file, "web", &client.Options{PluginDirs: []string{w.pluginDir}, Getenv: getenv, Log: log, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}

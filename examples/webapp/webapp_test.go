@@ -23,7 +23,7 @@ import (
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/testkit/redistest"
 	"github.com/credhost/credhost/internal/testkit/testbin"
-	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 	"github.com/credhost/credhost/sdk/webapp"
 )
 
@@ -107,7 +107,7 @@ client_secret = "env:WEBAPI_CLIENT_SECRET"
 	if logs != nil {
 		log = zerolog.New(logs).Level(zerolog.DebugLevel)
 	}
-	client, err := sdk.New(file, "webapi", &sdk.Options{PluginDirs: []string{w.pluginDir}, Getenv: getenv, Log: log})
+	client, err := client.New(t.Context(), file, "webapi", &client.Options{PluginDirs: []string{w.pluginDir}, Getenv: getenv, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

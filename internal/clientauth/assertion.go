@@ -18,8 +18,8 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/jwtpeek"
 	"github.com/credhost/credhost/internal/boundedio"
+	"github.com/credhost/credhost/sdk/jwtpeek"
 )
 
 // AssertionCallback is the shape MSAL calls whenever it needs a client

@@ -21,10 +21,10 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/clientauth"
 	"github.com/credhost/credhost/internal/httpclient"
 	"github.com/credhost/credhost/internal/publicclient"
+	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/msalerr"
 )
 
@@ -60,7 +60,7 @@ var oidcScopes = []string{"openid", "offline_access", "profile"}
 
 // newFlow returns the authorization code flow, unconfigured, looking at
 // the process's environment for a browser.
-func newFlow() core.Flow {
+func newFlow() sdk.Flow {
 	return &flow{newHTTP: httpclient.New, env: environ{goos: runtime.GOOS, getenv: os.Getenv, lookPath: exec.LookPath}}
 }
 
@@ -98,9 +98,9 @@ type state struct {
 	client    *publicclient.Client
 }
 
-// Describe implements core.Flow.
-func (f *flow) Describe() core.Description {
-	return core.Description{
+// Describe implements sdk.Flow.
+func (f *flow) Describe() sdk.Description {
+	return sdk.Description{
 		Name:        flowName,
 		Version:     flowVersion,
 		Interactive: true,
@@ -110,8 +110,8 @@ func (f *flow) Describe() core.Description {
 
 // options are the interactive mode's options, then mode, then clientauth's
 // client credentials (their Secret marks included) for the web-app mode.
-func options() []core.OptionSpec {
-	opts := []core.OptionSpec{
+func options() []sdk.OptionSpec {
+	opts := []sdk.OptionSpec{
 		publicclient.LoginHintOption(),
 		{Name: optRedirectPort, Help: "loopback port of the redirect URI http://127.0.0.1:<port> (default: a free port per sign-in)"},
 		{Name: optTimeout, Help: "how long to wait for the sign-in in the browser, e.g. 90s or 10m (default 5m)"},
@@ -138,20 +138,20 @@ func isClientAuthOption(k string) bool {
 	return false
 }
 
-// Configure implements core.Flow: it checks the authority and client id
+// Configure implements sdk.Flow: it checks the authority and client id
 // and the options, and builds the MSAL client. No network I/O. On error
 // the previous configuration (if any) stays in force.
-func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
+func (f *flow) Configure(ctx context.Context, cfg sdk.FlowConfig) error {
 	switch m := strings.TrimSpace(cfg.Options[optMode]); m {
 	case modeWebApp:
 		return f.configureWebApp(ctx, cfg)
 	case "", modeInteractive:
 	default:
-		ce := &core.ConfigError{Flow: flowName}
+		ce := &sdk.ConfigError{Flow: flowName}
 		ce.Add(optMode, "must be %q or %q, got %q", modeInteractive, modeWebApp, m)
 		return ce
 	}
-	ce := &core.ConfigError{Flow: flowName}
+	ce := &sdk.ConfigError{Flow: flowName}
 	publicclient.CheckAuthority(flowName, cfg, nil, ce)
 	st := &state{timeout: defaultTimeout, clientID: cfg.ClientID, profile: cfg.Profile}
 	for k, v := range cfg.Options {
@@ -208,8 +208,8 @@ func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
 // configureWebApp is Configure for mode = "webapp": the client id, an
 // authority with a tenant, and exactly one client credential (clientauth
 // checks and loads it, as for every confidential flow). No network I/O.
-func (f *flow) configureWebApp(ctx context.Context, cfg core.FlowConfig) error {
-	ce := &core.ConfigError{Flow: flowName}
+func (f *flow) configureWebApp(ctx context.Context, cfg sdk.FlowConfig) error {
+	ce := &sdk.ConfigError{Flow: flowName}
 	clientauth.CheckCommon(cfg, ce)
 	for k := range cfg.Options {
 		switch {
@@ -227,7 +227,7 @@ func (f *flow) configureWebApp(ctx context.Context, cfg core.FlowConfig) error {
 	}
 	cred, err := clientauth.Load(cfg)
 	if err != nil {
-		var lce *core.ConfigError
+		var lce *sdk.ConfigError
 		if !errors.As(err, &lce) {
 			return err
 		}
@@ -248,24 +248,24 @@ func (f *flow) configureWebApp(ctx context.Context, cfg core.FlowConfig) error {
 	return nil
 }
 
-// GetToken implements core.Flow. In interactive mode it answers from the
+// GetToken implements sdk.Flow. In interactive mode it answers from the
 // host's cache when it can (a cached access token, else the refresh
 // token); otherwise it signs the user in through a browser, if this
 // machine has one the user can see. In web-app mode it redeems a code or
 // answers silently for a signed-in user (see webapp.go).
-func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Services) (core.Token, error) {
+func (f *flow) GetToken(ctx context.Context, req sdk.TokenRequest, host sdk.Services) (sdk.Token, error) {
 	f.mu.Lock()
 	st := f.state
 	f.mu.Unlock()
 	if st == nil {
-		return core.Token{}, core.Unavailable(flowName, "not configured")
+		return sdk.Token{}, sdk.Unavailable(flowName, "not configured")
 	}
 	if st.web != nil {
 		return st.web.getToken(ctx, req, host)
 	}
 	scopes, err := publicclient.Scopes(flowName, req)
 	if err != nil {
-		return core.Token{}, err
+		return sdk.Token{}, err
 	}
 	ctx = publicclient.WithCache(ctx, host.Cache)
 	tok, err := st.client.Silent(ctx, req, scopes, st.loginHint)
@@ -276,12 +276,12 @@ func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Se
 	// on a headless machine moves on to the next flow at once.
 	browser, berr := findBrowser(f.env, st.browser)
 	if berr != nil {
-		return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName, Err: berr, Hint: hintNoBrowser}
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindUnavailable, Flow: flowName, Err: berr, Hint: hintNoBrowser}
 	}
-	if !core.CanPrompt(host.UI) {
+	if !sdk.CanPrompt(host.UI) {
 		// The host says nobody can see a prompt: a browser window would
 		// open in front of no one.
-		return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName,
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindUnavailable, Flow: flowName,
 			Err:  errors.New("a browser sign-in needs someone at the screen, and the host has no UI"),
 			Hint: publicclient.NoUIHint(st.profile)}
 	}
@@ -292,35 +292,35 @@ func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Se
 // signIn runs one interactive sign-in: listener, authorization URL,
 // prompt, browser, then the wait for the response and the redemption of
 // the code. The listener is closed when it returns.
-func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []string, claims string, ui core.UI, browser browserCmd) (core.Token, error) {
+func (st *state) signIn(ctx context.Context, req sdk.TokenRequest, scopes []string, claims string, ui sdk.UI, browser browserCmd) (sdk.Token, error) {
 	log := zerolog.Ctx(ctx)
 	verifier, challenge := newPKCE()
 	l, err := listen(st.port, randomString(32))
 	if err != nil {
 		err = listenError(st.port, err)
-		e := &core.Error{Kind: core.KindFailed, Flow: flowName, Err: err}
+		e := &sdk.Error{Kind: sdk.KindFailed, Flow: flowName, Err: err}
 		if errors.Is(err, errPortInUse) {
 			e.Hint = "another program (or another credhost sign-in) uses redirect_port; free it, pick another port, or leave redirect_port out"
 		}
-		return core.Token{}, e
+		return sdk.Token{}, e
 	}
 	defer l.close()
 	authURL, err := st.authorizeURL(ctx, req, scopes, claims, l, challenge)
 	if err != nil {
-		return core.Token{}, publicclient.Classify(flowName, err)
+		return sdk.Token{}, publicclient.Classify(flowName, err)
 	}
 	// ExpiresOn is when this wait gives up: the host lets the call run
 	// until then, beyond the profile's timeout.
-	if err := ui.Prompt(ctx, core.Prompt{
+	if err := ui.Prompt(ctx, sdk.Prompt{
 		Message:         "Opening your browser to sign in; if it does not open, visit: " + authURL,
 		VerificationURI: authURL,
 		ExpiresOn:       time.Now().Add(st.timeout),
 	}); err != nil {
-		return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName, Err: fmt.Errorf("showing the sign-in prompt: %w", err)}
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindUnavailable, Flow: flowName, Err: fmt.Errorf("showing the sign-in prompt: %w", err)}
 	}
 	exited, err := browser.open(authURL)
 	if err != nil {
-		return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName,
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindUnavailable, Flow: flowName,
 			Err: fmt.Errorf("no browser: starting %s: %w", browser.name(), err), Hint: hintNoBrowser}
 	}
 	log.Debug().Str("flow", flowName).Str("browser", browser.name()).Str("redirect_uri", l.redirectURI).
@@ -332,24 +332,24 @@ func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []str
 		select {
 		case <-ctx.Done():
 			log.Debug().Str("flow", flowName).Msg("sign-in cancelled")
-			return core.Token{}, publicclient.Classify(flowName, ctx.Err())
+			return sdk.Token{}, publicclient.Classify(flowName, ctx.Err())
 		case <-timer.C:
-			return core.Token{}, st.timeoutError(l)
+			return sdk.Token{}, st.timeoutError(l)
 		case werr := <-exited:
 			exited = nil // a nil channel is never ready again
 			if werr != nil {
 				// xdg-open and friends exit non-zero when they found no
 				// browser to hand the URL to.
-				return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName,
+				return sdk.Token{}, &sdk.Error{Kind: sdk.KindUnavailable, Flow: flowName,
 					Err: fmt.Errorf("no browser: %s failed before the sign-in finished: %w", browser.name(), werr), Hint: hintNoBrowser}
 			}
 		case resp := <-l.responses:
 			tok, p, err := st.redeem(ctx, req, scopes, claims, l.redirectURI, verifier, resp.fields)
 			resp.reply <- p
 			if err != nil {
-				log.Debug().Str("flow", flowName).Str("kind", core.KindOf(err).String()).Msg("sign-in failed")
+				log.Debug().Str("flow", flowName).Str("kind", sdk.KindOf(err).String()).Msg("sign-in failed")
 				ui.Progress(ctx, "browser sign-in ended without a token")
-				return core.Token{}, err
+				return sdk.Token{}, err
 			}
 			ui.Progress(ctx, "signed in as "+tok.Account.Username)
 			log.Debug().Str("flow", flowName).Msg("browser sign-in complete")
@@ -364,7 +364,7 @@ func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []str
 // interactive request its AuthCodeURL leaves out are added here: state,
 // the PKCE challenge, response_mode=form_post (the code never appears in a
 // URL or the browser's history) and the prompt.
-func (st *state) authorizeURL(ctx context.Context, req core.TokenRequest, scopes []string, claims string, l *listener, challenge string) (string, error) {
+func (st *state) authorizeURL(ctx context.Context, req sdk.TokenRequest, scopes []string, claims string, l *listener, challenge string) (string, error) {
 	msal := st.client.MSAL()
 	hint := st.loginHintFor(ctx, req)
 	var opts []public.AuthCodeURLOption
@@ -402,7 +402,7 @@ func (st *state) authorizeURL(ctx context.Context, req core.TokenRequest, scopes
 // loginHintFor returns the username to put in login_hint: the request's
 // account if it is a username, the username of the cached account it
 // names if it is a home account id, else the login_hint option.
-func (st *state) loginHintFor(ctx context.Context, req core.TokenRequest) string {
+func (st *state) loginHintFor(ctx context.Context, req sdk.TokenRequest) string {
 	a := strings.TrimSpace(req.Account)
 	switch {
 	case a == "":
@@ -425,17 +425,17 @@ func (st *state) loginHintFor(ctx context.Context, req core.TokenRequest) string
 // answers the browser. An error response is classified as the IdP's own
 // error (msalerr.FromRedirect); a code is redeemed with the PKCE verifier
 // through MSAL, which stores the tokens in the host's cache.
-func (st *state) redeem(ctx context.Context, req core.TokenRequest, scopes []string, claims, redirectURI, verifier string, fields url.Values) (core.Token, page, error) {
+func (st *state) redeem(ctx context.Context, req sdk.TokenRequest, scopes []string, claims, redirectURI, verifier string, fields url.Values) (sdk.Token, page, error) {
 	if e := msalerr.FromRedirect(flowName, fields); e != nil {
 		publicclient.SignInHint(e)
-		return core.Token{}, failurePage(e), e
+		return sdk.Token{}, failurePage(e), e
 	}
 	code := fields.Get("code")
 	if code == "" {
-		e := &core.Error{Kind: core.KindFailed, Flow: flowName,
+		e := &sdk.Error{Kind: sdk.KindFailed, Flow: flowName,
 			Err:  errors.New("the sign-in response carried neither an authorization code nor an error"),
 			Hint: "the identity provider answered in a way credhost does not understand; run the command again"}
-		return core.Token{}, failurePage(e), e
+		return sdk.Token{}, failurePage(e), e
 	}
 	opts := []public.AcquireByAuthCodeOption{public.WithChallenge(verifier)}
 	if claims != "" {
@@ -447,7 +447,7 @@ func (st *state) redeem(ctx context.Context, req core.TokenRequest, scopes []str
 	res, err := st.client.MSAL().AcquireTokenByAuthCode(ctx, code, redirectURI, scopes, opts...)
 	if err != nil {
 		err = publicclient.Classify(flowName, err)
-		return core.Token{}, failurePage(err), err
+		return sdk.Token{}, failurePage(err), err
 	}
 	tok := st.client.SignedIn(ctx, res)
 	who := "."
@@ -461,7 +461,7 @@ func (st *state) redeem(ctx context.Context, req core.TokenRequest, scopes []str
 // failurePage says in plain words why the sign-in failed.
 func failurePage(err error) page {
 	why, hint := err.Error(), ""
-	var e *core.Error
+	var e *sdk.Error
 	if errors.As(err, &e) && e.Err != nil {
 		why, hint = e.Err.Error(), e.Hint
 	}
@@ -476,7 +476,7 @@ func (st *state) timeoutError(l *listener) error {
 	if n := l.refused.Load(); n > 0 {
 		msg += fmt.Sprintf(" (%d response(s) with a wrong or missing state were refused)", n)
 	}
-	return &core.Error{Kind: core.KindFailed, Flow: flowName, Err: errors.New(msg),
+	return &sdk.Error{Kind: sdk.KindFailed, Flow: flowName, Err: errors.New(msg),
 		Hint: "run the command again and finish signing in in the browser window it opens, or raise the timeout option"}
 }
 
@@ -508,4 +508,4 @@ func randomString(n int) string {
 }
 
 // Interface guards.
-var _ core.Flow = (*flow)(nil)
+var _ sdk.Flow = (*flow)(nil)

@@ -30,12 +30,12 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/plugin"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/httpclient"
 	"github.com/credhost/credhost/internal/testkit/recui"
+	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/plugintest"
 )
 
 const (
@@ -137,8 +137,8 @@ func readForm(resp *http.Response) (string, url.Values, error) {
 type harness struct {
 	t      *testing.T
 	srv    *emulator.Server
-	client *plugin.Client
-	cache  *core.MemoryCache
+	client *plugintest.Conn
+	cache  *sdk.MemoryCache
 	ui     *recui.UI
 	logs   *syncbuf.Buffer
 	wire   *wiretap.Tap
@@ -146,7 +146,7 @@ type harness struct {
 
 func newHarness(t *testing.T, opts emulator.Options, env map[string]string) *harness {
 	t.Helper()
-	h := &harness{t: t, cache: &core.MemoryCache{}, ui: &recui.UI{}, logs: &syncbuf.Buffer{}, wire: &wiretap.Tap{}}
+	h := &harness{t: t, cache: &sdk.MemoryCache{}, ui: &recui.UI{}, logs: &syncbuf.Buffer{}, wire: &wiretap.Tap{}}
 	opts.Logger = zerolog.New(h.logs).Level(zerolog.DebugLevel)
 	h.srv = emulatortest.StartOptions(t, opts)
 	f := &flow{
@@ -161,7 +161,7 @@ func newHarness(t *testing.T, opts emulator.Options, env map[string]string) *har
 		},
 		env: environ{goos: "linux", getenv: func(k string) string { return env[k] }, lookPath: exec.LookPath},
 	}
-	h.client = plugin.TestConnect(t, f, zerolog.New(h.logs).Level(zerolog.TraceLevel))
+	h.client = plugintest.Connect(t, f, zerolog.New(h.logs).Level(zerolog.TraceLevel))
 	if err := h.configure(h.srv.Authority(tenantID), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -170,11 +170,11 @@ func newHarness(t *testing.T, opts emulator.Options, env map[string]string) *har
 
 func (h *harness) configure(authority string, options map[string]string) error {
 	h.t.Helper()
-	return h.client.Configure(context.Background(), core.FlowConfig{Profile: "p", Authority: authority,
+	return h.client.Configure(context.Background(), sdk.FlowConfig{Profile: "p", Authority: authority,
 		ClientID: emulator.DefaultPublicClientID, Options: options, CACertificates: h.srv.CACertPEM()}, h.cache)
 }
 
-func (h *harness) token(ctx context.Context, req core.TokenRequest) (core.Token, error) {
+func (h *harness) token(ctx context.Context, req sdk.TokenRequest) (sdk.Token, error) {
 	h.t.Helper()
 	if req.Scopes == nil {
 		req.Scopes = []string{scope}
@@ -190,7 +190,7 @@ func (h *harness) token(ctx context.Context, req core.TokenRequest) (core.Token,
 // returned channel.
 func (h *harness) browseOnPrompt(before func(redirectURI string)) <-chan browseResult {
 	done := make(chan browseResult, 1)
-	h.ui.OnPrompt = func(p core.Prompt) {
+	h.ui.OnPrompt = func(p sdk.Prompt) {
 		go func() {
 			if before != nil {
 				before(redirectOf(h.t, p))
@@ -211,7 +211,7 @@ type browseResult struct {
 }
 
 // redirectOf returns the redirect URI of a prompt's authorization URL.
-func redirectOf(t *testing.T, p core.Prompt) string {
+func redirectOf(t *testing.T, p sdk.Prompt) string {
 	u, err := url.Parse(p.VerificationURI)
 	if err != nil {
 		t.Errorf("prompt URL: %v", err)
@@ -261,13 +261,13 @@ func idleBrowser(t *testing.T) map[string]string {
 }
 
 // lastPrompt is the last prompt ui showed (zero if none).
-func lastPrompt(ui *recui.UI) core.Prompt {
+func lastPrompt(ui *recui.UI) sdk.Prompt {
 	p, _, _ := ui.Last()
 	return p
 }
 
 // checkSignedIn checks a token of the default user from the emulator.
-func checkSignedIn(t *testing.T, h *harness, tok core.Token) {
+func checkSignedIn(t *testing.T, h *harness, tok sdk.Token) {
 	t.Helper()
 	claims, err := h.srv.VerifyAccessToken(tok.AccessToken.Reveal())
 	if err != nil || claims["preferred_username"] != emulator.DefaultUsername {
@@ -293,7 +293,7 @@ func TestSignInThenSilent(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), h.srv.CACertPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := h.token(t.Context(), core.TokenRequest{})
+	tok, err := h.token(t.Context(), sdk.TokenRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func TestSignInThenSilent(t *testing.T) {
 	}
 
 	authorize, tokens := h.srv.Count("authorize"), h.srv.Count("token")
-	tok2, err := h.token(t.Context(), core.TokenRequest{})
+	tok2, err := h.token(t.Context(), sdk.TokenRequest{})
 	if err != nil || tok2.AccessToken.Reveal() != tok.AccessToken.Reveal() {
 		t.Fatalf("silent: %v", err)
 	}
@@ -327,7 +327,7 @@ func TestSignInThenSilent(t *testing.T) {
 		t.Errorf("the second call prompted (%d prompts) or called the IdP", h.ui.Count())
 	}
 	// Force refresh and another resource use the refresh token, silently.
-	for _, req := range []core.TokenRequest{{ForceRefresh: true}, {Scopes: []string{"https://graph.microsoft.com/User.Read"}}} {
+	for _, req := range []sdk.TokenRequest{{ForceRefresh: true}, {Scopes: []string{"https://graph.microsoft.com/User.Read"}}} {
 		tok3, err := h.token(t.Context(), req)
 		if err != nil || tok3.AccessToken.Reveal() == tok.AccessToken.Reveal() {
 			t.Fatalf("refresh %+v: %v", req, err)
@@ -381,7 +381,7 @@ func TestChromium(t *testing.T) {
 	h := newHarness(t, emulator.Options{AutoSignIn: emulator.DefaultUsername}, map[string]string{envBrowser: browser})
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
-	tok, err := h.token(ctx, core.TokenRequest{})
+	tok, err := h.token(ctx, sdk.TokenRequest{})
 	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "chromium.log"))
 		t.Fatalf("%v\nchromium output:\n%s", err, log)
@@ -408,9 +408,9 @@ func TestNoBrowserIsUnavailable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, emulator.Options{}, tc.env)
-			_, err := h.token(t.Context(), core.TokenRequest{})
-			var e *core.Error
-			if !errors.As(err, &e) || e.Kind != core.KindUnavailable || !strings.Contains(err.Error(), tc.want) ||
+			_, err := h.token(t.Context(), sdk.TokenRequest{})
+			var e *sdk.Error
+			if !errors.As(err, &e) || e.Kind != sdk.KindUnavailable || !strings.Contains(err.Error(), tc.want) ||
 				!strings.Contains(e.Hint, "devicecode") || !strings.Contains(e.Hint, "BROWSER") {
 				t.Fatalf("err = %v (%#v)", err, e)
 			}
@@ -431,25 +431,25 @@ func TestNoBrowserIsUnavailable(t *testing.T) {
 func TestChainFallsThrough(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{}, map[string]string{})
-	next := credentialFunc(func(context.Context, core.TokenRequest) (core.Token, error) {
-		return core.Token{AccessToken: core.NewSecret("from-next"), Flow: "devicecode"}, nil
+	next := credentialFunc(func(context.Context, sdk.TokenRequest) (sdk.Token, error) {
+		return sdk.Token{AccessToken: sdk.NewSecret("from-next"), Flow: "devicecode"}, nil
 	})
-	authcode := credentialFunc(func(ctx context.Context, req core.TokenRequest) (core.Token, error) {
+	authcode := credentialFunc(func(ctx context.Context, req sdk.TokenRequest) (sdk.Token, error) {
 		return h.client.GetToken(ctx, req, h.ui)
 	})
-	chain, err := core.NewChain("p", []core.ChainMember{{Name: flowName, Credential: authcode}, {Name: "devicecode", Credential: next}}, nil)
+	chain, err := sdk.NewChain("p", []sdk.ChainMember{{Name: flowName, Credential: authcode}, {Name: "devicecode", Credential: next}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := chain.GetToken(t.Context(), core.TokenRequest{Scopes: []string{scope}})
+	tok, err := chain.GetToken(t.Context(), sdk.TokenRequest{Scopes: []string{scope}})
 	if err != nil || tok.Flow != "devicecode" {
 		t.Fatalf("token %+v, err %v", tok, err)
 	}
 }
 
-type credentialFunc func(context.Context, core.TokenRequest) (core.Token, error)
+type credentialFunc func(context.Context, sdk.TokenRequest) (sdk.Token, error)
 
-func (f credentialFunc) GetToken(ctx context.Context, req core.TokenRequest) (core.Token, error) {
+func (f credentialFunc) GetToken(ctx context.Context, req sdk.TokenRequest) (sdk.Token, error) {
 	return f(ctx, req)
 }
 
@@ -468,9 +468,9 @@ func TestBrowserThatFailsIsUnavailable(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := newHarness(t, emulator.Options{}, map[string]string{envBrowser: p})
-			_, err := h.token(t.Context(), core.TokenRequest{})
-			var e *core.Error
-			if !errors.As(err, &e) || e.Kind != core.KindUnavailable || !strings.Contains(err.Error(), tc.want) || !strings.Contains(e.Hint, "devicecode") {
+			_, err := h.token(t.Context(), sdk.TokenRequest{})
+			var e *sdk.Error
+			if !errors.As(err, &e) || e.Kind != sdk.KindUnavailable || !strings.Contains(err.Error(), tc.want) || !strings.Contains(e.Hint, "devicecode") {
 				t.Fatalf("err = %v (%#v)", err, e)
 			}
 			if redirect := redirectOf(t, lastPrompt(h.ui)); !listenerClosed(redirect) {
@@ -508,7 +508,7 @@ func TestWrongStateIsRefusedAndTheWaitGoesOn(t *testing.T) {
 			answers = append(answers, answer{resp.StatusCode, ""})
 		}
 	})
-	tok, err := h.token(t.Context(), core.TokenRequest{})
+	tok, err := h.token(t.Context(), sdk.TokenRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +537,7 @@ func TestErrorResponseIsClassified(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{}, idleBrowser(t))
 	page := make(chan string, 1)
-	h.ui.OnPrompt = func(p core.Prompt) {
+	h.ui.OnPrompt = func(p sdk.Prompt) {
 		go func() {
 			u, _ := url.Parse(p.VerificationURI)
 			// What Entra ID posts when the user declines consent.
@@ -553,9 +553,9 @@ func TestErrorResponseIsClassified(t *testing.T) {
 			page <- string(b)
 		}()
 	}
-	_, err := h.token(t.Context(), core.TokenRequest{})
-	var e *core.Error
-	if !errors.As(err, &e) || e.Kind != core.KindFailed || e.OAuthCode != "access_denied" || e.Code != 65004 ||
+	_, err := h.token(t.Context(), sdk.TokenRequest{})
+	var e *sdk.Error
+	if !errors.As(err, &e) || e.Kind != sdk.KindFailed || e.OAuthCode != "access_denied" || e.Code != 65004 ||
 		e.CorrelationID != "7d3b4a8e-1c2f-4e5a-9b6c-0d1e2f3a4b5c" || !strings.Contains(err.Error(), "User declined to consent") {
 		t.Fatalf("err = %v (%#v)", err, e)
 	}
@@ -571,9 +571,9 @@ func TestMFAUserNeedsInteraction(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{AutoSignIn: emulator.DefaultMFAUsername}, idleBrowser(t))
 	done := h.browseOnPrompt(nil)
-	_, err := h.token(t.Context(), core.TokenRequest{})
-	var e *core.Error
-	if !errors.As(err, &e) || e.Kind != core.KindInteractionRequired || e.Code != 50076 || e.Claims == "" || e.CorrelationID == "" ||
+	_, err := h.token(t.Context(), sdk.TokenRequest{})
+	var e *sdk.Error
+	if !errors.As(err, &e) || e.Kind != sdk.KindInteractionRequired || e.Code != 50076 || e.Claims == "" || e.CorrelationID == "" ||
 		!strings.Contains(e.Hint, "multi-factor authentication") || !strings.Contains(err.Error(), "AADSTS50076") {
 		t.Fatalf("err = %v (%#v)", err, e)
 	}
@@ -588,15 +588,15 @@ func TestTimeoutStopsTheListener(t *testing.T) {
 	if err := h.configure(h.srv.Authority(tenantID), map[string]string{optTimeout: "1s"}); err != nil {
 		t.Fatal(err)
 	}
-	h.ui.OnPrompt = func(p core.Prompt) {
+	h.ui.OnPrompt = func(p sdk.Prompt) {
 		resp, err := http.PostForm(redirectOf(t, p), url.Values{"code": {"ac.forged"}, "state": {"wrong"}})
 		if err == nil {
 			resp.Body.Close()
 		}
 	}
-	_, err := h.token(t.Context(), core.TokenRequest{})
-	var e *core.Error
-	if !errors.As(err, &e) || e.Kind != core.KindFailed || !strings.Contains(err.Error(), "no sign-in response arrived within 1s") ||
+	_, err := h.token(t.Context(), sdk.TokenRequest{})
+	var e *sdk.Error
+	if !errors.As(err, &e) || e.Kind != sdk.KindFailed || !strings.Contains(err.Error(), "no sign-in response arrived within 1s") ||
 		!strings.Contains(err.Error(), "1 response(s) with a wrong or missing state were refused") || !strings.Contains(e.Hint, "timeout") {
 		t.Fatalf("err = %v (%#v)", err, e)
 	}
@@ -610,8 +610,8 @@ func TestCancelStopsTheListener(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{}, idleBrowser(t))
 	ctx, cancel := context.WithCancel(t.Context())
-	h.ui.OnPrompt = func(core.Prompt) { go cancel() }
-	_, err := h.token(ctx, core.TokenRequest{})
+	h.ui.OnPrompt = func(sdk.Prompt) { go cancel() }
+	_, err := h.token(ctx, sdk.TokenRequest{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want cancellation", err)
 	}
@@ -624,8 +624,8 @@ func TestCancelStopsTheListener(t *testing.T) {
 func TestNobodyToPromptIsUnavailable(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{AutoSignIn: emulator.DefaultUsername}, idleBrowser(t))
-	_, err := h.client.GetToken(t.Context(), core.TokenRequest{Scopes: []string{scope}}, nil)
-	if core.KindOf(err) != core.KindUnavailable {
+	_, err := h.client.GetToken(t.Context(), sdk.TokenRequest{Scopes: []string{scope}}, nil)
+	if sdk.KindOf(err) != sdk.KindUnavailable {
 		t.Fatalf("err = %v", err)
 	}
 	if n := h.srv.Count("token"); n != 0 {
@@ -649,7 +649,7 @@ func TestConfigure(t *testing.T) {
 		{map[string]string{"client_secret": "x"}, "client_secret"},
 	} {
 		err := h.configure(h.srv.Authority(tenantID), tc.options)
-		var ce *core.ConfigError
+		var ce *sdk.ConfigError
 		if !errors.As(err, &ce) || len(ce.Fields) != 1 || ce.Fields[0].Field != tc.field {
 			t.Errorf("%v: err = %v", tc.options, err)
 		}
@@ -680,7 +680,7 @@ func TestCommonAuthorityAndFixedPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := h.browseOnPrompt(nil)
-	tok, err := h.token(t.Context(), core.TokenRequest{})
+	tok, err := h.token(t.Context(), sdk.TokenRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -699,9 +699,9 @@ func TestCommonAuthorityAndFixedPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	_, err = h.token(t.Context(), core.TokenRequest{Account: "other@contoso.onmicrosoft.com"})
-	var e *core.Error
-	if !errors.As(err, &e) || e.Kind != core.KindFailed || !strings.Contains(err.Error(), "in use") || !strings.Contains(e.Hint, "redirect_port") {
+	_, err = h.token(t.Context(), sdk.TokenRequest{Account: "other@contoso.onmicrosoft.com"})
+	var e *sdk.Error
+	if !errors.As(err, &e) || e.Kind != sdk.KindFailed || !strings.Contains(err.Error(), "in use") || !strings.Contains(e.Hint, "redirect_port") {
 		t.Fatalf("err = %v (%#v)", err, e)
 	}
 }
@@ -714,18 +714,18 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{AutoSignIn: emulator.DefaultUsername}, idleBrowser(t))
 	done := h.browseOnPrompt(nil)
-	if _, err := h.token(t.Context(), core.TokenRequest{}); err != nil {
+	if _, err := h.token(t.Context(), sdk.TokenRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	signedIn := <-done
-	if _, err := h.token(t.Context(), core.TokenRequest{ForceRefresh: true}); err != nil {
+	if _, err := h.token(t.Context(), sdk.TokenRequest{ForceRefresh: true}); err != nil {
 		t.Fatal(err)
 	}
 	secrets := []string{signedIn.fields.Get("code"), signedIn.fields.Get("state")}
 	// A failure after a redirect with a code: the code was redeemed once
 	// already, so the token endpoint refuses it.
 	var errs []string
-	h.ui.OnPrompt = func(p core.Prompt) {
+	h.ui.OnPrompt = func(p sdk.Prompt) {
 		go func() {
 			u, _ := url.Parse(p.VerificationURI)
 			resp, err := http.PostForm(redirectOf(t, p), url.Values{"code": {signedIn.fields.Get("code")}, "state": {u.Query().Get("state")}})
@@ -734,7 +734,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 			}
 		}()
 	}
-	if _, err := h.token(t.Context(), core.TokenRequest{Account: "another@contoso.onmicrosoft.com"}); err != nil {
+	if _, err := h.token(t.Context(), sdk.TokenRequest{Account: "another@contoso.onmicrosoft.com"}); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if len(errs) != 1 || !strings.Contains(errs[0], "54005") {
@@ -817,7 +817,7 @@ func TestCheck(t *testing.T) {
 	t.Parallel()
 	headless := newHarness(t, emulator.Options{}, map[string]string{})
 	known, problem, err := headless.client.Check(t.Context(), false)
-	if err != nil || !known || core.KindOf(problem) != core.KindUnavailable || !strings.Contains(problem.Error(), "no DISPLAY/WAYLAND_DISPLAY") {
+	if err != nil || !known || sdk.KindOf(problem) != sdk.KindUnavailable || !strings.Contains(problem.Error(), "no DISPLAY/WAYLAND_DISPLAY") {
 		t.Fatalf("headless check: %v %v %v", known, problem, err)
 	}
 
@@ -825,11 +825,11 @@ func TestCheck(t *testing.T) {
 	if _, problem, err := h.client.Check(t.Context(), false); problem != nil || err != nil {
 		t.Fatalf("check with a browser: %v %v", problem, err)
 	}
-	if _, problem, _ := h.client.Check(t.Context(), true); core.KindOf(problem) != core.KindUnavailable {
+	if _, problem, _ := h.client.Check(t.Context(), true); sdk.KindOf(problem) != sdk.KindUnavailable {
 		t.Fatalf("check with nobody watching: %v", problem)
 	}
 	done := h.browseOnPrompt(nil)
-	if _, err := h.token(t.Context(), core.TokenRequest{}); err != nil {
+	if _, err := h.token(t.Context(), sdk.TokenRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	<-done
@@ -848,7 +848,7 @@ func TestClaimsChallengeIsSent(t *testing.T) {
 	h := newHarness(t, emulator.Options{AutoSignIn: emulator.DefaultUsername}, idleBrowser(t))
 	done := h.browseOnPrompt(nil)
 	const claims = `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`
-	tok, err := h.token(t.Context(), core.TokenRequest{Claims: claims})
+	tok, err := h.token(t.Context(), sdk.TokenRequest{Claims: claims})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,19 +4,19 @@ import (
 	"context"
 	"errors"
 
-	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/publicclient"
+	"github.com/credhost/credhost/sdk"
 )
 
-// Check implements core.Checker, with GetToken's rules and no network:
+// Check implements sdk.Checker, with GetToken's rules and no network:
 // in web-app mode it can always run; interactive authcode runs where a refresh token makes a silent sign-in possible, or
 // where there is a browser the user can see and someone to tell about it.
-func (f *flow) Check(ctx context.Context, host core.Services) error {
+func (f *flow) Check(ctx context.Context, host sdk.Services) error {
 	f.mu.Lock()
 	st := f.state
 	f.mu.Unlock()
 	if st == nil {
-		return core.Unavailable(flowName, "not configured")
+		return sdk.Unavailable(flowName, "not configured")
 	}
 	if st.web != nil {
 		// A web app needs no browser or prompt here: its users sign in
@@ -27,10 +27,10 @@ func (f *flow) Check(ctx context.Context, host core.Services) error {
 		return nil
 	}
 	if _, err := findBrowser(f.env, st.browser); err != nil {
-		return &core.Error{Kind: core.KindUnavailable, Flow: flowName, Err: err, Hint: hintNoBrowser}
+		return &sdk.Error{Kind: sdk.KindUnavailable, Flow: flowName, Err: err, Hint: hintNoBrowser}
 	}
-	if !core.CanPrompt(host.UI) {
-		return &core.Error{Kind: core.KindUnavailable, Flow: flowName,
+	if !sdk.CanPrompt(host.UI) {
+		return &sdk.Error{Kind: sdk.KindUnavailable, Flow: flowName,
 			Err:  errors.New("nobody can see the sign-in prompt here, and no refresh token allows a silent sign-in"),
 			Hint: "sign in once from a terminal with `credhost login`; later calls refresh silently"}
 	}
@@ -38,4 +38,4 @@ func (f *flow) Check(ctx context.Context, host core.Services) error {
 }
 
 // Interface guards.
-var _ core.Checker = (*flow)(nil)
+var _ sdk.Checker = (*flow)(nil)

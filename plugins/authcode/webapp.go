@@ -17,10 +17,10 @@ import (
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/jwtpeek"
 	"github.com/credhost/credhost/internal/clientauth"
 	"github.com/credhost/credhost/internal/msalcache"
+	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/jwtpeek"
 	"github.com/credhost/credhost/sdk/msalerr"
 	"github.com/credhost/credhost/sdk/webapp"
 )
@@ -82,41 +82,41 @@ const saveRetries = 8
 // webApp is the state of one Configure in web-app mode. It is immutable
 // but for users, which locks itself.
 type webApp struct {
-	cfg   core.FlowConfig
+	cfg   sdk.FlowConfig
 	cred  confidential.Credential
 	http  *http.Client
-	mem   *core.MemoryCache // the store when the host keeps no state
+	mem   *sdk.MemoryCache // the store when the host keeps no state
 	users *userClients
 }
 
-func newWebApp(cfg core.FlowConfig, cred confidential.Credential, hc *http.Client) *webApp {
-	w := &webApp{cfg: cfg, cred: cred, http: hc, mem: &core.MemoryCache{}}
+func newWebApp(cfg sdk.FlowConfig, cred confidential.Credential, hc *http.Client) *webApp {
+	w := &webApp{cfg: cfg, cred: cred, http: hc, mem: &sdk.MemoryCache{}}
 	w.users = &userClients{max: maxUserClients, build: w.userClient, m: map[string]*list.Element{}, order: list.New()}
 	return w
 }
 
 // getToken serves one GetToken in web-app mode.
-func (w *webApp) getToken(ctx context.Context, req core.TokenRequest, host core.Services) (core.Token, error) {
-	var store core.Cache = w.mem
+func (w *webApp) getToken(ctx context.Context, req sdk.TokenRequest, host sdk.Services) (sdk.Token, error) {
+	var store sdk.Cache = w.mem
 	if host.Cache != nil {
 		store = host.Cache
 	}
 	scopes := req.NormalizedScopes()
 	if len(scopes) == 0 {
-		return core.Token{}, &core.Error{Kind: core.KindFailed, Flow: flowName, Err: errors.New("no scopes requested"),
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindFailed, Flow: flowName, Err: errors.New("no scopes requested"),
 			Hint: "ask for a resource scope, e.g. https://graph.microsoft.com/User.Read"}
 	}
 	if !req.UserAssertion.IsZero() {
 		c, err := webapp.ParseCodeAssertion(req.UserAssertion)
 		if err != nil {
-			e := &core.Error{Kind: core.KindFailed, Flow: flowName, Err: err,
+			e := &sdk.Error{Kind: sdk.KindFailed, Flow: flowName, Err: err,
 				Hint: "in web-app mode UserAssertion carries only a code made by webapp.CodeAssertion (sdk/webapp.CredentialRedeemer); for on-behalf-of use the obo flow"}
-			return core.Token{}, e
+			return sdk.Token{}, e
 		}
 		if !req.ForceRefresh {
 			// The host's token cache answers requests without it, and a
 			// replayed code must reach the IdP, which refuses it.
-			return core.Token{}, &core.Error{Kind: core.KindFailed, Flow: flowName,
+			return sdk.Token{}, &sdk.Error{Kind: sdk.KindFailed, Flow: flowName,
 				Err:  errors.New("a code redemption must set TokenRequest.ForceRefresh"),
 				Hint: "use sdk/webapp.CredentialRedeemer, which sets it, so that no cache ever answers for a code"}
 		}
@@ -126,7 +126,7 @@ func (w *webApp) getToken(ctx context.Context, req core.TokenRequest, host core.
 }
 
 // redeem redeems c and saves the user's tokens in their partition.
-func (w *webApp) redeem(ctx context.Context, req core.TokenRequest, scopes []string, c webapp.Code, store core.Cache) (core.Token, error) {
+func (w *webApp) redeem(ctx context.Context, req sdk.TokenRequest, scopes []string, c webapp.Code, store sdk.Cache) (sdk.Token, error) {
 	log := zerolog.Ctx(ctx)
 	// A client of its own: its cache then holds this user's tokens only,
 	// which are exported to the user's partition once the home account id
@@ -134,7 +134,7 @@ func (w *webApp) redeem(ctx context.Context, req core.TokenRequest, scopes []str
 	capture := &captureCache{}
 	client, err := clientauth.NewClient(w.cfg, w.cred, w.http, capture)
 	if err != nil {
-		return core.Token{}, msalerr.Classify(flowName, err)
+		return sdk.Token{}, msalerr.Classify(flowName, err)
 	}
 	var opts []confidential.AcquireByAuthCodeOption
 	if v := c.Verifier.Reveal(); v != "" {
@@ -150,32 +150,32 @@ func (w *webApp) redeem(ctx context.Context, req core.TokenRequest, scopes []str
 	res, err := client.AcquireTokenByAuthCode(ctx, c.Code.Reveal(), c.RedirectURI, scopes, opts...)
 	if err != nil {
 		err = classifyRedeem(err)
-		log.Debug().Str("flow", flowName).Str("kind", core.KindOf(err).String()).Int("aadsts", codeOf(err)).Msg("code redemption failed")
-		return core.Token{}, err
+		log.Debug().Str("flow", flowName).Str("kind", sdk.KindOf(err).String()).Int("aadsts", codeOf(err)).Msg("code redemption failed")
+		return sdk.Token{}, err
 	}
 	// MSAL does not check the nonce; without this an ID token (and so an
 	// account) from another sign-in could be passed off as this one's.
 	if c.Nonce != "" && subtle.ConstantTimeCompare([]byte(idTokenNonce(res.IDToken.RawToken)), []byte(c.Nonce)) != 1 {
-		return core.Token{}, &core.Error{Kind: core.KindFailed, Flow: flowName,
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindFailed, Flow: flowName,
 			Err:  errors.New("the ID token's nonce does not match the sign-in's; nothing was cached"),
 			Hint: "redeem a code with the nonce of the authorization request that produced it; start a new sign-in"}
 	}
 	home := res.Account.HomeAccountID
 	if err := checkHomeAccountID(home); err != nil {
-		return core.Token{}, &core.Error{Kind: core.KindFailed, Flow: flowName, Err: fmt.Errorf("the token response names no usable account: %w", err),
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindFailed, Flow: flowName, Err: fmt.Errorf("the token response names no usable account: %w", err),
 			Hint: "the sign-in must ask for the openid and profile scopes (sdk/webapp does)"}
 	}
 	blob := capture.get()
 	if blob == nil {
-		return core.Token{}, core.Failed(flowName, "MSAL kept no cache of the redemption")
+		return sdk.Token{}, sdk.Failed(flowName, "MSAL kept no cache of the redemption")
 	}
 	if err := saveMerged(ctx, store, home, blob); err != nil {
 		if ctx.Err() != nil {
-			return core.Token{}, msalerr.Classify(flowName, ctx.Err())
+			return sdk.Token{}, msalerr.Classify(flowName, ctx.Err())
 		}
 		// The code is spent, so a token without cached state would leave
 		// the app with a user whose next call fails: say so now.
-		return core.Token{}, &core.Error{Kind: core.KindFailed, Flow: flowName,
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindFailed, Flow: flowName,
 			Err:  fmt.Errorf("the user's tokens could not be saved in the host's cache: %w", err),
 			Hint: "check the [cache] backend (Redis reachable?), then send the user through a new sign-in"}
 	}
@@ -190,26 +190,26 @@ func (w *webApp) redeem(ctx context.Context, req core.TokenRequest, scopes []str
 }
 
 // silent answers for the user req.Account names, from their partition.
-func (w *webApp) silent(ctx context.Context, req core.TokenRequest, scopes []string, store core.Cache) (core.Token, error) {
+func (w *webApp) silent(ctx context.Context, req sdk.TokenRequest, scopes []string, store sdk.Cache) (sdk.Token, error) {
 	home := strings.TrimSpace(req.Account)
 	if home == "" {
-		return core.Token{}, &core.Error{Kind: core.KindFailed, Flow: flowName,
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindFailed, Flow: flowName,
 			Err: errors.New("web-app mode needs a user: no account and no code in the request"), Hint: hintAccountNeeded}
 	}
 	if err := checkHomeAccountID(home); err != nil {
-		return core.Token{}, &core.Error{Kind: core.KindFailed, Flow: flowName, Err: fmt.Errorf("account: %w", err), Hint: hintAccountNeeded}
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindFailed, Flow: flowName, Err: fmt.Errorf("account: %w", err), Hint: hintAccountNeeded}
 	}
 	if req.Claims != "" {
 		// MSAL's confidential client refuses claims on silent calls, and
 		// a refresh token cannot satisfy a claims challenge anyway: the
 		// user must sign in again with these claims.
-		return core.Token{}, &core.Error{Kind: core.KindInteractionRequired, Flow: flowName, Claims: req.Claims,
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindInteractionRequired, Flow: flowName, Claims: req.Claims,
 			Err:  errors.New("a claims challenge needs a new sign-in"),
 			Hint: "send the user through sign-in again with these claims in the authorization request"}
 	}
 	client, err := w.users.get(home)
 	if err != nil {
-		return core.Token{}, msalerr.Classify(flowName, err)
+		return sdk.Token{}, msalerr.Classify(flowName, err)
 	}
 	ctx = msalcache.WithStore(ctx, store)
 	if req.ForceRefresh {
@@ -217,10 +217,10 @@ func (w *webApp) silent(ctx context.Context, req core.TokenRequest, scopes []str
 	}
 	acct, err := client.Account(ctx, home)
 	if err != nil {
-		return core.Token{}, msalerr.Classify(flowName, err)
+		return sdk.Token{}, msalerr.Classify(flowName, err)
 	}
 	if acct.HomeAccountID == "" {
-		return core.Token{}, &core.Error{Kind: core.KindInteractionRequired, Flow: flowName,
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindInteractionRequired, Flow: flowName,
 			Err: errors.New("no sign-in of this account is cached (never signed in with this profile, or the cache dropped it)"), Hint: hintSignInAgain}
 	}
 	opts := []confidential.AcquireSilentOption{confidential.WithSilentAccount(acct)}
@@ -229,24 +229,24 @@ func (w *webApp) silent(ctx context.Context, req core.TokenRequest, scopes []str
 	}
 	res, err := client.AcquireTokenSilent(ctx, scopes, opts...)
 	if err != nil {
-		return core.Token{}, classifySilent(ctx, err)
+		return sdk.Token{}, classifySilent(ctx, err)
 	}
 	zerolog.Ctx(ctx).Debug().Str("flow", flowName).Strs("scopes", scopes).
 		Bool("cache", res.Metadata.TokenSource == confidential.TokenSourceCache).Msg("silent token")
 	return w.token(res), nil
 }
 
-func (w *webApp) token(res confidential.AuthResult) core.Token {
+func (w *webApp) token(res confidential.AuthResult) sdk.Token {
 	tenant := res.IDToken.TenantID
 	if tenant == "" {
 		tenant = res.Account.Realm
 	}
-	return core.Token{
-		AccessToken: core.NewSecret(res.AccessToken),
+	return sdk.Token{
+		AccessToken: sdk.NewSecret(res.AccessToken),
 		TokenType:   "Bearer",
 		ExpiresOn:   res.ExpiresOn,
 		RefreshOn:   res.Metadata.RefreshOn,
-		Account:     core.Account{HomeAccountID: res.Account.HomeAccountID, Username: res.Account.PreferredUsername, TenantID: tenant},
+		Account:     sdk.Account{HomeAccountID: res.Account.HomeAccountID, Username: res.Account.PreferredUsername, TenantID: tenant},
 		Flow:        flowName,
 	}
 }
@@ -267,7 +267,7 @@ func (w *webApp) userClient(home string) (*confidential.Client, error) {
 // classifyRedeem classifies a failed redemption with hints for a web app.
 func classifyRedeem(err error) error {
 	err = msalerr.Classify(flowName, err)
-	var e *core.Error
+	var e *sdk.Error
 	if !errors.As(err, &e) {
 		return err
 	}
@@ -275,7 +275,7 @@ func classifyRedeem(err error) error {
 	switch h, ok := redeemHints[c.Code]; {
 	case ok:
 		c.Hint = h
-	case c.Kind == core.KindInteractionRequired:
+	case c.Kind == sdk.KindInteractionRequired:
 		c.Hint = "the sign-in did not meet the tenant's requirements (multi-factor authentication, conditional access): " + hintSignInAgain
 	}
 	return &c
@@ -288,7 +288,7 @@ func classifyRedeem(err error) error {
 // help.
 func classifySilent(ctx context.Context, err error) error {
 	classified := msalerr.Classify(flowName, err)
-	var e *core.Error
+	var e *sdk.Error
 	if !errors.As(classified, &e) || ctx.Err() != nil {
 		return classified
 	}
@@ -296,17 +296,17 @@ func classifySilent(ctx context.Context, err error) error {
 	var call msalerrors.CallErr
 	var ue *url.Error
 	switch {
-	case c.Kind == core.KindInteractionRequired:
+	case c.Kind == sdk.KindInteractionRequired:
 	case errors.As(err, &call):
 		if c.OAuthCode != "invalid_grant" {
 			return classified
 		}
-		c.Kind = core.KindInteractionRequired
+		c.Kind = sdk.KindInteractionRequired
 	case errors.As(err, &ue) || c.Hint == msalerr.HintNetwork || c.Hint == msalerr.HintTLS:
 		return classified
 	default:
 		// MSAL's own "no token found": nothing usable in the partition.
-		c.Kind = core.KindInteractionRequired
+		c.Kind = sdk.KindInteractionRequired
 		c.Err = errors.New("the cached sign-in of this account has no usable token")
 	}
 	c.Hint = hintSignInAgain
@@ -314,7 +314,7 @@ func classifySilent(ctx context.Context, err error) error {
 }
 
 func codeOf(err error) int {
-	var e *core.Error
+	var e *sdk.Error
 	if errors.As(err, &e) {
 		return e.Code
 	}
@@ -345,7 +345,7 @@ func checkHomeAccountID(id string) error {
 // stored MSAL cache: the user's other tokens (other scopes, an earlier
 // sign-in) stay, the new ones win. A writer that got there first is
 // merged with, not overwritten.
-func saveMerged(ctx context.Context, store core.Cache, key string, blob []byte) error {
+func saveMerged(ctx context.Context, store sdk.Cache, key string, blob []byte) error {
 	for attempt := 0; ; attempt++ {
 		cur, err := store.Load(ctx, key)
 		if err != nil {
@@ -355,8 +355,8 @@ func saveMerged(ctx context.Context, store core.Cache, key string, blob []byte) 
 		if err != nil {
 			return err
 		}
-		_, err = store.Save(ctx, key, core.Blob{Data: data, Version: cur.Version})
-		if !errors.Is(err, core.ErrCacheConflict) || attempt >= saveRetries {
+		_, err = store.Save(ctx, key, sdk.Blob{Data: data, Version: cur.Version})
+		if !errors.Is(err, sdk.ErrCacheConflict) || attempt >= saveRetries {
 			return err
 		}
 	}

@@ -24,15 +24,14 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/config"
-	"github.com/credhost/credhost/core/plugin"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/httpclient"
 	"github.com/credhost/credhost/internal/msalcache"
 	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
+	"github.com/credhost/credhost/sdk/plugintest"
 	"github.com/credhost/credhost/sdk/webapp"
 )
 
@@ -54,8 +53,8 @@ const (
 // it.
 type webWorld struct {
 	srv   *emulator.Server
-	cred  *sdk.Client
-	store *core.MemoryCache
+	cred  *client.Client
+	store *sdk.MemoryCache
 	logs  *webLogs
 }
 
@@ -65,7 +64,7 @@ func newWebWorld(t *testing.T) *webWorld {
 	cfg.Tenants[0].Users = append(cfg.Tenants[0].Users, emulator.User{Username: daveUser, Password: davePass})
 	cfg.Tenants[0].Apps = append(cfg.Tenants[0].Apps, emulator.App{ClientID: webAppID, Name: "web app",
 		Secrets: []string{webAppSecret}, RedirectURIs: []string{webRedirect}})
-	w := &webWorld{srv: emulatortest.Start(t, cfg), store: &core.MemoryCache{}, logs: &webLogs{}}
+	w := &webWorld{srv: emulatortest.Start(t, cfg), store: &sdk.MemoryCache{}, logs: &webLogs{}}
 	bin := testbin.Build(t, "./plugins/authcode", "credhost-plugin-authcode")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), w.srv.CACertPEM(), 0o644); err != nil {
@@ -80,7 +79,7 @@ ca_file = "ca.pem"
 mode = "webapp"
 client_secret = "env:WEB_APP_SECRET"
 `, w.srv.Authority(emulator.DefaultTenantID), webAppID)
-	file, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(body))
+	file, err := client.ParseConfig(filepath.Join(dir, "config.toml"), []byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +89,7 @@ client_secret = "env:WEB_APP_SECRET"
 		}
 		return ""
 	}
-	w.cred, err = sdk.New(file, "web", &sdk.Options{PluginDirs: []string{filepath.Dir(bin)}, Getenv: getenv, Store: w.store,
+	w.cred, err = client.New(t.Context(), file, "web", &client.Options{PluginDirs: []string{filepath.Dir(bin)}, Getenv: getenv, Store: w.store,
 		Log: zerolog.New(w.logs).Level(zerolog.DebugLevel)})
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +175,7 @@ func (w *webWorld) partitions(t *testing.T) map[string][]byte {
 	}
 	out := map[string][]byte{}
 	for _, k := range keys {
-		if strings.HasSuffix(k, core.SignInSuffix) {
+		if strings.HasSuffix(k, sdk.SignInSuffix) {
 			continue // the sign-in records beside the partitions
 		}
 		b, err := w.store.Load(t.Context(), k)
@@ -189,15 +188,15 @@ func (w *webWorld) partitions(t *testing.T) map[string][]byte {
 }
 
 // signInRecord returns the sign-in record of sub-key home (zero if none).
-func (w *webWorld) signInRecord(t *testing.T, home string) core.SignInRecord {
+func (w *webWorld) signInRecord(t *testing.T, home string) sdk.SignInRecord {
 	t.Helper()
 	keys, err := w.store.Keys(t.Context(), "state|web|authcode|")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec core.SignInRecord
+	var rec sdk.SignInRecord
 	for _, k := range keys {
-		if strings.HasSuffix(k, "|"+home+core.SignInSuffix) {
+		if strings.HasSuffix(k, "|"+home+sdk.SignInSuffix) {
 			b, err := w.store.Load(t.Context(), k)
 			if err != nil || json.Unmarshal(b.Data, &rec) != nil {
 				t.Fatalf("sign-in record %s: %s, %v", k, b.Data, err)
@@ -458,10 +457,10 @@ func TestWebAppUsersConcurrently(t *testing.T) {
 	cfg.Tenants[0].Apps = append(cfg.Tenants[0].Apps, emulator.App{ClientID: webAppID, Secrets: []string{webAppSecret}, RedirectURIs: []string{webRedirect}})
 	srv := emulatortest.Start(t, cfg)
 	f := &flow{newHTTP: httpclient.New, env: environ{goos: "linux", getenv: func(string) string { return "" }}}
-	client := plugin.TestConnect(t, f, zerolog.Nop())
-	if err := client.Configure(t.Context(), core.FlowConfig{Profile: "p", Authority: srv.Authority(emulator.DefaultTenantID), ClientID: webAppID,
-		Options: map[string]string{optMode: modeWebApp}, Secrets: map[string]core.Secret{"client_secret": core.NewSecret(webAppSecret)},
-		CACertificates: srv.CACertPEM()}, &core.MemoryCache{}); err != nil {
+	client := plugintest.Connect(t, f, zerolog.Nop())
+	if err := client.Configure(t.Context(), sdk.FlowConfig{Profile: "p", Authority: srv.Authority(emulator.DefaultTenantID), ClientID: webAppID,
+		Options: map[string]string{optMode: modeWebApp}, Secrets: map[string]sdk.Secret{"client_secret": sdk.NewSecret(webAppSecret)},
+		CACertificates: srv.CACertPEM()}, &sdk.MemoryCache{}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -469,7 +468,7 @@ func TestWebAppUsersConcurrently(t *testing.T) {
 	users := map[string]string{} // home account id → username
 	for _, u := range [][2]string{{emulator.DefaultUsername, emulator.DefaultPassword}, {daveUser, davePass}} {
 		c := signInAs(t, srv, u[0], u[1], webRedirect)
-		tok, err := client.GetToken(ctx, core.TokenRequest{Scopes: c.Scopes, UserAssertion: webapp.CodeAssertion(c), ForceRefresh: true}, core.NoUI)
+		tok, err := client.GetToken(ctx, sdk.TokenRequest{Scopes: c.Scopes, UserAssertion: webapp.CodeAssertion(c), ForceRefresh: true}, sdk.NoUI)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -482,7 +481,7 @@ func TestWebAppUsersConcurrently(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				tok, err := client.GetToken(ctx, core.TokenRequest{Scopes: []string{graphRead}, Account: home}, core.NoUI)
+				tok, err := client.GetToken(ctx, sdk.TokenRequest{Scopes: []string{graphRead}, Account: home}, sdk.NoUI)
 				if err != nil || tok.Account.Username != name {
 					t.Errorf("silent for %s: %+v, %v", name, tok.Account, err)
 					return
@@ -525,16 +524,16 @@ func TestUserClientsBound(t *testing.T) {
 func TestWebAppConfigure(t *testing.T) {
 	srv := emulatortest.StartOptions(t, emulator.Options{})
 	f := &flow{newHTTP: httpclient.New, env: environ{goos: "linux", getenv: func(string) string { return "" }}}
-	client := plugin.TestConnect(t, f, zerolog.Nop())
-	configure := func(options map[string]string, secrets map[string]core.Secret) error {
-		return client.Configure(t.Context(), core.FlowConfig{Profile: "p", Authority: srv.Authority(emulator.DefaultTenantID),
-			ClientID: webAppID, Options: options, Secrets: secrets, CACertificates: srv.CACertPEM()}, &core.MemoryCache{})
+	client := plugintest.Connect(t, f, zerolog.Nop())
+	configure := func(options map[string]string, secrets map[string]sdk.Secret) error {
+		return client.Configure(t.Context(), sdk.FlowConfig{Profile: "p", Authority: srv.Authority(emulator.DefaultTenantID),
+			ClientID: webAppID, Options: options, Secrets: secrets, CACertificates: srv.CACertPEM()}, &sdk.MemoryCache{})
 	}
-	secret := map[string]core.Secret{"client_secret": core.NewSecret(webAppSecret)}
+	secret := map[string]sdk.Secret{"client_secret": sdk.NewSecret(webAppSecret)}
 	for _, tc := range []struct {
 		name    string
 		options map[string]string
-		secrets map[string]core.Secret
+		secrets map[string]sdk.Secret
 		fields  []string // nil: valid
 	}{
 		{"secret", map[string]string{optMode: modeWebApp}, secret, nil},
@@ -547,7 +546,7 @@ func TestWebAppConfigure(t *testing.T) {
 		{"plain credential without the mode", map[string]string{"client_assertion_command": "echo x"}, nil, []string{"client_assertion_command"}},
 	} {
 		err := configure(tc.options, tc.secrets)
-		var ce *core.ConfigError
+		var ce *sdk.ConfigError
 		var fields []string
 		if errors.As(err, &ce) {
 			for _, fe := range ce.Fields {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/sdk"
 )
 
@@ -296,10 +295,10 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Check implements core.Checker for `credhost doctor`: whether az is
+// Check implements sdk.Checker for `credhost doctor`: whether az is
 // installed. Whether someone is signed in takes running it, which only a
 // token request does.
-func (f *flow) Check(context.Context, core.Services) error {
+func (f *flow) Check(context.Context, sdk.Services) error {
 	f.mu.Lock()
 	st := f.state
 	f.mu.Unlock()
@@ -316,6 +315,6 @@ func (f *flow) Check(context.Context, core.Services) error {
 
 // Interface guards.
 var (
-	_ sdk.Flow     = (*flow)(nil)
-	_ core.Checker = (*flow)(nil)
+	_ sdk.Flow    = (*flow)(nil)
+	_ sdk.Checker = (*flow)(nil)
 )

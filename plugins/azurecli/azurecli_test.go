@@ -11,6 +11,7 @@ import (
 
 	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 	"github.com/credhost/credhost/sdk/plugintest"
 )
 
@@ -190,7 +191,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestThroughHost: through sdk.Open and the real plugin process, az finds
+// TestThroughHost: through client.Open and the real plugin process, az finds
 // its login only because the host passes AZURE_CONFIG_DIR (from its own
 // environment, here its Getenv), which the flow's Describe names.
 func TestThroughHost(t *testing.T) {
@@ -208,7 +209,7 @@ chain     = ["azurecli"]
 backend = "memory"
 `)
 	env := map[string]string{"AZURE_CONFIG_DIR": configDir, "CREDHOST_SYSTEM_CONFIG": filepath.Join(dir, "none.toml")}
-	c, err := sdk.Open("dev", &sdk.Options{ConfigPath: path, PluginDirs: []string{filepath.Dir(bin)}, Getenv: func(k string) string { return env[k] }})
+	c, err := client.Open(t.Context(), "dev", &client.Options{ConfigPath: path, PluginDirs: []string{filepath.Dir(bin)}, Getenv: func(k string) string { return env[k] }})
 	if err != nil {
 		t.Fatal(err)
 	}

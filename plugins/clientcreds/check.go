@@ -3,15 +3,15 @@ package main
 import (
 	"context"
 
-	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/clientauth"
+	"github.com/credhost/credhost/sdk"
 )
 
-// Check implements core.Checker: once Configure accepted a credential
+// Check implements sdk.Checker: once Configure accepted a credential
 // (the secret resolved, the certificate parsed, the assertion source
 // set), client credentials run anywhere the IdP can be reached, which
 // only --probe finds out.
-func (f *flow) Check(context.Context, core.Services) error {
+func (f *flow) Check(context.Context, sdk.Services) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.state == nil {
@@ -20,4 +20,4 @@ func (f *flow) Check(context.Context, core.Services) error {
 	return nil
 }
 
-var _ core.Checker = (*flow)(nil)
+var _ sdk.Checker = (*flow)(nil)

@@ -11,9 +11,9 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/clientauth"
 	"github.com/credhost/credhost/internal/msalcache"
+	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/msalerr"
 )
 
@@ -28,7 +28,7 @@ const (
 const cacheKey = ""
 
 // newFlow returns the client credentials flow, unconfigured.
-func newFlow() core.Flow { return &flow{} }
+func newFlow() sdk.Flow { return &flow{} }
 
 // flow is the OAuth 2.0 client credentials grant (app-only tokens) with any
 // client authentication clientauth supports. It is safe for concurrent use:
@@ -41,7 +41,7 @@ type flow struct {
 // state is one successful Configure: the settings, the credential, and the
 // MSAL client built on first use.
 type state struct {
-	cfg  core.FlowConfig
+	cfg  sdk.FlowConfig
 	cred confidential.Credential
 	http *http.Client
 
@@ -50,9 +50,9 @@ type state struct {
 	adapter *msalcache.Adapter
 }
 
-// Describe implements core.Flow.
-func (f *flow) Describe() core.Description {
-	return core.Description{
+// Describe implements sdk.Flow.
+func (f *flow) Describe() sdk.Description {
+	return sdk.Description{
 		Name:             flowName,
 		Version:          flowVersion,
 		Interactive:      false,
@@ -61,10 +61,10 @@ func (f *flow) Describe() core.Description {
 	}
 }
 
-// Configure implements core.Flow: it checks the authority, client id and
+// Configure implements sdk.Flow: it checks the authority, client id and
 // client authentication, and builds the HTTP client, without network I/O.
 // On error the previous configuration (if any) stays in force.
-func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
+func (f *flow) Configure(ctx context.Context, cfg sdk.FlowConfig) error {
 	cred, hc, err := clientauth.Setup(flowName, "the client credentials grant", cfg)
 	if err != nil {
 		return err
@@ -77,26 +77,26 @@ func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
 	return nil
 }
 
-// GetToken implements core.Flow. A token cached by MSAL (in the host's
+// GetToken implements sdk.Flow. A token cached by MSAL (in the host's
 // cache) is returned while it is valid, unless req.ForceRefresh or
-// req.Claims asks for a new one. Errors are *core.Error; an unconfigured
+// req.Claims asks for a new one. Errors are *sdk.Error; an unconfigured
 // flow is Unavailable.
-func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Services) (core.Token, error) {
+func (f *flow) GetToken(ctx context.Context, req sdk.TokenRequest, host sdk.Services) (sdk.Token, error) {
 	f.mu.Lock()
 	st := f.state
 	f.mu.Unlock()
 	if st == nil {
-		return core.Token{}, clientauth.NotConfigured(flowName)
+		return sdk.Token{}, clientauth.NotConfigured(flowName)
 	}
 	scopes := req.NormalizedScopes()
 	if len(scopes) == 0 {
-		return core.Token{}, &core.Error{Kind: core.KindFailed, Flow: flowName,
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindFailed, Flow: flowName,
 			Err:  errors.New("no scopes requested"),
 			Hint: "client credentials need a resource scope ending in /.default, e.g. https://graph.microsoft.com/.default"}
 	}
 	client, err := st.msal()
 	if err != nil {
-		return core.Token{}, msalerr.Classify(flowName, err)
+		return sdk.Token{}, msalerr.Classify(flowName, err)
 	}
 
 	ctx = msalcache.WithStore(ctx, host.Cache)
@@ -116,13 +116,13 @@ func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Se
 	start := time.Now()
 	res, err := client.AcquireTokenByCredential(ctx, scopes, opts...)
 	if err != nil {
-		return core.Token{}, msalerr.Classify(flowName, err)
+		return sdk.Token{}, msalerr.Classify(flowName, err)
 	}
 	zerolog.Ctx(ctx).Debug().Str("flow", flowName).Str("tenant", req.TenantID).
 		Strs("scopes", scopes).Bool("cache", res.Metadata.TokenSource == confidential.TokenSourceCache).
 		Int64("duration_ms", time.Since(start).Milliseconds()).Msg("token acquired")
-	return core.Token{
-		AccessToken: core.NewSecret(res.AccessToken),
+	return sdk.Token{
+		AccessToken: sdk.NewSecret(res.AccessToken),
 		TokenType:   "Bearer",
 		ExpiresOn:   res.ExpiresOn,
 		RefreshOn:   res.Metadata.RefreshOn,
@@ -148,4 +148,4 @@ func (s *state) msal() (*confidential.Client, error) {
 }
 
 // Interface guards.
-var _ core.Flow = (*flow)(nil)
+var _ sdk.Flow = (*flow)(nil)

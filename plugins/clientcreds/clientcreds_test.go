@@ -14,14 +14,14 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/jwtpeek"
-	"github.com/credhost/credhost/core/plugin"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/clientauth"
 	"github.com/credhost/credhost/internal/testkit/clientauthtest"
 	"github.com/credhost/credhost/internal/testkit/recui"
+	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/jwtpeek"
+	"github.com/credhost/credhost/sdk/plugintest"
 )
 
 const (
@@ -61,8 +61,8 @@ func startIdP(t *testing.T) *idp {
 }
 
 // config returns the flow settings for clientID against the default tenant.
-func (p *idp) config(clientID string, options map[string]string, secrets map[string]core.Secret) core.FlowConfig {
-	return core.FlowConfig{
+func (p *idp) config(clientID string, options map[string]string, secrets map[string]sdk.Secret) sdk.FlowConfig {
+	return sdk.FlowConfig{
 		Profile:        "test",
 		Authority:      p.srv.Authority(emulator.DefaultTenantID),
 		ClientID:       clientID,
@@ -81,7 +81,7 @@ func (p *idp) federatedToken(t *testing.T) string {
 	return tok
 }
 
-func configured(t *testing.T, cfg core.FlowConfig) core.Flow {
+func configured(t *testing.T, cfg sdk.FlowConfig) sdk.Flow {
 	t.Helper()
 	f := newFlow()
 	if err := f.Configure(context.Background(), cfg); err != nil {
@@ -90,15 +90,15 @@ func configured(t *testing.T, cfg core.FlowConfig) core.Flow {
 	return f
 }
 
-func getToken(ctx context.Context, f core.Flow, cache core.Cache, req core.TokenRequest) (core.Token, error) {
+func getToken(ctx context.Context, f sdk.Flow, cache sdk.Cache, req sdk.TokenRequest) (sdk.Token, error) {
 	if req.Scopes == nil {
 		req.Scopes = []string{graph}
 	}
-	return f.GetToken(ctx, req, core.Services{Cache: cache, UI: &recui.UI{}})
+	return f.GetToken(ctx, req, sdk.Services{Cache: cache, UI: &recui.UI{}})
 }
 
 // claims decodes an access token's payload.
-func claims(t *testing.T, tok core.Token) map[string]any {
+func claims(t *testing.T, tok sdk.Token) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := jwtpeek.Claims(tok.AccessToken.Reveal(), &m); err != nil {
@@ -107,10 +107,10 @@ func claims(t *testing.T, tok core.Token) map[string]any {
 	return m
 }
 
-func secretsOf(kv ...string) map[string]core.Secret {
-	m := map[string]core.Secret{}
+func secretsOf(kv ...string) map[string]sdk.Secret {
+	m := map[string]sdk.Secret{}
 	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = core.NewSecret(kv[i+1])
+		m[kv[i]] = sdk.NewSecret(kv[i+1])
 	}
 	return m
 }
@@ -131,24 +131,24 @@ func TestDescribe(t *testing.T) {
 func TestConfigureErrors(t *testing.T) {
 	tests := []struct {
 		name   string
-		cfg    core.FlowConfig
+		cfg    sdk.FlowConfig
 		fields []string
 	}{
-		{name: "no credential", cfg: core.FlowConfig{Authority: "https://login.microsoftonline.com/contoso.onmicrosoft.com", ClientID: "c"},
+		{name: "no credential", cfg: sdk.FlowConfig{Authority: "https://login.microsoftonline.com/contoso.onmicrosoft.com", ClientID: "c"},
 			fields: []string{"client_secret|certificate|client_assertion|client_assertion_command|federated_token_file"}},
-		{name: "multi-tenant authority", cfg: core.FlowConfig{Authority: "https://login.microsoftonline.com/organizations", ClientID: "c", Secrets: secretsOf("client_secret", "s")},
+		{name: "multi-tenant authority", cfg: sdk.FlowConfig{Authority: "https://login.microsoftonline.com/organizations", ClientID: "c", Secrets: secretsOf("client_secret", "s")},
 			fields: []string{"authority"}},
-		{name: "missing client id and authority", cfg: core.FlowConfig{Secrets: secretsOf("client_secret", "s")},
+		{name: "missing client id and authority", cfg: sdk.FlowConfig{Secrets: secretsOf("client_secret", "s")},
 			fields: []string{"client_id", "authority"}},
-		{name: "bad CA", cfg: core.FlowConfig{Authority: "https://h/t", ClientID: "c", Secrets: secretsOf("client_secret", "s"), CACertificates: []byte("junk")},
+		{name: "bad CA", cfg: sdk.FlowConfig{Authority: "https://h/t", ClientID: "c", Secrets: secretsOf("client_secret", "s"), CACertificates: []byte("junk")},
 			fields: []string{"ca_file"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := newFlow().Configure(context.Background(), tt.cfg)
-			var ce *core.ConfigError
+			var ce *sdk.ConfigError
 			if !errors.As(err, &ce) || ce.Flow != "clientcreds" {
-				t.Fatalf("Configure() = %v, want *core.ConfigError of clientcreds", err)
+				t.Fatalf("Configure() = %v, want *sdk.ConfigError of clientcreds", err)
 			}
 			var got []string
 			for _, f := range ce.Fields {
@@ -163,9 +163,9 @@ func TestConfigureErrors(t *testing.T) {
 
 func TestUnconfigured(t *testing.T) {
 	f := newFlow()
-	_ = f.Configure(context.Background(), core.FlowConfig{}) // fails; the host may still call GetToken
-	_, err := getToken(context.Background(), f, &core.MemoryCache{}, core.TokenRequest{})
-	if core.KindOf(err) != core.KindUnavailable {
+	_ = f.Configure(context.Background(), sdk.FlowConfig{}) // fails; the host may still call GetToken
+	_, err := getToken(context.Background(), f, &sdk.MemoryCache{}, sdk.TokenRequest{})
+	if sdk.KindOf(err) != sdk.KindUnavailable {
 		t.Fatalf("GetToken() = %v, want Unavailable", err)
 	}
 }
@@ -184,7 +184,7 @@ func TestCredentials(t *testing.T) {
 		name     string
 		clientID string
 		options  map[string]string
-		secrets  map[string]core.Secret
+		secrets  map[string]sdk.Secret
 		azpacr   string
 		skip     string
 	}{
@@ -204,7 +204,7 @@ func TestCredentials(t *testing.T) {
 				t.Skip(tt.skip)
 			}
 			f := configured(t, p.config(tt.clientID, tt.options, tt.secrets))
-			tok, err := getToken(context.Background(), f, &core.MemoryCache{}, core.TokenRequest{})
+			tok, err := getToken(context.Background(), f, &sdk.MemoryCache{}, sdk.TokenRequest{})
 			if err != nil {
 				t.Fatalf("GetToken() error = %v", err)
 			}
@@ -222,12 +222,12 @@ func TestCredentials(t *testing.T) {
 func TestWrongSecret(t *testing.T) {
 	p := startIdP(t)
 	f := configured(t, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", wrongSecret)))
-	_, err := getToken(context.Background(), f, &core.MemoryCache{}, core.TokenRequest{})
-	var e *core.Error
+	_, err := getToken(context.Background(), f, &sdk.MemoryCache{}, sdk.TokenRequest{})
+	var e *sdk.Error
 	if !errors.As(err, &e) {
-		t.Fatalf("GetToken() = %v, want *core.Error", err)
+		t.Fatalf("GetToken() = %v, want *sdk.Error", err)
 	}
-	if e.Kind != core.KindFailed || e.Code != 7000215 || e.OAuthCode != "invalid_client" || e.Flow != "clientcreds" || e.Hint == "" || e.CorrelationID == "" {
+	if e.Kind != sdk.KindFailed || e.Code != 7000215 || e.OAuthCode != "invalid_client" || e.Flow != "clientcreds" || e.Hint == "" || e.CorrelationID == "" {
 		t.Errorf("error = kind %v code %d oauth %q flow %q hint %q correlation %q", e.Kind, e.Code, e.OAuthCode, e.Flow, e.Hint, e.CorrelationID)
 	}
 	if !strings.Contains(err.Error(), "AADSTS7000215") || strings.Contains(err.Error(), wrongSecret) {
@@ -242,11 +242,11 @@ func TestWrongSecret(t *testing.T) {
 func TestCache(t *testing.T) {
 	p := startIdP(t)
 	cfg := p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret))
-	cache := &core.MemoryCache{}
+	cache := &sdk.MemoryCache{}
 	ctx := context.Background()
 	f := configured(t, cfg)
 
-	first, err := getToken(ctx, f, cache, core.TokenRequest{})
+	first, err := getToken(ctx, f, cache, sdk.TokenRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,20 +260,20 @@ func TestCache(t *testing.T) {
 
 	steps := []struct {
 		name      string
-		flow      core.Flow
-		req       core.TokenRequest
+		flow      sdk.Flow
+		req       sdk.TokenRequest
 		wantCalls int // added token endpoint calls
 		sameToken bool
 	}{
 		{name: "second call is silent", flow: f, wantCalls: 0, sameToken: true},
-		{name: "scopes normalized", flow: f, req: core.TokenRequest{Scopes: []string{" " + graph, graph}}, wantCalls: 0, sameToken: true},
+		{name: "scopes normalized", flow: f, req: sdk.TokenRequest{Scopes: []string{" " + graph, graph}}, wantCalls: 0, sameToken: true},
 		{name: "restarted plugin reads the host cache", flow: configured(t, cfg), wantCalls: 0, sameToken: true},
-		{name: "force refresh", flow: f, req: core.TokenRequest{ForceRefresh: true}, wantCalls: 1},
+		{name: "force refresh", flow: f, req: sdk.TokenRequest{ForceRefresh: true}, wantCalls: 1},
 		{name: "after force refresh the new token is cached", flow: f, wantCalls: 0},
-		{name: "claims skip the cache", flow: f, req: core.TokenRequest{Claims: `{"access_token":{"xms_cc":{"values":["cp1"]}}}`}, wantCalls: 1},
-		{name: "other resource", flow: f, req: core.TokenRequest{Scopes: []string{"https://vault.azure.net/.default"}}, wantCalls: 1},
+		{name: "claims skip the cache", flow: f, req: sdk.TokenRequest{Claims: `{"access_token":{"xms_cc":{"values":["cp1"]}}}`}, wantCalls: 1},
+		{name: "other resource", flow: f, req: sdk.TokenRequest{Scopes: []string{"https://vault.azure.net/.default"}}, wantCalls: 1},
 	}
-	var last core.Token
+	var last sdk.Token
 	for _, s := range steps {
 		tok, err := getToken(ctx, s.flow, cache, s.req)
 		if err != nil {
@@ -300,10 +300,10 @@ func TestCache(t *testing.T) {
 func TestTenantOverride(t *testing.T) {
 	p := startIdP(t)
 	f := configured(t, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret)))
-	cache := &core.MemoryCache{}
+	cache := &sdk.MemoryCache{}
 	ctx := context.Background()
 
-	home, err := getToken(ctx, f, cache, core.TokenRequest{})
+	home, err := getToken(ctx, f, cache, sdk.TokenRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestTenantOverride(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ {
 		before := p.srv.Count("token")
-		tok, err := getToken(ctx, f, cache, core.TokenRequest{TenantID: otherTenant})
+		tok, err := getToken(ctx, f, cache, sdk.TokenRequest{TenantID: otherTenant})
 		if err != nil {
 			t.Fatalf("override %d: %v", i, err)
 		}
@@ -325,7 +325,7 @@ func TestTenantOverride(t *testing.T) {
 	}
 	// The home tenant's token is still cached next to the other's.
 	before := p.srv.Count("token")
-	if tok, err := getToken(ctx, f, cache, core.TokenRequest{}); err != nil || tok.AccessToken.Reveal() != home.AccessToken.Reveal() || p.srv.Count("token") != before {
+	if tok, err := getToken(ctx, f, cache, sdk.TokenRequest{}); err != nil || tok.AccessToken.Reveal() != home.AccessToken.Reveal() || p.srv.Count("token") != before {
 		t.Errorf("home token after override: err %v, same %v, calls %d", err, tok.AccessToken.Reveal() == home.AccessToken.Reveal(), p.srv.Count("token")-before)
 	}
 }
@@ -337,10 +337,10 @@ func TestFederatedTokenRotation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "azure-identity-token")
 	f := configured(t, p.config(fedAppID, map[string]string{"federated_token_file": path}, nil))
 	ctx := context.Background()
-	cache := &core.MemoryCache{}
+	cache := &sdk.MemoryCache{}
 
-	_, err := getToken(ctx, f, cache, core.TokenRequest{})
-	if core.KindOf(err) != core.KindFailed || !strings.Contains(err.Error(), path) {
+	_, err := getToken(ctx, f, cache, sdk.TokenRequest{})
+	if sdk.KindOf(err) != sdk.KindFailed || !strings.Contains(err.Error(), path) {
 		t.Fatalf("missing file: GetToken() = %v, want a failure naming %s", err, path)
 	}
 
@@ -352,15 +352,15 @@ func TestFederatedTokenRotation(t *testing.T) {
 	if err := os.WriteFile(path, []byte(expired), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = getToken(ctx, f, cache, core.TokenRequest{})
-	var e *core.Error
+	_, err = getToken(ctx, f, cache, sdk.TokenRequest{})
+	var e *sdk.Error
 	if !errors.As(err, &e) || e.Code == 0 || strings.Contains(err.Error(), expired) {
 		t.Fatalf("expired token: GetToken() = %v, want an AADSTS error without the token", err)
 	}
 	if err := os.WriteFile(path, []byte(p.federatedToken(t)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := getToken(ctx, f, cache, core.TokenRequest{}); err != nil {
+	if _, err := getToken(ctx, f, cache, sdk.TokenRequest{}); err != nil {
 		t.Fatalf("rotated token: %v", err)
 	}
 }
@@ -370,8 +370,8 @@ func TestCanceled(t *testing.T) {
 	f := configured(t, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret)))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := getToken(ctx, f, &core.MemoryCache{}, core.TokenRequest{})
-	if !errors.Is(err, context.Canceled) || core.KindOf(err) != core.KindFailed {
+	_, err := getToken(ctx, f, &sdk.MemoryCache{}, sdk.TokenRequest{})
+	if !errors.Is(err, context.Canceled) || sdk.KindOf(err) != sdk.KindFailed {
 		t.Fatalf("GetToken() = %v, want KindFailed wrapping context.Canceled", err)
 	}
 }
@@ -381,9 +381,9 @@ func TestUntrustedCA(t *testing.T) {
 	cfg := p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret))
 	cfg.CACertificates = nil
 	f := configured(t, cfg)
-	_, err := getToken(context.Background(), f, &core.MemoryCache{}, core.TokenRequest{})
-	var e *core.Error
-	if !errors.As(err, &e) || e.Kind != core.KindFailed || !strings.Contains(e.Hint, "ca_file") {
+	_, err := getToken(context.Background(), f, &sdk.MemoryCache{}, sdk.TokenRequest{})
+	var e *sdk.Error
+	if !errors.As(err, &e) || e.Kind != sdk.KindFailed || !strings.Contains(e.Hint, "ca_file") {
 		t.Fatalf("GetToken() = %v, want a failure hinting at ca_file", err)
 	}
 }
@@ -394,14 +394,14 @@ func TestNoHostCache(t *testing.T) {
 	p := startIdP(t)
 	f := configured(t, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret)))
 	for i := 0; i < 2; i++ {
-		if _, err := getToken(context.Background(), f, nil, core.TokenRequest{}); err != nil {
+		if _, err := getToken(context.Background(), f, nil, sdk.TokenRequest{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n := p.srv.Count("token"); n != 1 {
 		t.Errorf("token endpoint calls = %d, want 1", n)
 	}
-	if _, err := getToken(context.Background(), f, nil, core.TokenRequest{ForceRefresh: true}); err != nil {
+	if _, err := getToken(context.Background(), f, nil, sdk.TokenRequest{ForceRefresh: true}); err != nil {
 		t.Fatal(err)
 	}
 	if n := p.srv.Count("token"); n != 2 {
@@ -415,8 +415,8 @@ func TestNoHostCache(t *testing.T) {
 func TestConcurrent(t *testing.T) {
 	p := startIdP(t)
 	cfg := p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret))
-	flows := []core.Flow{configured(t, cfg), configured(t, cfg)}
-	cache := &core.MemoryCache{}
+	flows := []sdk.Flow{configured(t, cfg), configured(t, cfg)}
+	cache := &sdk.MemoryCache{}
 	scopes := []string{graph, "https://vault.azure.net/.default", "https://storage.azure.com/.default"}
 	var wg sync.WaitGroup
 	errs := make(chan error, 30)
@@ -424,7 +424,7 @@ func TestConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := core.TokenRequest{Scopes: []string{scopes[i%len(scopes)]}}
+			req := sdk.TokenRequest{Scopes: []string{scopes[i%len(scopes)]}}
 			if i%2 == 1 {
 				req.TenantID = otherTenant
 			}
@@ -443,7 +443,7 @@ func TestConcurrent(t *testing.T) {
 	f := configured(t, cfg)
 	before := p.srv.Count("token")
 	for i := 0; i < 6; i++ {
-		req := core.TokenRequest{Scopes: []string{scopes[i%len(scopes)]}}
+		req := sdk.TokenRequest{Scopes: []string{scopes[i%len(scopes)]}}
 		if i%2 == 1 {
 			req.TenantID = otherTenant
 		}
@@ -461,13 +461,13 @@ func TestConcurrent(t *testing.T) {
 func TestOverPlugin(t *testing.T) {
 	p := startIdP(t)
 	ctx := context.Background()
-	cache := &core.MemoryCache{}
-	c := plugin.TestConnect(t, newFlow(), zerolog.Nop())
+	cache := &sdk.MemoryCache{}
+	c := plugintest.Connect(t, newFlow(), zerolog.Nop())
 	if err := c.Configure(ctx, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret)), cache); err != nil {
 		t.Fatalf("Configure() = %v", err)
 	}
 	for i := 0; i < 2; i++ {
-		tok, err := c.GetToken(ctx, core.TokenRequest{Scopes: []string{graph}}, &recui.UI{})
+		tok, err := c.GetToken(ctx, sdk.TokenRequest{Scopes: []string{graph}}, &recui.UI{})
 		if err != nil {
 			t.Fatalf("GetToken() = %v", err)
 		}
@@ -482,13 +482,13 @@ func TestOverPlugin(t *testing.T) {
 		t.Errorf("host cache entries = %d, want 1", cache.Len())
 	}
 
-	bad := plugin.TestConnect(t, newFlow(), zerolog.Nop())
-	if err := bad.Configure(ctx, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", wrongSecret)), &core.MemoryCache{}); err != nil {
+	bad := plugintest.Connect(t, newFlow(), zerolog.Nop())
+	if err := bad.Configure(ctx, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", wrongSecret)), &sdk.MemoryCache{}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := bad.GetToken(ctx, core.TokenRequest{Scopes: []string{graph}}, &recui.UI{})
-	var e *core.Error
-	if !errors.As(err, &e) || e.Kind != core.KindFailed || e.Code != 7000215 || e.Hint == "" || strings.Contains(err.Error(), wrongSecret) {
+	_, err := bad.GetToken(ctx, sdk.TokenRequest{Scopes: []string{graph}}, &recui.UI{})
+	var e *sdk.Error
+	if !errors.As(err, &e) || e.Kind != sdk.KindFailed || e.Code != 7000215 || e.Hint == "" || strings.Contains(err.Error(), wrongSecret) {
 		t.Fatalf("GetToken(wrong secret) = %v", err)
 	}
 }

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/internal/httpclient"
+	"github.com/credhost/credhost/sdk"
 )
 
 // hostileSecret is the client secret the hostile endpoints try to obtain
@@ -73,7 +73,7 @@ func hostileDiscovery(t *testing.T, tokenEndpoint string, extra *listener) error
 	f := configured(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	tok, err := getToken(ctx, f, &core.MemoryCache{}, core.TokenRequest{})
+	tok, err := getToken(ctx, f, &sdk.MemoryCache{}, sdk.TokenRequest{})
 	if err == nil {
 		t.Fatalf("GetToken() = token for %v, want an error", tok.ExpiresOn)
 	}
@@ -88,7 +88,7 @@ func hostileDiscovery(t *testing.T, tokenEndpoint string, extra *listener) error
 func TestDowngradeByDiscovery(t *testing.T) {
 	plain := listen(t, false, func(w http.ResponseWriter, r *http.Request) {})
 	err := hostileDiscovery(t, plain.URL+"/oauth2/v2.0/token", nil)
-	if !strings.Contains(err.Error(), "refused to send a request to "+plain.URL+"/oauth2/v2.0/token") || core.KindOf(err) != core.KindFailed {
+	if !strings.Contains(err.Error(), "refused to send a request to "+plain.URL+"/oauth2/v2.0/token") || sdk.KindOf(err) != sdk.KindFailed {
 		t.Errorf("GetToken() = %v, want a refusal naming the http URL", err)
 	}
 	if n := plain.n.Load(); n != 0 {
@@ -168,27 +168,27 @@ func TestHugeAnswers(t *testing.T) {
 
 // TestTenYearExpiresIn: a token answer with a ten-year expires_in is
 // served from the flow's MSAL cache (no second request) with at most
-// core.MaxTokenLifetime left: the cache the plugin keeps is capped as
+// sdk.MaxTokenLifetime left: the cache the plugin keeps is capped as
 // well as the host's.
 func TestTenYearExpiresIn(t *testing.T) {
 	p := startIdP(t)
 	p.srv.InjectFault(emulator.Fault{Endpoint: "token", Times: 1,
 		Body: `{"token_type":"Bearer","expires_in":315360000,"ext_expires_in":315360000,"access_token":"ten-year-token"}`})
-	store := &core.MemoryCache{}
-	for i, f := range []core.Flow{
+	store := &sdk.MemoryCache{}
+	for i, f := range []sdk.Flow{
 		configured(t, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret))),
 		// A restarted plugin over the same host cache.
 		configured(t, p.config(emulator.DefaultClientID, nil, secretsOf("client_secret", emulator.DefaultClientSecret))),
 	} {
-		tok, err := getToken(context.Background(), f, store, core.TokenRequest{})
+		tok, err := getToken(context.Background(), f, store, sdk.TokenRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if tok.AccessToken.Reveal() != "ten-year-token" {
 			t.Fatalf("call %d: not the ten-year token", i)
 		}
-		if i > 0 && tok.ExpiresOn.After(time.Now().Add(core.MaxTokenLifetime+time.Minute)) {
-			t.Errorf("call %d: cached token expires in %v, want at most %v", i, time.Until(tok.ExpiresOn).Round(time.Hour), core.MaxTokenLifetime)
+		if i > 0 && tok.ExpiresOn.After(time.Now().Add(sdk.MaxTokenLifetime+time.Minute)) {
+			t.Errorf("call %d: cached token expires in %v, want at most %v", i, time.Until(tok.ExpiresOn).Round(time.Hour), sdk.MaxTokenLifetime)
 		}
 	}
 	if n := p.srv.Count("token"); n != 1 {

@@ -13,9 +13,9 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/httpclient"
 	"github.com/credhost/credhost/internal/publicclient"
+	"github.com/credhost/credhost/sdk"
 )
 
 // Flow identity.
@@ -29,7 +29,7 @@ const (
 var forbiddenTenants = []string{"common", "consumers"}
 
 // newFlow returns the device code flow, unconfigured.
-func newFlow() core.Flow { return &flow{newHTTP: httpclient.New} }
+func newFlow() sdk.Flow { return &flow{newHTTP: httpclient.New} }
 
 // flow is the OAuth 2.0 device authorization grant (RFC 8628) for a
 // public client: the user signs in on another device with a code shown
@@ -51,23 +51,23 @@ type state struct {
 	client    *publicclient.Client
 }
 
-// Describe implements core.Flow.
-func (f *flow) Describe() core.Description {
-	return core.Description{
+// Describe implements sdk.Flow.
+func (f *flow) Describe() sdk.Description {
+	return sdk.Description{
 		Name:             flowName,
 		Version:          flowVersion,
 		Interactive:      true,
-		Options:          []core.OptionSpec{publicclient.LoginHintOption()},
+		Options:          []sdk.OptionSpec{publicclient.LoginHintOption()},
 		ForbiddenTenants: slices.Clone(forbiddenTenants),
 	}
 }
 
-// Configure implements core.Flow: it checks the authority (a tenant or
+// Configure implements sdk.Flow: it checks the authority (a tenant or
 // "organizations") and the client id, and builds the MSAL client with an
 // HTTP client whose transport polls by RFC 8628 (poll.go). No network
 // I/O. On error the previous configuration (if any) stays in force.
-func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
-	ce := &core.ConfigError{Flow: flowName}
+func (f *flow) Configure(ctx context.Context, cfg sdk.FlowConfig) error {
+	ce := &sdk.ConfigError{Flow: flowName}
 	publicclient.CheckAuthority(flowName, cfg, forbiddenTenants, ce)
 	for k := range cfg.Options {
 		if k != publicclient.OptLoginHint {
@@ -96,23 +96,23 @@ func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
 	return nil
 }
 
-// GetToken implements core.Flow. It answers from the host's cache when it
+// GetToken implements sdk.Flow. It answers from the host's cache when it
 // can (a cached access token, else the refresh token); otherwise it asks
 // for a device code, shows it through host.UI before polling starts, and
 // polls until the user has signed in, the code expires or ctx ends.
-func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Services) (core.Token, error) {
+func (f *flow) GetToken(ctx context.Context, req sdk.TokenRequest, host sdk.Services) (sdk.Token, error) {
 	f.mu.Lock()
 	st := f.state
 	f.mu.Unlock()
 	if st == nil {
-		return core.Token{}, core.Unavailable(flowName, "not configured")
+		return sdk.Token{}, sdk.Unavailable(flowName, "not configured")
 	}
 	scopes, err := publicclient.Scopes(flowName, req)
 	if err != nil {
-		return core.Token{}, err
+		return sdk.Token{}, err
 	}
 	if err := publicclient.CheckTenant(flowName, req.TenantID, forbiddenTenants); err != nil {
-		return core.Token{}, err
+		return sdk.Token{}, err
 	}
 	ctx = publicclient.WithCache(ctx, host.Cache)
 	tok, err := st.client.Silent(ctx, req, scopes, st.loginHint)
@@ -124,9 +124,9 @@ func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Se
 }
 
 // signIn runs the device code grant: device code, prompt, polling.
-func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []string, claims string, ui core.UI) (core.Token, error) {
-	if !core.CanPrompt(ui) {
-		return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName,
+func (st *state) signIn(ctx context.Context, req sdk.TokenRequest, scopes []string, claims string, ui sdk.UI) (sdk.Token, error) {
+	if !sdk.CanPrompt(ui) {
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindUnavailable, Flow: flowName,
 			Err:  errors.New("a device code sign-in needs someone to show the code to, and the host has no UI"),
 			Hint: publicclient.NoUIHint(st.profile)}
 	}
@@ -140,13 +140,13 @@ func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []str
 	msal := st.client.MSAL()
 	dc, err := msal.AcquireTokenByDeviceCode(ctx, scopes, opts...)
 	if err != nil {
-		return core.Token{}, publicclient.Classify(flowName, err)
+		return sdk.Token{}, publicclient.Classify(flowName, err)
 	}
 	r := dc.Result
 	// The prompt goes out before the first poll, which waits an interval.
 	p := newPoll(time.Duration(r.Interval)*time.Second, r.ExpiresOn)
-	if err := ui.Prompt(ctx, core.Prompt{Message: r.Message, VerificationURI: r.VerificationURL, UserCode: r.UserCode, ExpiresOn: r.ExpiresOn}); err != nil {
-		return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName, Err: fmt.Errorf("showing the device code: %w", err)}
+	if err := ui.Prompt(ctx, sdk.Prompt{Message: r.Message, VerificationURI: r.VerificationURL, UserCode: r.UserCode, ExpiresOn: r.ExpiresOn}); err != nil {
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindUnavailable, Flow: flowName, Err: fmt.Errorf("showing the device code: %w", err)}
 	}
 	res, err := dc.AuthenticationResult(withPoll(ctx, p))
 	polls, slowDowns, interval := p.stats()
@@ -154,8 +154,8 @@ func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []str
 	if err != nil {
 		ferr := pollError(ctx, p, r, err)
 		ui.Progress(ctx, "device code sign-in ended without a token")
-		log.Str("kind", core.KindOf(ferr).String()).Msg("device code polling stopped")
-		return core.Token{}, ferr
+		log.Str("kind", sdk.KindOf(ferr).String()).Msg("device code polling stopped")
+		return sdk.Token{}, ferr
 	}
 	tok := st.client.SignedIn(ctx, res)
 	ui.Progress(ctx, "signed in as "+tok.Account.Username)
@@ -168,7 +168,7 @@ func pollError(ctx context.Context, p *poll, r public.DeviceCodeResult, err erro
 	if ctx.Err() != nil {
 		return publicclient.Classify(flowName, ctx.Err())
 	}
-	e := &core.Error{}
+	e := &sdk.Error{}
 	classified := publicclient.Classify(flowName, err)
 	if !errors.As(classified, &e) {
 		return classified
@@ -179,7 +179,7 @@ func pollError(ctx context.Context, p *poll, r public.DeviceCodeResult, err erro
 		if e.OAuthCode != "expired_token" {
 			code = 0
 		}
-		return &core.Error{Kind: core.KindFailed, Flow: flowName, Code: code, OAuthCode: "expired_token", CorrelationID: e.CorrelationID,
+		return &sdk.Error{Kind: sdk.KindFailed, Flow: flowName, Code: code, OAuthCode: "expired_token", CorrelationID: e.CorrelationID,
 			Err: fmt.Errorf("the device code expired at %s before anyone signed in with it", r.ExpiresOn.Local().Format("15:04:05")),
 			Hint: fmt.Sprintf("run the command again, then open %s and enter the new code within %s",
 				r.VerificationURL, humanDuration(p.lifetime))}
@@ -204,4 +204,4 @@ func humanDuration(d time.Duration) string {
 }
 
 // Interface guards.
-var _ core.Flow = (*flow)(nil)
+var _ sdk.Flow = (*flow)(nil)

@@ -12,12 +12,12 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/plugin"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/httpclient"
 	"github.com/credhost/credhost/internal/testkit/recui"
+	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/plugintest"
 )
 
 const (
@@ -30,8 +30,8 @@ const (
 type harness struct {
 	t      *testing.T
 	srv    *emulator.Server
-	client *plugin.Client
-	cache  *core.MemoryCache
+	client *plugintest.Conn
+	cache  *sdk.MemoryCache
 	ui     *recui.UI
 	logs   *syncbuf.Buffer
 	wire   *wiretap.Tap
@@ -42,7 +42,7 @@ func newHarness(t *testing.T, opts emulator.Options) *harness {
 	if opts.DeviceCodeInterval == 0 {
 		opts.DeviceCodeInterval = time.Second
 	}
-	h := &harness{t: t, cache: &core.MemoryCache{}, ui: &recui.UI{}, logs: &syncbuf.Buffer{}, wire: &wiretap.Tap{}}
+	h := &harness{t: t, cache: &sdk.MemoryCache{}, ui: &recui.UI{}, logs: &syncbuf.Buffer{}, wire: &wiretap.Tap{}}
 	opts.Logger = zerolog.New(h.logs).Level(zerolog.DebugLevel)
 	h.srv = emulatortest.StartOptions(t, opts)
 	f := &flow{newHTTP: func(ca []byte) (*http.Client, error) {
@@ -54,18 +54,18 @@ func newHarness(t *testing.T, opts emulator.Options) *harness {
 		c.Transport = h.wire
 		return c, nil
 	}}
-	h.client = plugin.TestConnect(t, f, zerolog.New(h.logs).Level(zerolog.TraceLevel))
+	h.client = plugintest.Connect(t, f, zerolog.New(h.logs).Level(zerolog.TraceLevel))
 	h.configure(h.srv.Authority(tenantID), nil)
 	return h
 }
 
 func (h *harness) configure(authority string, options map[string]string) error {
 	h.t.Helper()
-	return h.client.Configure(context.Background(), core.FlowConfig{Profile: "p", Authority: authority,
+	return h.client.Configure(context.Background(), sdk.FlowConfig{Profile: "p", Authority: authority,
 		ClientID: emulator.DefaultPublicClientID, Options: options, CACertificates: h.srv.CACertPEM()}, h.cache)
 }
 
-func (h *harness) token(ctx context.Context, req core.TokenRequest) (core.Token, error) {
+func (h *harness) token(ctx context.Context, req sdk.TokenRequest) (sdk.Token, error) {
 	h.t.Helper()
 	if req.Scopes == nil {
 		req.Scopes = []string{scope}
@@ -76,7 +76,7 @@ func (h *harness) token(ctx context.Context, req core.TokenRequest) (core.Token,
 // approveAfter approves the next prompted code as username once it has
 // been polled n times.
 func (h *harness) approveAfter(n int, username string) {
-	h.ui.OnPrompt = func(p core.Prompt) {
+	h.ui.OnPrompt = func(p sdk.Prompt) {
 		go func() {
 			deadline := time.Now().Add(time.Minute)
 			for time.Now().Before(deadline) {
@@ -120,7 +120,7 @@ func TestSignInThenSilent(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{})
 	h.approveAfter(2, emulator.DefaultUsername)
-	tok, err := h.token(t.Context(), core.TokenRequest{})
+	tok, err := h.token(t.Context(), sdk.TokenRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestSignInThenSilent(t *testing.T) {
 
 	// The second call is silent: no prompt, no request at all.
 	before := h.srv.Count("token") + h.srv.Count("devicecode")
-	tok2, err := h.token(t.Context(), core.TokenRequest{})
+	tok2, err := h.token(t.Context(), sdk.TokenRequest{})
 	if err != nil || tok2.AccessToken.Reveal() != tok.AccessToken.Reveal() {
 		t.Fatalf("silent: %v", err)
 	}
@@ -155,7 +155,7 @@ func TestSignInThenSilent(t *testing.T) {
 		t.Errorf("second call prompted (%d prompts) or called the IdP", h.ui.Count())
 	}
 	// Force refresh and another resource use the refresh token, silently.
-	for _, req := range []core.TokenRequest{{ForceRefresh: true}, {Scopes: []string{"https://graph.microsoft.com/User.Read"}}} {
+	for _, req := range []sdk.TokenRequest{{ForceRefresh: true}, {Scopes: []string{"https://graph.microsoft.com/User.Read"}}} {
 		tok3, err := h.token(t.Context(), req)
 		if err != nil || tok3.AccessToken.Reveal() == tok.AccessToken.Reveal() {
 			t.Fatalf("refresh %+v: %v", req, err)
@@ -171,7 +171,7 @@ func TestSlowDownAddsFiveSeconds(t *testing.T) {
 	h := newHarness(t, emulator.Options{})
 	h.srv.ScriptDeviceCode(emulator.DeviceCodeScript{SlowDown: 1})
 	h.approveAfter(3, emulator.DefaultUsername)
-	if _, err := h.token(t.Context(), core.TokenRequest{}); err != nil {
+	if _, err := h.token(t.Context(), sdk.TokenRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	info, polls := h.polls()
@@ -186,9 +186,9 @@ func TestExpiryIsAClearError(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{})
 	h.srv.ScriptDeviceCode(emulator.DeviceCodeScript{Lifetime: 3 * time.Second})
-	_, err := h.token(t.Context(), core.TokenRequest{})
-	var e *core.Error
-	if !errors.As(err, &e) || e.Kind != core.KindFailed || e.OAuthCode != "expired_token" ||
+	_, err := h.token(t.Context(), sdk.TokenRequest{})
+	var e *sdk.Error
+	if !errors.As(err, &e) || e.Kind != sdk.KindFailed || e.OAuthCode != "expired_token" ||
 		!strings.Contains(err.Error(), "device code expired") || !strings.Contains(e.Hint, "run the command again") {
 		t.Fatalf("err = %#v (%v)", e, err)
 	}
@@ -207,7 +207,7 @@ func TestCancelStopsPollingWithinASecond(t *testing.T) {
 	h := newHarness(t, emulator.Options{DeviceCodeInterval: 2 * time.Second})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancelledAt := make(chan time.Time, 1)
-	h.ui.OnPrompt = func(p core.Prompt) {
+	h.ui.OnPrompt = func(p sdk.Prompt) {
 		go func() {
 			for {
 				if info, _ := h.srv.DeviceCode(p.UserCode); len(info.Polls) >= 1 {
@@ -221,7 +221,7 @@ func TestCancelStopsPollingWithinASecond(t *testing.T) {
 			}
 		}()
 	}
-	_, err := h.token(ctx, core.TokenRequest{})
+	_, err := h.token(ctx, sdk.TokenRequest{})
 	returned := time.Now()
 	cancelled := <-cancelledAt
 	if !errors.Is(err, context.Canceled) {
@@ -247,7 +247,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	h.srv.InjectFault(emulator.Fault{Endpoint: "token", Drop: true, Times: 1})
 	h.srv.InjectFault(emulator.Fault{Endpoint: "token", Status: http.StatusServiceUnavailable, RetryAfter: "1", Times: 1})
 	h.approveAfter(0, emulator.DefaultUsername)
-	if _, err := h.token(t.Context(), core.TokenRequest{}); err != nil {
+	if _, err := h.token(t.Context(), sdk.TokenRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.srv.Count("token"); n != 3 {
@@ -259,9 +259,9 @@ func TestMFAUserNeedsInteraction(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{})
 	h.approveAfter(0, emulator.DefaultMFAUsername)
-	_, err := h.token(t.Context(), core.TokenRequest{})
-	var e *core.Error
-	if !errors.As(err, &e) || e.Kind != core.KindInteractionRequired || e.Code != 50076 || e.Claims == "" ||
+	_, err := h.token(t.Context(), sdk.TokenRequest{})
+	var e *sdk.Error
+	if !errors.As(err, &e) || e.Kind != sdk.KindInteractionRequired || e.Code != 50076 || e.Claims == "" ||
 		!strings.Contains(e.Hint, "multi-factor authentication") || !strings.Contains(err.Error(), "AADSTS50076") {
 		t.Fatalf("err = %v (%#v)", err, e)
 	}
@@ -270,10 +270,10 @@ func TestMFAUserNeedsInteraction(t *testing.T) {
 func TestDeclined(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{})
-	h.ui.OnPrompt = func(p core.Prompt) { _ = h.srv.DenyDeviceCode(p.UserCode) }
-	_, err := h.token(t.Context(), core.TokenRequest{})
-	var e *core.Error
-	if !errors.As(err, &e) || e.Kind != core.KindFailed || e.OAuthCode != "authorization_declined" || !strings.Contains(e.Hint, "declined") {
+	h.ui.OnPrompt = func(p sdk.Prompt) { _ = h.srv.DenyDeviceCode(p.UserCode) }
+	_, err := h.token(t.Context(), sdk.TokenRequest{})
+	var e *sdk.Error
+	if !errors.As(err, &e) || e.Kind != sdk.KindFailed || e.OAuthCode != "authorization_declined" || !strings.Contains(e.Hint, "declined") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -281,8 +281,8 @@ func TestDeclined(t *testing.T) {
 func TestNobodyToPromptIsUnavailable(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{})
-	_, err := h.client.GetToken(t.Context(), core.TokenRequest{Scopes: []string{scope}}, nil)
-	if core.KindOf(err) != core.KindUnavailable {
+	_, err := h.client.GetToken(t.Context(), sdk.TokenRequest{Scopes: []string{scope}}, nil)
+	if sdk.KindOf(err) != sdk.KindUnavailable {
 		t.Fatalf("err = %v", err)
 	}
 	time.Sleep(1500 * time.Millisecond)
@@ -296,7 +296,7 @@ func TestTenantRules(t *testing.T) {
 	h := newHarness(t, emulator.Options{})
 	for _, tenant := range []string{"common", "consumers", "Common"} {
 		err := h.configure(h.srv.Authority(tenant), nil)
-		var ce *core.ConfigError
+		var ce *sdk.ConfigError
 		if !errors.As(err, &ce) || !strings.Contains(err.Error(), "authority") || !strings.Contains(err.Error(), "rule: devicecode needs") {
 			t.Errorf("%s: err = %v", tenant, err)
 		}
@@ -304,8 +304,8 @@ func TestTenantRules(t *testing.T) {
 	if err := h.configure(h.srv.Authority("organizations"), map[string]string{"login_hint": emulator.DefaultUsername}); err != nil {
 		t.Fatalf("organizations: %v", err)
 	}
-	_, err := h.token(t.Context(), core.TokenRequest{TenantID: "consumers"})
-	if core.KindOf(err) != core.KindFailed || !strings.Contains(err.Error(), "rule: devicecode") {
+	_, err := h.token(t.Context(), sdk.TokenRequest{TenantID: "consumers"})
+	if sdk.KindOf(err) != sdk.KindFailed || !strings.Contains(err.Error(), "rule: devicecode") {
 		t.Fatalf("tenant override: %v", err)
 	}
 	if n := h.srv.Count("devicecode"); n != 0 {
@@ -320,11 +320,11 @@ func TestOrganizationsAuthority(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.approveAfter(0, emulator.DefaultUsername)
-	tok, err := h.token(t.Context(), core.TokenRequest{})
+	tok, err := h.token(t.Context(), sdk.TokenRequest{})
 	if err != nil || tok.Account.TenantID != tenantID {
 		t.Fatalf("token %+v: %v", tok, err)
 	}
-	if _, err := h.token(t.Context(), core.TokenRequest{}); err != nil || h.ui.Count() != 1 {
+	if _, err := h.token(t.Context(), sdk.TokenRequest{}); err != nil || h.ui.Count() != 1 {
 		t.Fatalf("second call: %v, prompts %d", err, h.ui.Count())
 	}
 }
@@ -336,20 +336,20 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, emulator.Options{})
 	h.approveAfter(1, emulator.DefaultUsername)
-	if _, err := h.token(t.Context(), core.TokenRequest{}); err != nil {
+	if _, err := h.token(t.Context(), sdk.TokenRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.token(t.Context(), core.TokenRequest{ForceRefresh: true}); err != nil {
+	if _, err := h.token(t.Context(), sdk.TokenRequest{ForceRefresh: true}); err != nil {
 		t.Fatal(err)
 	}
 	var errs []string
 	h.approveAfter(0, emulator.DefaultMFAUsername)
-	if _, err := h.token(t.Context(), core.TokenRequest{Account: emulator.DefaultMFAUsername}); err != nil {
+	if _, err := h.token(t.Context(), sdk.TokenRequest{Account: emulator.DefaultMFAUsername}); err != nil {
 		errs = append(errs, err.Error())
 	}
 	h.srv.ScriptDeviceCode(emulator.DeviceCodeScript{Lifetime: 2 * time.Second})
 	h.ui.OnPrompt = nil
-	if _, err := h.token(t.Context(), core.TokenRequest{Account: "nobody@contoso.onmicrosoft.com"}); err != nil {
+	if _, err := h.token(t.Context(), sdk.TokenRequest{Account: "nobody@contoso.onmicrosoft.com"}); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if len(errs) != 2 {

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/emulator"
+	"github.com/credhost/credhost/sdk"
 )
 
 // TestPollRetriesDoNotStack: the HTTP client's retrying transport
@@ -21,7 +21,7 @@ func TestPollRetriesDoNotStack(t *testing.T) {
 	h.srv.InjectFault(emulator.Fault{Endpoint: "token", Status: http.StatusServiceUnavailable, Times: 1})
 	h.srv.InjectFault(emulator.Fault{Endpoint: "token", Drop: true, Times: 1})
 	h.approveAfter(0, emulator.DefaultUsername)
-	if _, err := h.token(t.Context(), core.TokenRequest{}); err != nil {
+	if _, err := h.token(t.Context(), sdk.TokenRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.srv.Count("devicecode"); n != 2 {

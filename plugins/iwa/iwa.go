@@ -13,10 +13,10 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/federation"
 	"github.com/credhost/credhost/internal/httpclient"
 	"github.com/credhost/credhost/internal/publicclient"
+	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/msalerr"
 )
 
@@ -35,7 +35,7 @@ const optUsername = "username"
 var forbiddenTenants = []string{"common", "consumers"}
 
 // newFlow returns the IWA flow, unconfigured.
-func newFlow() core.Flow { return &flow{newHTTP: httpclient.New, env: osEnv()} }
+func newFlow() sdk.Flow { return &flow{newHTTP: httpclient.New, env: osEnv()} }
 
 // flow is Integrated Windows Authentication for Linux and macOS (MSAL Go
 // has none, its issue #30): the user's Kerberos ticket proves who they
@@ -64,23 +64,23 @@ type state struct {
 	fed       *federation.Client
 }
 
-// Describe implements core.Flow.
-func (f *flow) Describe() core.Description {
-	return core.Description{
+// Describe implements sdk.Flow.
+func (f *flow) Describe() sdk.Description {
+	return sdk.Description{
 		Name:    flowName,
 		Version: flowVersion,
-		Options: []core.OptionSpec{{Name: optUsername,
+		Options: []sdk.OptionSpec{{Name: optUsername,
 			Help: "user principal name (user@domain) to sign in as; default: the Kerberos ticket's principal with its realm in lower case"}},
 		ForbiddenTenants: slices.Clone(forbiddenTenants),
 	}
 }
 
-// Configure implements core.Flow: it checks the authority (a tenant or
+// Configure implements sdk.Flow: it checks the authority (a tenant or
 // "organizations"), the client id and the options, and builds the MSAL
 // client. No network I/O, and no Kerberos files are read: a ticket can
 // appear or expire between calls.
-func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
-	ce := &core.ConfigError{Flow: flowName}
+func (f *flow) Configure(ctx context.Context, cfg sdk.FlowConfig) error {
+	ce := &sdk.ConfigError{Flow: flowName}
 	publicclient.CheckAuthority(flowName, cfg, forbiddenTenants, ce)
 	for k := range cfg.Options {
 		if k != optUsername {
@@ -113,25 +113,25 @@ func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
 	return nil
 }
 
-// GetToken implements core.Flow. It answers from the host's cache when it
+// GetToken implements sdk.Flow. It answers from the host's cache when it
 // can (a cached access token, else the refresh token). Otherwise it signs
 // in with the Kerberos ticket: user realm (must be Federated), MEX
 // (windowstransport endpoint), WS-Trust with HTTP Negotiate, SAML bearer
 // grant. Without a usable ticket it is unavailable at once, before any
 // network I/O, so a chain moves on quickly.
-func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Services) (core.Token, error) {
+func (f *flow) GetToken(ctx context.Context, req sdk.TokenRequest, host sdk.Services) (sdk.Token, error) {
 	f.mu.Lock()
 	st := f.state
 	f.mu.Unlock()
 	if st == nil {
-		return core.Token{}, core.Unavailable(flowName, "not configured")
+		return sdk.Token{}, sdk.Unavailable(flowName, "not configured")
 	}
 	scopes, err := publicclient.Scopes(flowName, req)
 	if err != nil {
-		return core.Token{}, err
+		return sdk.Token{}, err
 	}
 	if err := publicclient.CheckTenant(flowName, req.TenantID, forbiddenTenants); err != nil {
-		return core.Token{}, err
+		return sdk.Token{}, err
 	}
 	log := zerolog.Ctx(ctx)
 	krb, krbErr := loadKerberos(f.env)
@@ -146,36 +146,36 @@ func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Se
 	}
 	if krbErr != nil {
 		log.Debug().Str("flow", flowName).Str("reason", krbErr.Error()).Msg("no Kerberos ticket; unavailable")
-		return core.Token{}, unavailable(krbErr)
+		return sdk.Token{}, unavailable(krbErr)
 	}
 	log.Debug().Str("flow", flowName).Str("principal", krb.principal).Str("username", username).Msg("signing in with the Kerberos ticket")
 	return st.signIn(ctx, req, scopes, username, krb, publicclient.Claims(req, err))
 }
 
 // signIn runs the federated sign-in with the Kerberos ticket.
-func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []string, username string, krb *kerberos, claims string) (core.Token, error) {
+func (st *state) signIn(ctx context.Context, req sdk.TokenRequest, scopes []string, username string, krb *kerberos, claims string) (sdk.Token, error) {
 	realm, err := st.fed.UserRealm(ctx, st.authority, username)
 	if err != nil {
-		return core.Token{}, federation.Classify(flowName, err)
+		return sdk.Token{}, federation.Classify(flowName, err)
 	}
 	switch realm.AccountType {
 	case federation.Federated:
 	case federation.Managed:
-		return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName,
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindUnavailable, Flow: flowName,
 			Err:  fmt.Errorf("%s is a managed (cloud-only) account: Integrated Windows Authentication needs a federated domain", username),
 			Hint: "sign in with another flow (devicecode, authcode); if the Kerberos principal maps to another account, set the username option"}
 	default:
-		return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName,
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindUnavailable, Flow: flowName,
 			Err:  fmt.Errorf("Entra ID does not know the domain of %s", username),
 			Hint: "set the username option to the account's user principal name"}
 	}
 	eps, err := st.fed.MEX(ctx, realm.FederationMetadataURL)
 	if err != nil {
-		return core.Token{}, federation.Classify(flowName, err)
+		return sdk.Token{}, federation.Classify(flowName, err)
 	}
 	ep := eps.WindowsTransport
 	if ep.IsZero() {
-		return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName,
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindUnavailable, Flow: flowName,
 			Err:  errors.New("the federation server publishes no windowstransport endpoint (Windows authentication is off)"),
 			Hint: "ask the AD FS administrator to enable the WS-Trust windowstransport endpoint, or use another flow"}
 	}
@@ -191,13 +191,13 @@ func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []str
 		var he *federation.HTTPError
 		switch {
 		case errors.Is(err, errNoKerberos):
-			return core.Token{}, unavailable(err)
+			return sdk.Token{}, unavailable(err)
 		case errors.As(err, &he) && he.Status == http.StatusUnauthorized:
-			return core.Token{}, &core.Error{Kind: core.KindUnavailable, Flow: flowName,
+			return sdk.Token{}, &sdk.Error{Kind: sdk.KindUnavailable, Flow: flowName,
 				Err:  fmt.Errorf("the federation server did not accept the Kerberos ticket of %s for %s", krb.principal, spn),
 				Hint: "check that " + spn + " is the service principal of the AD FS farm and that the ticket's realm is trusted by it"}
 		}
-		return core.Token{}, federation.Classify(flowName, err)
+		return sdk.Token{}, federation.Classify(flowName, err)
 	}
 	zerolog.Ctx(ctx).Debug().Str("flow", flowName).Str("saml", a.Version.String()).Msg("federation server issued an assertion")
 	var opts []public.AcquireByAuthCodeOption
@@ -209,14 +209,14 @@ func (st *state) signIn(ctx context.Context, req core.TokenRequest, scopes []str
 	}
 	res, err := st.client.MSAL().AcquireTokenByAuthCode(withSAMLGrant(ctx, a), samlCodePlaceholder, samlRedirectURI, scopes, opts...)
 	if err != nil {
-		return core.Token{}, msalerr.Classify(flowName, err)
+		return sdk.Token{}, msalerr.Classify(flowName, err)
 	}
 	return st.client.SignedIn(ctx, res), nil
 }
 
-// Check implements core.Checker: IWA can run when the local Kerberos
+// Check implements sdk.Checker: IWA can run when the local Kerberos
 // state holds an unexpired ticket. It reads local files only.
-func (f *flow) Check(ctx context.Context, _ core.Services) error {
+func (f *flow) Check(ctx context.Context, _ sdk.Services) error {
 	if _, err := loadKerberos(f.env); err != nil {
 		return unavailable(err)
 	}
@@ -225,7 +225,7 @@ func (f *flow) Check(ctx context.Context, _ core.Services) error {
 
 // unavailable turns a Kerberos problem into the chain's "move on".
 func unavailable(err error) error {
-	e := &core.Error{Kind: core.KindUnavailable, Flow: flowName, Err: err}
+	e := &sdk.Error{Kind: sdk.KindUnavailable, Flow: flowName, Err: err}
 	var ke *kerberosError
 	if errors.As(err, &ke) {
 		e.Hint = ke.hint
@@ -235,6 +235,6 @@ func unavailable(err error) error {
 
 // Interface guards.
 var (
-	_ core.Flow    = (*flow)(nil)
-	_ core.Checker = (*flow)(nil)
+	_ sdk.Flow    = (*flow)(nil)
+	_ sdk.Checker = (*flow)(nil)
 )

@@ -17,12 +17,12 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/plugin"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/httpclient"
 	"github.com/credhost/credhost/internal/testkit/kdctest"
+	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/plugintest"
 )
 
 const (
@@ -52,9 +52,9 @@ func fedConfig() emulator.Config {
 type harness struct {
 	t      *testing.T
 	srv    *emulator.Server
-	client *plugin.Client
+	client *plugintest.Conn
 	flow   *flow
-	cache  *core.MemoryCache
+	cache  *sdk.MemoryCache
 	logs   *syncbuf.Buffer
 	wire   *wiretap.Tap
 	dials  atomic.Int64
@@ -66,7 +66,7 @@ type harness struct {
 
 func newHarness(t *testing.T, keytab string) *harness {
 	t.Helper()
-	h := &harness{t: t, cache: &core.MemoryCache{}, logs: &syncbuf.Buffer{}, wire: &wiretap.Tap{}, vars: map[string]string{}}
+	h := &harness{t: t, cache: &sdk.MemoryCache{}, logs: &syncbuf.Buffer{}, wire: &wiretap.Tap{}, vars: map[string]string{}}
 	h.srv = emulatortest.StartOptions(t, emulator.Options{Config: fedConfig(), FederationHost: adfsHost, KerberosKeytab: keytab,
 		Logger: zerolog.New(h.logs).Level(zerolog.DebugLevel)})
 	addr := strings.TrimPrefix(h.srv.URL(), "https://")
@@ -90,7 +90,7 @@ func newHarness(t *testing.T, keytab string) *harness {
 		},
 		env: env{getenv: h.getenv, uid: func() int { return 4242 }, now: h.clock},
 	}
-	h.client = plugin.TestConnect(t, h.flow, zerolog.New(h.logs).Level(zerolog.TraceLevel))
+	h.client = plugintest.Connect(t, h.flow, zerolog.New(h.logs).Level(zerolog.TraceLevel))
 	if err := h.configure(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -122,12 +122,12 @@ func (h *harness) clock() time.Time {
 // new profile or machine: nothing cached.
 func (h *harness) configure(options map[string]string) error {
 	h.t.Helper()
-	h.cache = &core.MemoryCache{}
-	return h.client.Configure(context.Background(), core.FlowConfig{Profile: "p", Authority: h.srv.Authority(tenantID),
+	h.cache = &sdk.MemoryCache{}
+	return h.client.Configure(context.Background(), sdk.FlowConfig{Profile: "p", Authority: h.srv.Authority(tenantID),
 		ClientID: emulator.DefaultPublicClientID, Options: options, CACertificates: h.srv.CACertPEM()}, h.cache)
 }
 
-func (h *harness) token(req core.TokenRequest) (core.Token, error) {
+func (h *harness) token(req sdk.TokenRequest) (sdk.Token, error) {
 	h.t.Helper()
 	if req.Scopes == nil {
 		req.Scopes = []string{scope}
@@ -144,9 +144,9 @@ func (h *harness) requests() int {
 	return n
 }
 
-func wantKind(t *testing.T, err error, kind core.Kind, contains string) *core.Error {
+func wantKind(t *testing.T, err error, kind sdk.Kind, contains string) *sdk.Error {
 	t.Helper()
-	var e *core.Error
+	var e *sdk.Error
 	if !errors.As(err, &e) || e.Kind != kind || !strings.Contains(err.Error(), contains) {
 		t.Fatalf("err = %v (%#v), want %s containing %q", err, e, kind, contains)
 	}
@@ -165,9 +165,9 @@ func TestIWAWithRealKDC(t *testing.T) {
 	cc := kdc.Kinit("alice", alicePW)
 	h.setenv(envCCache, "FILE:"+cc)
 
-	var first core.Token
+	var first sdk.Token
 	t.Run("token with no prompt", func(t *testing.T) {
-		tok, err := h.token(core.TokenRequest{})
+		tok, err := h.token(sdk.TokenRequest{})
 		if err != nil {
 			t.Fatalf("%v\nKDC log:\n%s", err, kdc.Log())
 		}
@@ -181,11 +181,11 @@ func TestIWAWithRealKDC(t *testing.T) {
 		first = tok
 	})
 	t.Run("later calls are silent", func(t *testing.T) {
-		tok, err := h.token(core.TokenRequest{})
+		tok, err := h.token(sdk.TokenRequest{})
 		if err != nil || tok.AccessToken.Reveal() != first.AccessToken.Reveal() {
 			t.Fatalf("cached: %v", err)
 		}
-		tok, err = h.token(core.TokenRequest{ForceRefresh: true})
+		tok, err = h.token(sdk.TokenRequest{ForceRefresh: true})
 		if err != nil || tok.AccessToken.Reveal() == first.AccessToken.Reveal() {
 			t.Fatalf("refresh: %v", err)
 		}
@@ -197,7 +197,7 @@ func TestIWAWithRealKDC(t *testing.T) {
 		if err := h.configure(map[string]string{optUsername: emulator.DefaultUsername}); err != nil {
 			t.Fatal(err)
 		}
-		wantKind(t, func() error { _, err := h.token(core.TokenRequest{}); return err }(), core.KindUnavailable, "managed (cloud-only)")
+		wantKind(t, func() error { _, err := h.token(sdk.TokenRequest{}); return err }(), sdk.KindUnavailable, "managed (cloud-only)")
 		if err := h.configure(nil); err != nil {
 			t.Fatal(err)
 		}
@@ -208,8 +208,8 @@ func TestIWAWithRealKDC(t *testing.T) {
 		if err := h.configure(nil); err != nil {
 			t.Fatal(err)
 		}
-		_, err := h.token(core.TokenRequest{})
-		e := wantKind(t, err, core.KindInteractionRequired, "AADSTS50076")
+		_, err := h.token(sdk.TokenRequest{})
+		e := wantKind(t, err, sdk.KindInteractionRequired, "AADSTS50076")
 		if e.Code != 50076 || e.Claims == "" {
 			t.Errorf("error %+v", e)
 		}
@@ -223,8 +223,8 @@ func TestIWAWithRealKDC(t *testing.T) {
 		h.mu.Unlock()
 		defer func() { h.mu.Lock(); h.now = time.Time{}; h.mu.Unlock() }()
 		before := h.requests()
-		_, err := h.token(core.TokenRequest{})
-		wantKind(t, err, core.KindUnavailable, "expired")
+		_, err := h.token(sdk.TokenRequest{})
+		wantKind(t, err, sdk.KindUnavailable, "expired")
 		if h.requests() != before {
 			t.Error("an expired ticket still reached the network")
 		}
@@ -232,8 +232,8 @@ func TestIWAWithRealKDC(t *testing.T) {
 	t.Run("no Kerberos config is unavailable", func(t *testing.T) {
 		h.setenv(envConfig, filepath.Join(t.TempDir(), "absent.conf"))
 		defer h.setenv(envConfig, kdc.Krb5Conf)
-		_, err := h.token(core.TokenRequest{})
-		wantKind(t, err, core.KindUnavailable, "no Kerberos configuration")
+		_, err := h.token(sdk.TokenRequest{})
+		wantKind(t, err, sdk.KindUnavailable, "no Kerberos configuration")
 	})
 	t.Run("destroyed ticket is unavailable", func(t *testing.T) {
 		kdc.Kdestroy(cc)
@@ -241,8 +241,8 @@ func TestIWAWithRealKDC(t *testing.T) {
 			t.Fatal(err)
 		}
 		before, dials := h.requests(), h.dials.Load()
-		_, err := h.token(core.TokenRequest{})
-		e := wantKind(t, err, core.KindUnavailable, "no Kerberos ticket")
+		_, err := h.token(sdk.TokenRequest{})
+		e := wantKind(t, err, sdk.KindUnavailable, "no Kerberos ticket")
 		if !strings.Contains(e.Hint, "kinit") {
 			t.Errorf("hint %q", e.Hint)
 		}
@@ -256,8 +256,8 @@ func TestIWAWithRealKDC(t *testing.T) {
 		other := newHarness(t, kdc.AddService("HTTP/other.test.local"))
 		other.setenv(envConfig, kdc.Krb5Conf)
 		other.setenv(envCCache, "FILE:"+kdc.Kinit("alice", alicePW))
-		_, err := other.token(core.TokenRequest{})
-		wantKind(t, err, core.KindUnavailable, "did not accept the Kerberos ticket")
+		_, err := other.token(sdk.TokenRequest{})
+		wantKind(t, err, sdk.KindUnavailable, "did not accept the Kerberos ticket")
 		if other.srv.Count("token") != 0 {
 			t.Error("a refused ticket still reached the token endpoint")
 		}
@@ -267,14 +267,14 @@ func TestIWAWithRealKDC(t *testing.T) {
 		if err := h.configure(nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := h.token(core.TokenRequest{}); err != nil {
+		if _, err := h.token(sdk.TokenRequest{}); err != nil {
 			t.Fatal(err)
 		}
 		var errs []string
 		if err := h.configure(map[string]string{optUsername: bob}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := h.token(core.TokenRequest{}); err != nil {
+		if _, err := h.token(sdk.TokenRequest{}); err != nil {
 			errs = append(errs, err.Error())
 		}
 		secrets := wireSecrets(t, h.wire)
@@ -304,22 +304,22 @@ func TestUnavailableWithoutTicketIsLocal(t *testing.T) {
 	}
 	h.setenv(envConfig, conf)
 	h.setenv(envCCache, "FILE:"+filepath.Join(t.TempDir(), "krb5cc_none"))
-	next := core.Token{AccessToken: core.NewSecret("from-the-next-flow"), Flow: "next"}
-	var attempts []core.Attempt
-	chain, err := core.NewChain("p", []core.ChainMember{
-		{Name: flowName, Credential: core.CredentialFunc(func(ctx context.Context, req core.TokenRequest) (core.Token, error) {
+	next := sdk.Token{AccessToken: sdk.NewSecret("from-the-next-flow"), Flow: "next"}
+	var attempts []sdk.Attempt
+	chain, err := sdk.NewChain("p", []sdk.ChainMember{
+		{Name: flowName, Credential: sdk.CredentialFunc(func(ctx context.Context, req sdk.TokenRequest) (sdk.Token, error) {
 			return h.client.GetToken(ctx, req, nil)
 		})},
-		{Name: "next", Credential: core.CredentialFunc(func(context.Context, core.TokenRequest) (core.Token, error) { return next, nil })},
-	}, &core.ChainOptions{OnAttempt: func(a core.Attempt) { attempts = append(attempts, a) }})
+		{Name: "next", Credential: sdk.CredentialFunc(func(context.Context, sdk.TokenRequest) (sdk.Token, error) { return next, nil })},
+	}, &sdk.ChainOptions{OnAttempt: func(a sdk.Attempt) { attempts = append(attempts, a) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := chain.GetToken(t.Context(), core.TokenRequest{Scopes: []string{scope}})
+	tok, err := chain.GetToken(t.Context(), sdk.TokenRequest{Scopes: []string{scope}})
 	if err != nil || tok.Flow != "next" {
 		t.Fatalf("chain: %v %+v", err, tok)
 	}
-	if len(attempts) != 1 || core.KindOf(attempts[0].Err) != core.KindUnavailable || !strings.Contains(attempts[0].Err.Error(), "no Kerberos ticket") {
+	if len(attempts) != 1 || sdk.KindOf(attempts[0].Err) != sdk.KindUnavailable || !strings.Contains(attempts[0].Err.Error(), "no Kerberos ticket") {
 		t.Fatalf("attempts %+v", attempts)
 	}
 	if h.dials.Load() != 0 || len(h.wire.All()) != 0 || h.requests() != 0 {
@@ -327,7 +327,7 @@ func TestUnavailableWithoutTicketIsLocal(t *testing.T) {
 	}
 	// The same answer through the plugin's Check, for `credhost doctor`.
 	known, problem, err := h.client.Check(t.Context(), true)
-	if err != nil || !known || core.KindOf(problem) != core.KindUnavailable {
+	if err != nil || !known || sdk.KindOf(problem) != sdk.KindUnavailable {
 		t.Errorf("check: %v %v %v", known, problem, err)
 	}
 }
@@ -349,8 +349,8 @@ func TestConfigure(t *testing.T) {
 		{h.srv.Authority(tenantID), map[string]string{"password": "x"}, "password"},
 		{h.srv.Authority(tenantID), map[string]string{optUsername: "alice"}, optUsername},
 	} {
-		err := h.client.Configure(t.Context(), core.FlowConfig{Authority: tc.authority, ClientID: emulator.DefaultPublicClientID, Options: tc.options}, nil)
-		var ce *core.ConfigError
+		err := h.client.Configure(t.Context(), sdk.FlowConfig{Authority: tc.authority, ClientID: emulator.DefaultPublicClientID, Options: tc.options}, nil)
+		var ce *sdk.ConfigError
 		if !errors.As(err, &ce) || len(ce.Fields) == 0 || ce.Fields[0].Field != tc.field {
 			t.Errorf("%s %v: %v", tc.authority, tc.options, err)
 		}
@@ -359,7 +359,7 @@ func TestConfigure(t *testing.T) {
 	if err := h.configure(nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.token(core.TokenRequest{TenantID: "common"}); core.KindOf(err) != core.KindFailed || !strings.Contains(err.Error(), "common") {
+	if _, err := h.token(sdk.TokenRequest{TenantID: "common"}); sdk.KindOf(err) != sdk.KindFailed || !strings.Contains(err.Error(), "common") {
 		t.Errorf("tenant override: %v", err)
 	}
 }

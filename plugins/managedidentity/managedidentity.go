@@ -17,7 +17,6 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/sdk"
 )
 
@@ -369,7 +368,7 @@ func (st *state) classify(ctx context.Context, err error) error {
 	return e
 }
 
-// Check implements core.Checker for `credhost doctor`, without a network
+// Check implements sdk.Checker for `credhost doctor`, without a network
 // call: a source's variables or the DMI asset tag say whether a managed
 // identity can be here; where neither does, only a probe could tell.
 func (f *flow) Check(context.Context, sdk.Services) error {
@@ -387,6 +386,6 @@ func (f *flow) Check(context.Context, sdk.Services) error {
 
 // Interface guards.
 var (
-	_ sdk.Flow     = (*flow)(nil)
-	_ core.Checker = (*flow)(nil)
+	_ sdk.Flow    = (*flow)(nil)
+	_ sdk.Checker = (*flow)(nil)
 )

@@ -14,14 +14,15 @@ import (
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/internal/testkit/syncbuf"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 )
 
 // hostEnv is what the host sees as its environment: the plugin starts
 // with a curated one, and gets the variables its Describe names from the
 // host, through Configure.
-func hostOptions(t testing.TB, config string, env map[string]string) *sdk.Options {
+func hostOptions(t testing.TB, config string, env map[string]string) *client.Options {
 	env["CREDHOST_SYSTEM_CONFIG"] = filepath.Join(filepath.Dir(config), "no-system-config.toml")
-	return &sdk.Options{
+	return &client.Options{
 		ConfigPath: config,
 		PluginDirs: []string{pluginDir(t)},
 		Getenv:     func(k string) string { return env[k] },
@@ -75,7 +76,7 @@ func TestPluginProcess(t *testing.T) {
 			logs := &syncbuf.Buffer{}
 			opts := hostOptions(t, config, tt.env)
 			opts.Log = zerolog.New(logs).Level(zerolog.TraceLevel)
-			c, err := sdk.Open(tt.profile, opts)
+			c, err := client.Open(t.Context(), tt.profile, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +131,7 @@ func TestUnavailableOffAzure(t *testing.T) {
 		{"no DMI/silent", "silentprobe", elsewhere + ".absent", "gave no answer", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := sdk.Open(tt.profile, hostOptions(t, config, map[string]string{envAssetTagFile: tt.tag}))
+			c, err := client.Open(t.Context(), tt.profile, hostOptions(t, config, map[string]string{envAssetTagFile: tt.tag}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +172,7 @@ func BenchmarkManagedIdentityUnavailableSilent(b *testing.B) {
 func benchUnavailable(b *testing.B, endpoint string) {
 	dir := b.TempDir()
 	config := writeConfig(b, dir, miProfile("offazure", "", fmt.Sprintf("imds_endpoint = %q", endpoint)))
-	c, err := sdk.Open("offazure", hostOptions(b, config, map[string]string{envAssetTagFile: assetTag(b, "No Asset Tag")}))
+	c, err := client.Open(b.Context(), "offazure", hostOptions(b, config, map[string]string{envAssetTagFile: assetTag(b, "No Asset Tag")}))
 	if err != nil {
 		b.Fatal(err)
 	}

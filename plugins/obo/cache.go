@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/jwtpeek"
+	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/jwtpeek"
 )
 
 // The flow caches downstream tokens per assertion: the host Cache sub-key
@@ -61,31 +61,31 @@ func assertionExpired(assertion string, now time.Time) bool {
 
 // lookup returns the cached token for scopes and tenant under key if it
 // has enough lifetime left. A store that fails or holds junk is a miss.
-func lookup(ctx context.Context, store core.Cache, key string, scopes []string, tenant string, now time.Time) (core.Token, bool) {
+func lookup(ctx context.Context, store sdk.Cache, key string, scopes []string, tenant string, now time.Time) (sdk.Token, bool) {
 	b, err := store.Load(ctx, key)
 	if err != nil {
-		return core.Token{}, false
+		return sdk.Token{}, false
 	}
 	for _, t := range decodeBlob(b.Data).Tokens {
 		if !t.matches(scopes, tenant) || !t.fresh(now) {
 			continue
 		}
-		return core.Token{
-			AccessToken: core.NewSecret(t.AccessToken),
+		return sdk.Token{
+			AccessToken: sdk.NewSecret(t.AccessToken),
 			TokenType:   "Bearer",
 			ExpiresOn:   t.ExpiresOn,
 			RefreshOn:   t.RefreshOn,
-			Account:     core.Account{HomeAccountID: t.HomeAccountID, Username: t.Username, TenantID: t.TenantID},
+			Account:     sdk.Account{HomeAccountID: t.HomeAccountID, Username: t.Username, TenantID: t.TenantID},
 			Flow:        flowName,
 		}, true
 	}
-	return core.Token{}, false
+	return sdk.Token{}, false
 }
 
 // save adds tok to key's blob, replacing the token of the same scopes and
 // tenant and dropping expired ones. A conflicting writer (another process
 // of the farm) is merged with, not overwritten.
-func save(ctx context.Context, store core.Cache, key string, scopes []string, tenant string, tok core.Token, now time.Time) error {
+func save(ctx context.Context, store sdk.Cache, key string, scopes []string, tenant string, tok sdk.Token, now time.Time) error {
 	entry := cachedToken{
 		Scopes: scopes, Tenant: tenant, AccessToken: tok.AccessToken.Reveal(),
 		ExpiresOn: tok.ExpiresOn.UTC(), HomeAccountID: tok.Account.HomeAccountID, Username: tok.Account.Username, TenantID: tok.Account.TenantID,
@@ -113,8 +113,8 @@ func save(ctx context.Context, store core.Cache, key string, scopes []string, te
 		if err != nil {
 			return err
 		}
-		_, err = store.Save(ctx, key, core.Blob{Data: data, Version: cur.Version, ExpiresOn: expires})
-		if !errors.Is(err, core.ErrCacheConflict) || attempt >= saveRetries {
+		_, err = store.Save(ctx, key, sdk.Blob{Data: data, Version: cur.Version, ExpiresOn: expires})
+		if !errors.Is(err, sdk.ErrCacheConflict) || attempt >= saveRetries {
 			return err
 		}
 	}
@@ -146,25 +146,25 @@ func (t cachedToken) fresh(now time.Time) bool {
 // unbounded stream of assertions. It is safe for concurrent use.
 type memCache struct {
 	mu sync.Mutex
-	m  map[string]core.Blob
+	m  map[string]sdk.Blob
 	n  uint64 // last version handed out
 }
 
-func (c *memCache) Load(_ context.Context, key string) (core.Blob, error) {
+func (c *memCache) Load(_ context.Context, key string) (sdk.Blob, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.m[key]
-	return core.Blob{Data: slices.Clone(b.Data), Version: b.Version, ExpiresOn: b.ExpiresOn}, nil
+	return sdk.Blob{Data: slices.Clone(b.Data), Version: b.Version, ExpiresOn: b.ExpiresOn}, nil
 }
 
-func (c *memCache) Save(_ context.Context, key string, b core.Blob) (uint64, error) {
+func (c *memCache) Save(_ context.Context, key string, b sdk.Blob) (uint64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = map[string]core.Blob{}
+		c.m = map[string]sdk.Blob{}
 	}
 	if c.m[key].Version != b.Version {
-		return 0, core.ErrCacheConflict
+		return 0, sdk.ErrCacheConflict
 	}
 	if c.n%256 == 0 {
 		// Every so often, not on every save: the sweep is linear.
@@ -176,8 +176,8 @@ func (c *memCache) Save(_ context.Context, key string, b core.Blob) (uint64, err
 		}
 	}
 	c.n++
-	c.m[key] = core.Blob{Data: slices.Clone(b.Data), Version: c.n, ExpiresOn: b.ExpiresOn}
+	c.m[key] = sdk.Blob{Data: slices.Clone(b.Data), Version: c.n, ExpiresOn: b.ExpiresOn}
 	return c.n, nil
 }
 
-var _ core.Cache = (*memCache)(nil)
+var _ sdk.Cache = (*memCache)(nil)

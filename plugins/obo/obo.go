@@ -12,8 +12,8 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/clientauth"
+	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/msalerr"
 )
 
@@ -41,7 +41,7 @@ var oboHints = map[int]string{
 }
 
 // newFlow returns the on-behalf-of flow, unconfigured.
-func newFlow() core.Flow { return &flow{now: time.Now} }
+func newFlow() sdk.Flow { return &flow{now: time.Now} }
 
 // flow is the OAuth 2.0 on-behalf-of grant (jwt-bearer with
 // requested_token_use=on_behalf_of) with any client authentication
@@ -59,7 +59,7 @@ type flow struct {
 // MSAL client built on first use, and the cache used when the host keeps
 // none.
 type state struct {
-	cfg  core.FlowConfig
+	cfg  sdk.FlowConfig
 	cred confidential.Credential
 	http *http.Client
 	mem  *memCache
@@ -69,10 +69,10 @@ type state struct {
 	uses   int // acquisitions by client
 }
 
-// Describe implements core.Flow. The options are clientauth's, exactly as
+// Describe implements sdk.Flow. The options are clientauth's, exactly as
 // for client credentials: the web API authenticates as itself.
-func (f *flow) Describe() core.Description {
-	return core.Description{
+func (f *flow) Describe() sdk.Description {
+	return sdk.Description{
 		Name:             flowName,
 		Version:          flowVersion,
 		Interactive:      false,
@@ -81,10 +81,10 @@ func (f *flow) Describe() core.Description {
 	}
 }
 
-// Configure implements core.Flow: it checks the authority, client id and
+// Configure implements sdk.Flow: it checks the authority, client id and
 // client authentication, and builds the HTTP client, without network I/O.
 // On error the previous configuration (if any) stays in force.
-func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
+func (f *flow) Configure(ctx context.Context, cfg sdk.FlowConfig) error {
 	cred, hc, err := clientauth.Setup(flowName, "on-behalf-of", cfg)
 	if err != nil {
 		return err
@@ -97,30 +97,30 @@ func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
 	return nil
 }
 
-// GetToken implements core.Flow: it exchanges req.UserAssertion for a
+// GetToken implements sdk.Flow: it exchanges req.UserAssertion for a
 // token for req.Scopes. A downstream token cached for the same assertion
 // is returned while it has lifetime left, unless req.ForceRefresh or
 // req.Claims asks for a new one or the assertion itself has expired.
-// Errors are *core.Error; an unconfigured flow is Unavailable.
-func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Services) (core.Token, error) {
+// Errors are *sdk.Error; an unconfigured flow is Unavailable.
+func (f *flow) GetToken(ctx context.Context, req sdk.TokenRequest, host sdk.Services) (sdk.Token, error) {
 	f.mu.Lock()
 	st := f.state
 	f.mu.Unlock()
 	if st == nil {
-		return core.Token{}, clientauth.NotConfigured(flowName)
+		return sdk.Token{}, clientauth.NotConfigured(flowName)
 	}
 	assertion := strings.TrimSpace(req.UserAssertion.Reveal())
 	if assertion == "" {
-		return core.Token{}, &core.Error{Kind: core.KindFailed, Flow: flowName,
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindFailed, Flow: flowName,
 			Err: errors.New("obo needs the caller's access token"), Hint: hintNoAssertion}
 	}
 	scopes := req.NormalizedScopes()
 	if len(scopes) == 0 {
-		return core.Token{}, &core.Error{Kind: core.KindFailed, Flow: flowName,
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindFailed, Flow: flowName,
 			Err:  errors.New("no scopes requested"),
 			Hint: "name the downstream API's scopes, e.g. https://graph.microsoft.com/User.Read"}
 	}
-	var store core.Cache = st.mem
+	var store sdk.Cache = st.mem
 	if host.Cache != nil {
 		store = host.Cache
 	}
@@ -142,7 +142,7 @@ func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Se
 
 	client, err := st.msal(req.ForceRefresh || expired)
 	if err != nil {
-		return core.Token{}, classify(err)
+		return sdk.Token{}, classify(err)
 	}
 	var opts []confidential.AcquireOnBehalfOfOption
 	if req.Claims != "" {
@@ -154,19 +154,19 @@ func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Se
 	start := time.Now()
 	res, err := client.AcquireTokenOnBehalfOf(ctx, assertion, scopes, opts...)
 	if err != nil {
-		return core.Token{}, classify(err)
+		return sdk.Token{}, classify(err)
 	}
-	tok := core.Token{
-		AccessToken: core.NewSecret(res.AccessToken),
+	tok := sdk.Token{
+		AccessToken: sdk.NewSecret(res.AccessToken),
 		TokenType:   "Bearer",
 		ExpiresOn:   res.ExpiresOn,
 		RefreshOn:   res.Metadata.RefreshOn,
-		Account:     core.Account{HomeAccountID: res.Account.HomeAccountID, Username: res.Account.PreferredUsername, TenantID: res.Account.Realm},
+		Account:     sdk.Account{HomeAccountID: res.Account.HomeAccountID, Username: res.Account.PreferredUsername, TenantID: res.Account.Realm},
 		Flow:        flowName,
 	}
 	if err := save(ctx, store, key, scopes, req.TenantID, tok, now); err != nil {
 		if ctx.Err() != nil {
-			return core.Token{}, classify(ctx.Err())
+			return sdk.Token{}, classify(ctx.Err())
 		}
 		zerolog.Ctx(ctx).Warn().Str("flow", flowName).Str("error", err.Error()).Msg("obo: could not cache the token; the next call for this assertion asks the IdP again")
 	}
@@ -174,18 +174,18 @@ func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Se
 	return tok, nil
 }
 
-// classify turns an MSAL error into a *core.Error with a hint for a web
+// classify turns an MSAL error into a *sdk.Error with a hint for a web
 // API: core's table advises interactive flows, but here the caller of
 // the API must act.
 func classify(err error) error {
 	err = msalerr.Classify(flowName, err)
-	var e *core.Error
+	var e *sdk.Error
 	if !errors.As(err, &e) {
 		return err
 	}
 	c := *e
 	switch {
-	case c.Kind == core.KindInteractionRequired:
+	case c.Kind == sdk.KindInteractionRequired:
 		c.Hint = hintInteraction
 	case oboHints[c.Code] != "":
 		c.Hint = oboHints[c.Code]
@@ -228,4 +228,4 @@ func (s *state) msal(fresh bool) (*confidential.Client, error) {
 }
 
 // Interface guards.
-var _ core.Flow = (*flow)(nil)
+var _ sdk.Flow = (*flow)(nil)

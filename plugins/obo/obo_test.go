@@ -13,13 +13,13 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/plugin"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/clientauth"
 	"github.com/credhost/credhost/internal/testkit/clientauthtest"
 	"github.com/credhost/credhost/internal/testkit/recui"
+	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/plugintest"
 )
 
 const (
@@ -54,8 +54,8 @@ func startIdP(t *testing.T, opts emulator.Options) *idp {
 	return &idp{srv: emulatortest.StartOptions(t, opts), cert: cert}
 }
 
-func (p *idp) config(clientID string, secrets map[string]core.Secret) core.FlowConfig {
-	return core.FlowConfig{
+func (p *idp) config(clientID string, secrets map[string]sdk.Secret) sdk.FlowConfig {
+	return sdk.FlowConfig{
 		Profile:        "api",
 		Authority:      p.srv.Authority(emulator.DefaultTenantID),
 		ClientID:       clientID,
@@ -64,29 +64,29 @@ func (p *idp) config(clientID string, secrets map[string]core.Secret) core.FlowC
 	}
 }
 
-func (p *idp) secretConfig() core.FlowConfig {
+func (p *idp) secretConfig() sdk.FlowConfig {
 	return p.config(emulator.DefaultClientID, secretsOf("client_secret", emulator.DefaultClientSecret))
 }
 
 // assertion mints username's token for audience.
-func (p *idp) assertion(t *testing.T, username, audience string, lifetime time.Duration) core.Secret {
+func (p *idp) assertion(t *testing.T, username, audience string, lifetime time.Duration) sdk.Secret {
 	t.Helper()
 	tok, err := p.srv.IssueUserToken(emulator.DefaultTenantID, username, audience, lifetime)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return core.NewSecret(tok)
+	return sdk.NewSecret(tok)
 }
 
-func secretsOf(kv ...string) map[string]core.Secret {
-	m := map[string]core.Secret{}
+func secretsOf(kv ...string) map[string]sdk.Secret {
+	m := map[string]sdk.Secret{}
 	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = core.NewSecret(kv[i+1])
+		m[kv[i]] = sdk.NewSecret(kv[i+1])
 	}
 	return m
 }
 
-func configured(t *testing.T, cfg core.FlowConfig) core.Flow {
+func configured(t *testing.T, cfg sdk.FlowConfig) sdk.Flow {
 	t.Helper()
 	f := newFlow()
 	if err := f.Configure(context.Background(), cfg); err != nil {
@@ -95,16 +95,16 @@ func configured(t *testing.T, cfg core.FlowConfig) core.Flow {
 	return f
 }
 
-func obo(ctx context.Context, f core.Flow, cache core.Cache, assertion core.Secret, req core.TokenRequest) (core.Token, error) {
+func obo(ctx context.Context, f sdk.Flow, cache sdk.Cache, assertion sdk.Secret, req sdk.TokenRequest) (sdk.Token, error) {
 	if req.Scopes == nil {
 		req.Scopes = []string{graphRead}
 	}
 	req.UserAssertion = assertion
-	return f.GetToken(ctx, req, core.Services{Cache: cache, UI: &recui.UI{}})
+	return f.GetToken(ctx, req, sdk.Services{Cache: cache, UI: &recui.UI{}})
 }
 
 // verified checks tok with the emulator and returns its claims.
-func (p *idp) verified(t *testing.T, tok core.Token) map[string]any {
+func (p *idp) verified(t *testing.T, tok sdk.Token) map[string]any {
 	t.Helper()
 	c, err := p.srv.VerifyAccessToken(tok.AccessToken.Reveal())
 	if err != nil {
@@ -132,21 +132,21 @@ func TestDescribe(t *testing.T) {
 func TestConfigureErrors(t *testing.T) {
 	tests := []struct {
 		name   string
-		cfg    core.FlowConfig
+		cfg    sdk.FlowConfig
 		fields string
 	}{
-		{name: "no credential", cfg: core.FlowConfig{Authority: "https://login.microsoftonline.com/contoso.onmicrosoft.com", ClientID: "c"},
+		{name: "no credential", cfg: sdk.FlowConfig{Authority: "https://login.microsoftonline.com/contoso.onmicrosoft.com", ClientID: "c"},
 			fields: "client_secret|certificate|client_assertion|client_assertion_command|federated_token_file"},
-		{name: "multi-tenant authority", cfg: core.FlowConfig{Authority: "https://login.microsoftonline.com/organizations", ClientID: "c", Secrets: secretsOf("client_secret", "s")},
+		{name: "multi-tenant authority", cfg: sdk.FlowConfig{Authority: "https://login.microsoftonline.com/organizations", ClientID: "c", Secrets: secretsOf("client_secret", "s")},
 			fields: "authority"},
-		{name: "missing client id", cfg: core.FlowConfig{Authority: "https://h/t", Secrets: secretsOf("client_secret", "s")}, fields: "client_id"},
+		{name: "missing client id", cfg: sdk.FlowConfig{Authority: "https://h/t", Secrets: secretsOf("client_secret", "s")}, fields: "client_id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := newFlow().Configure(context.Background(), tt.cfg)
-			var ce *core.ConfigError
+			var ce *sdk.ConfigError
 			if !errors.As(err, &ce) || ce.Flow != "obo" {
-				t.Fatalf("Configure() = %v, want *core.ConfigError of obo", err)
+				t.Fatalf("Configure() = %v, want *sdk.ConfigError of obo", err)
 			}
 			var got []string
 			for _, f := range ce.Fields {
@@ -160,8 +160,8 @@ func TestConfigureErrors(t *testing.T) {
 }
 
 func TestUnconfigured(t *testing.T) {
-	_, err := obo(context.Background(), newFlow(), &core.MemoryCache{}, core.NewSecret("x.y.z"), core.TokenRequest{})
-	if core.KindOf(err) != core.KindUnavailable {
+	_, err := obo(context.Background(), newFlow(), &sdk.MemoryCache{}, sdk.NewSecret("x.y.z"), sdk.TokenRequest{})
+	if sdk.KindOf(err) != sdk.KindUnavailable {
 		t.Fatalf("GetToken() = %v, want Unavailable", err)
 	}
 }
@@ -169,10 +169,10 @@ func TestUnconfigured(t *testing.T) {
 func TestNoAssertion(t *testing.T) {
 	p := startIdP(t, emulator.Options{})
 	f := configured(t, p.secretConfig())
-	for _, a := range []core.Secret{{}, core.NewSecret("  ")} {
-		_, err := obo(context.Background(), f, &core.MemoryCache{}, a, core.TokenRequest{})
-		var e *core.Error
-		if !errors.As(err, &e) || e.Kind != core.KindFailed || !strings.Contains(err.Error(), "obo needs the caller's access token") || e.Hint == "" {
+	for _, a := range []sdk.Secret{{}, sdk.NewSecret("  ")} {
+		_, err := obo(context.Background(), f, &sdk.MemoryCache{}, a, sdk.TokenRequest{})
+		var e *sdk.Error
+		if !errors.As(err, &e) || e.Kind != sdk.KindFailed || !strings.Contains(err.Error(), "obo needs the caller's access token") || e.Hint == "" {
 			t.Errorf("GetToken() = %v", err)
 		}
 	}
@@ -187,7 +187,7 @@ func TestOnBehalfOf(t *testing.T) {
 	p := startIdP(t, emulator.Options{})
 	tests := []struct {
 		name   string
-		cfg    core.FlowConfig
+		cfg    sdk.FlowConfig
 		aud    string
 		azpacr string
 	}{
@@ -199,7 +199,7 @@ func TestOnBehalfOf(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := configured(t, tt.cfg)
 			in := p.assertion(t, emulator.DefaultUsername, tt.aud, time.Hour)
-			tok, err := obo(context.Background(), f, &core.MemoryCache{}, in, core.TokenRequest{})
+			tok, err := obo(context.Background(), f, &sdk.MemoryCache{}, in, sdk.TokenRequest{})
 			if err != nil {
 				t.Fatalf("GetToken() = %v", err)
 			}
@@ -222,25 +222,25 @@ func TestErrors(t *testing.T) {
 	good := p.secretConfig()
 	tests := []struct {
 		name      string
-		cfg       core.FlowConfig
-		assertion core.Secret
-		kind      core.Kind
+		cfg       sdk.FlowConfig
+		assertion sdk.Secret
+		kind      sdk.Kind
 		code      int
 		claims    bool
 	}{
-		{name: "expired assertion", cfg: good, assertion: p.assertion(t, emulator.DefaultUsername, apiAudience, -time.Minute), kind: core.KindFailed, code: 500133},
-		{name: "foreign audience", cfg: good, assertion: p.assertion(t, emulator.DefaultUsername, "api://another-api", time.Hour), kind: core.KindFailed, code: 500131},
-		{name: "not a token", cfg: good, assertion: core.NewSecret("junk"), kind: core.KindFailed, code: 50013},
-		{name: "conditional access", cfg: good, assertion: p.assertion(t, caUsername, apiAudience, time.Hour), kind: core.KindInteractionRequired, code: 50076, claims: true},
+		{name: "expired assertion", cfg: good, assertion: p.assertion(t, emulator.DefaultUsername, apiAudience, -time.Minute), kind: sdk.KindFailed, code: 500133},
+		{name: "foreign audience", cfg: good, assertion: p.assertion(t, emulator.DefaultUsername, "api://another-api", time.Hour), kind: sdk.KindFailed, code: 500131},
+		{name: "not a token", cfg: good, assertion: sdk.NewSecret("junk"), kind: sdk.KindFailed, code: 50013},
+		{name: "conditional access", cfg: good, assertion: p.assertion(t, caUsername, apiAudience, time.Hour), kind: sdk.KindInteractionRequired, code: 50076, claims: true},
 		{name: "wrong client secret", cfg: p.config(emulator.DefaultClientID, secretsOf("client_secret", wrongSecret)),
-			assertion: p.assertion(t, emulator.DefaultUsername, apiAudience, time.Hour), kind: core.KindFailed, code: 7000215},
+			assertion: p.assertion(t, emulator.DefaultUsername, apiAudience, time.Hour), kind: sdk.KindFailed, code: 7000215},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := obo(context.Background(), configured(t, tt.cfg), &core.MemoryCache{}, tt.assertion, core.TokenRequest{})
-			var e *core.Error
+			_, err := obo(context.Background(), configured(t, tt.cfg), &sdk.MemoryCache{}, tt.assertion, sdk.TokenRequest{})
+			var e *sdk.Error
 			if !errors.As(err, &e) {
-				t.Fatalf("GetToken() = %v, want *core.Error", err)
+				t.Fatalf("GetToken() = %v, want *sdk.Error", err)
 			}
 			if e.Kind != tt.kind || e.Code != tt.code || e.Flow != "obo" || e.Hint == "" || e.CorrelationID == "" {
 				t.Errorf("error = kind %v code %d flow %q hint %q correlation %q", e.Kind, e.Code, e.Flow, e.Hint, e.CorrelationID)
@@ -269,11 +269,11 @@ func TestErrors(t *testing.T) {
 func TestCachePerAssertion(t *testing.T) {
 	p := startIdP(t, emulator.Options{})
 	cfg := p.secretConfig()
-	cache := &core.MemoryCache{}
+	cache := &sdk.MemoryCache{}
 	ctx := context.Background()
 	f := configured(t, cfg)
 	alice := p.assertion(t, emulator.DefaultUsername, apiAudience, time.Hour)
-	first, err := obo(ctx, f, cache, alice, core.TokenRequest{})
+	first, err := obo(ctx, f, cache, alice, sdk.TokenRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,20 +288,20 @@ func TestCachePerAssertion(t *testing.T) {
 	bob := p.assertion(t, emulator.DefaultUsername, apiAudience, time.Hour) // same user, another token
 	steps := []struct {
 		name      string
-		flow      core.Flow
-		assertion core.Secret
-		req       core.TokenRequest
+		flow      sdk.Flow
+		assertion sdk.Secret
+		req       sdk.TokenRequest
 		calls     int
 		same      bool
 	}{
 		{name: "same assertion", flow: f, assertion: alice, calls: 0, same: true},
-		{name: "scopes normalized", flow: f, assertion: alice, req: core.TokenRequest{Scopes: []string{" " + graphRead, graphRead}}, calls: 0, same: true},
+		{name: "scopes normalized", flow: f, assertion: alice, req: sdk.TokenRequest{Scopes: []string{" " + graphRead, graphRead}}, calls: 0, same: true},
 		{name: "restarted plugin reads the host cache", flow: configured(t, cfg), assertion: alice, calls: 0, same: true},
 		{name: "another assertion", flow: f, assertion: bob, calls: 1},
-		{name: "another resource", flow: f, assertion: alice, req: core.TokenRequest{Scopes: []string{"https://vault.azure.net/.default"}}, calls: 1},
+		{name: "another resource", flow: f, assertion: alice, req: sdk.TokenRequest{Scopes: []string{"https://vault.azure.net/.default"}}, calls: 1},
 		{name: "first resource still cached beside it", flow: f, assertion: alice, calls: 0, same: true},
-		{name: "force refresh", flow: f, assertion: alice, req: core.TokenRequest{ForceRefresh: true}, calls: 1},
-		{name: "claims skip the cache", flow: f, assertion: alice, req: core.TokenRequest{Claims: `{"access_token":{"xms_cc":{"values":["cp1"]}}}`}, calls: 1},
+		{name: "force refresh", flow: f, assertion: alice, req: sdk.TokenRequest{ForceRefresh: true}, calls: 1},
+		{name: "claims skip the cache", flow: f, assertion: alice, req: sdk.TokenRequest{Claims: `{"access_token":{"xms_cc":{"values":["cp1"]}}}`}, calls: 1},
 	}
 	// Counted at the token endpoint: for a new resource of a known
 	// assertion MSAL may redeem the refresh token of the first exchange
@@ -335,17 +335,17 @@ func TestExpiredAssertionSkipsCache(t *testing.T) {
 	if err := f.Configure(context.Background(), p.secretConfig()); err != nil {
 		t.Fatal(err)
 	}
-	cache := &core.MemoryCache{}
+	cache := &sdk.MemoryCache{}
 	in := p.assertion(t, emulator.DefaultUsername, apiAudience, 10*time.Minute)
-	if _, err := obo(context.Background(), f, cache, in, core.TokenRequest{}); err != nil {
+	if _, err := obo(context.Background(), f, cache, in, sdk.TokenRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
 	now = now.Add(11 * time.Minute)
 	mu.Unlock()
-	_, err := obo(context.Background(), f, cache, in, core.TokenRequest{})
-	var e *core.Error
-	if !errors.As(err, &e) || e.Code != 500133 || e.Kind != core.KindFailed {
+	_, err := obo(context.Background(), f, cache, in, sdk.TokenRequest{})
+	var e *sdk.Error
+	if !errors.As(err, &e) || e.Code != 500133 || e.Kind != sdk.KindFailed {
 		t.Fatalf("GetToken() = %v, want AADSTS500133", err)
 	}
 }
@@ -356,7 +356,7 @@ func TestNoHostCache(t *testing.T) {
 	f := configured(t, p.secretConfig())
 	in := p.assertion(t, emulator.DefaultUsername, apiAudience, time.Hour)
 	for range 2 {
-		if _, err := obo(context.Background(), f, nil, in, core.TokenRequest{}); err != nil {
+		if _, err := obo(context.Background(), f, nil, in, sdk.TokenRequest{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -370,9 +370,9 @@ func TestNoHostCache(t *testing.T) {
 func TestConcurrent(t *testing.T) {
 	p := startIdP(t, emulator.Options{})
 	cfg := p.secretConfig()
-	flows := []core.Flow{configured(t, cfg), configured(t, cfg)}
-	cache := &core.MemoryCache{}
-	assertions := make([]core.Secret, 6)
+	flows := []sdk.Flow{configured(t, cfg), configured(t, cfg)}
+	cache := &sdk.MemoryCache{}
+	assertions := make([]sdk.Secret, 6)
 	for i := range assertions {
 		assertions[i] = p.assertion(t, emulator.DefaultUsername, apiAudience, time.Hour)
 	}
@@ -381,7 +381,7 @@ func TestConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := obo(context.Background(), flows[i%2], cache, assertions[i%len(assertions)], core.TokenRequest{}); err != nil {
+			if _, err := obo(context.Background(), flows[i%2], cache, assertions[i%len(assertions)], sdk.TokenRequest{}); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -398,14 +398,14 @@ func TestConcurrent(t *testing.T) {
 func TestOverPlugin(t *testing.T) {
 	p := startIdP(t, emulator.Options{})
 	ctx := context.Background()
-	cache := &core.MemoryCache{}
-	c := plugin.TestConnect(t, newFlow(), zerolog.Nop())
+	cache := &sdk.MemoryCache{}
+	c := plugintest.Connect(t, newFlow(), zerolog.Nop())
 	if err := c.Configure(ctx, p.secretConfig(), cache); err != nil {
 		t.Fatal(err)
 	}
 	in := p.assertion(t, emulator.DefaultUsername, apiAudience, time.Hour)
 	for range 2 {
-		tok, err := c.GetToken(ctx, core.TokenRequest{Scopes: []string{graphRead}, UserAssertion: in}, &recui.UI{})
+		tok, err := c.GetToken(ctx, sdk.TokenRequest{Scopes: []string{graphRead}, UserAssertion: in}, &recui.UI{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -414,15 +414,15 @@ func TestOverPlugin(t *testing.T) {
 	if n := p.srv.Count(oboCounter); n != 1 || cache.Len() != 1 {
 		t.Errorf("OBO requests = %d, cache entries = %d; want 1 and 1", n, cache.Len())
 	}
-	_, err := c.GetToken(ctx, core.TokenRequest{Scopes: []string{graphRead}, UserAssertion: p.assertion(t, caUsername, apiAudience, time.Hour)}, &recui.UI{})
-	var e *core.Error
-	if !errors.As(err, &e) || e.Kind != core.KindInteractionRequired || e.Code != 50076 || !strings.Contains(e.Claims, "capolids") {
+	_, err := c.GetToken(ctx, sdk.TokenRequest{Scopes: []string{graphRead}, UserAssertion: p.assertion(t, caUsername, apiAudience, time.Hour)}, &recui.UI{})
+	var e *sdk.Error
+	if !errors.As(err, &e) || e.Kind != sdk.KindInteractionRequired || e.Code != 50076 || !strings.Contains(e.Claims, "capolids") {
 		t.Fatalf("conditional access over the plugin protocol: %v (claims %q)", err, claimsOf(err))
 	}
 }
 
 func claimsOf(err error) string {
-	var e *core.Error
+	var e *sdk.Error
 	if errors.As(err, &e) {
 		return e.Claims
 	}
@@ -436,15 +436,15 @@ func TestCanary(t *testing.T) {
 	log := zerolog.New(&logs).Level(zerolog.DebugLevel)
 	p := startIdP(t, emulator.Options{Logger: log})
 	ctx := log.WithContext(context.Background())
-	cache := &core.MemoryCache{}
-	over := plugin.TestConnect(t, newFlow(), log)
+	cache := &sdk.MemoryCache{}
+	over := plugintest.Connect(t, newFlow(), log)
 	if err := over.Configure(ctx, p.secretConfig(), cache); err != nil {
 		t.Fatal(err)
 	}
 	bad := configured(t, p.config(emulator.DefaultClientID, secretsOf("client_secret", wrongSecret)))
 	secrets := []string{emulator.DefaultClientSecret, wrongSecret}
 	var errs []error
-	for _, a := range []core.Secret{
+	for _, a := range []sdk.Secret{
 		p.assertion(t, emulator.DefaultUsername, apiAudience, time.Hour),
 		p.assertion(t, emulator.DefaultUsername, apiAudience, -time.Minute),
 		p.assertion(t, caUsername, apiAudience, time.Hour),
@@ -452,11 +452,11 @@ func TestCanary(t *testing.T) {
 	} {
 		secrets = append(secrets, a.Reveal())
 		for range 2 { // the second call of the good one is a cache hit
-			tok, err := over.GetToken(ctx, core.TokenRequest{Scopes: []string{graphRead}, UserAssertion: a}, &recui.UI{})
+			tok, err := over.GetToken(ctx, sdk.TokenRequest{Scopes: []string{graphRead}, UserAssertion: a}, &recui.UI{})
 			secrets = append(secrets, tok.AccessToken.Reveal())
 			errs = append(errs, err)
 		}
-		_, err := obo(ctx, bad, cache, a, core.TokenRequest{ForceRefresh: true})
+		_, err := obo(ctx, bad, cache, a, sdk.TokenRequest{ForceRefresh: true})
 		errs = append(errs, err)
 	}
 	if logs.Len() == 0 {

@@ -13,15 +13,15 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 )
 
 // processClient returns an sdk client whose profile "api" runs the real
 // credhost-plugin-obo binary against p, logging at debug level into logs.
-func processClient(t *testing.T, p *idp, logs *syncbuf.Buffer) *sdk.Client {
+func processClient(t *testing.T, p *idp, logs *syncbuf.Buffer) *client.Client {
 	t.Helper()
 	bin := testbin.Build(t, "./plugins/obo", "credhost-plugin-obo")
 	dir := t.TempDir()
@@ -39,7 +39,7 @@ client_secret = "env:OBO_TEST_API_SECRET"
 [cache]
 backend = "memory"
 `, p.srv.Authority(emulator.DefaultTenantID), emulator.DefaultClientID, ca)
-	file, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(body))
+	file, err := client.ParseConfig(filepath.Join(dir, "config.toml"), []byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ backend = "memory"
 		}
 		return ""
 	}
-	c, err := sdk.New(file, "api", &sdk.Options{PluginDirs: []string{filepath.Dir(bin)}, Getenv: getenv,
+	c, err := client.New(t.Context(), file, "api", &client.Options{PluginDirs: []string{filepath.Dir(bin)}, Getenv: getenv,
 		Log: zerolog.New(logs).Level(zerolog.DebugLevel)})
 	if err != nil {
 		t.Fatal(err)

@@ -14,10 +14,10 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/federation"
 	"github.com/credhost/credhost/internal/httpclient"
 	"github.com/credhost/credhost/internal/publicclient"
+	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/msalerr"
 )
 
@@ -43,7 +43,7 @@ const deprecationWarning = "ropc: the username/password flow (ROPC) is deprecate
 	"and Microsoft is retiring it; use devicecode or authcode (interactive) or iwa (Kerberos) instead"
 
 // newFlow returns the ROPC flow, unconfigured.
-func newFlow() core.Flow { return &flow{newHTTP: httpclient.New} }
+func newFlow() sdk.Flow { return &flow{newHTTP: httpclient.New} }
 
 // flow signs a user in with a username and password through MSAL's
 // AcquireTokenByUsernamePassword, which asks Entra ID's user realm
@@ -64,16 +64,16 @@ type flow struct {
 
 type state struct {
 	username string
-	password core.Secret
+	password sdk.Secret
 	client   *publicclient.Client
 }
 
-// Describe implements core.Flow.
-func (f *flow) Describe() core.Description {
-	return core.Description{
+// Describe implements sdk.Flow.
+func (f *flow) Describe() sdk.Description {
+	return sdk.Description{
 		Name:    flowName,
 		Version: flowVersion,
-		Options: []core.OptionSpec{
+		Options: []sdk.OptionSpec{
 			{Name: optUsername, Help: "user principal name (user@domain) to sign in as"},
 			{Name: optPassword, Secret: true, Help: "the user's password; give a reference (env:NAME or file:PATH), never the value"},
 		},
@@ -81,10 +81,10 @@ func (f *flow) Describe() core.Description {
 	}
 }
 
-// Configure implements core.Flow: a username, a password (secret), and an
+// Configure implements sdk.Flow: a username, a password (secret), and an
 // authority naming a tenant or "organizations". No network I/O.
-func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
-	ce := &core.ConfigError{Flow: flowName}
+func (f *flow) Configure(ctx context.Context, cfg sdk.FlowConfig) error {
+	ce := &sdk.ConfigError{Flow: flowName}
 	publicclient.CheckAuthority(flowName, cfg, forbiddenTenants, ce)
 	for k := range cfg.Options {
 		switch k {
@@ -129,22 +129,22 @@ func (f *flow) Configure(ctx context.Context, cfg core.FlowConfig) error {
 	return nil
 }
 
-// GetToken implements core.Flow: silently from the host's cache when it
+// GetToken implements sdk.Flow: silently from the host's cache when it
 // can, else with the password. Every call logs the deprecation warning.
-func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Services) (core.Token, error) {
+func (f *flow) GetToken(ctx context.Context, req sdk.TokenRequest, host sdk.Services) (sdk.Token, error) {
 	zerolog.Ctx(ctx).Warn().Str("flow", flowName).Msg(deprecationWarning)
 	f.mu.Lock()
 	st := f.state
 	f.mu.Unlock()
 	if st == nil {
-		return core.Token{}, core.Unavailable(flowName, "not configured")
+		return sdk.Token{}, sdk.Unavailable(flowName, "not configured")
 	}
 	scopes, err := publicclient.Scopes(flowName, req)
 	if err != nil {
-		return core.Token{}, err
+		return sdk.Token{}, err
 	}
 	if err := publicclient.CheckTenant(flowName, req.TenantID, forbiddenTenants); err != nil {
-		return core.Token{}, err
+		return sdk.Token{}, err
 	}
 	ctx = publicclient.WithCache(ctx, host.Cache)
 	tok, err := st.client.Silent(ctx, req, scopes, st.username)
@@ -161,7 +161,7 @@ func (f *flow) GetToken(ctx context.Context, req core.TokenRequest, host core.Se
 	//lint:ignore SA1019 this flow exists to offer ROPC, and warns on every use.
 	res, err := st.client.MSAL().AcquireTokenByUsernamePassword(ctx, scopes, st.username, st.password.Reveal(), opts...) //nolint:staticcheck
 	if err != nil {
-		return core.Token{}, classify(err)
+		return sdk.Token{}, classify(err)
 	}
 	return st.client.SignedIn(ctx, res), nil
 }
@@ -183,4 +183,4 @@ func classify(err error) error {
 }
 
 // Interface guards.
-var _ core.Flow = (*flow)(nil)
+var _ sdk.Flow = (*flow)(nil)

@@ -12,11 +12,11 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/plugin"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/httpclient"
+	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/plugintest"
 )
 
 const (
@@ -40,8 +40,8 @@ func fedConfig() emulator.Config {
 type harness struct {
 	t      *testing.T
 	srv    *emulator.Server
-	client *plugin.Client
-	cache  *core.MemoryCache
+	client *plugintest.Conn
+	cache  *sdk.MemoryCache
 	logs   *syncbuf.Buffer
 	wire   *wiretap.Tap
 }
@@ -68,20 +68,20 @@ func newHarness(t *testing.T) *harness {
 		c.Transport = h.wire
 		return c, nil
 	}}
-	h.client = plugin.TestConnect(t, f, zerolog.New(h.logs).Level(zerolog.TraceLevel))
+	h.client = plugintest.Connect(t, f, zerolog.New(h.logs).Level(zerolog.TraceLevel))
 	return h
 }
 
 // signIn configures the flow for username/password with a fresh cache.
 func (h *harness) signIn(username, password string) error {
 	h.t.Helper()
-	h.cache = &core.MemoryCache{}
-	return h.client.Configure(context.Background(), core.FlowConfig{Profile: "p", Authority: h.srv.Authority(tenantID),
+	h.cache = &sdk.MemoryCache{}
+	return h.client.Configure(context.Background(), sdk.FlowConfig{Profile: "p", Authority: h.srv.Authority(tenantID),
 		ClientID: emulator.DefaultPublicClientID, Options: map[string]string{optUsername: username},
-		Secrets: map[string]core.Secret{optPassword: core.NewSecret(password)}, CACertificates: h.srv.CACertPEM()}, h.cache)
+		Secrets: map[string]sdk.Secret{optPassword: sdk.NewSecret(password)}, CACertificates: h.srv.CACertPEM()}, h.cache)
 }
 
-func (h *harness) token(req core.TokenRequest) (core.Token, error) {
+func (h *harness) token(req sdk.TokenRequest) (sdk.Token, error) {
 	h.t.Helper()
 	if req.Scopes == nil {
 		req.Scopes = []string{scope}
@@ -95,7 +95,7 @@ func TestManagedThenSilent(t *testing.T) {
 	if err := h.signIn(emulator.DefaultUsername, emulator.DefaultPassword); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := h.token(core.TokenRequest{})
+	tok, err := h.token(sdk.TokenRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestManagedThenSilent(t *testing.T) {
 	if err != nil || claims["preferred_username"] != emulator.DefaultUsername || tok.Flow != flowName {
 		t.Fatalf("claims %v %v", claims, err)
 	}
-	if _, err := h.token(core.TokenRequest{}); err != nil {
+	if _, err := h.token(sdk.TokenRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.srv.Count("token:password"); n != 1 {
@@ -127,7 +127,7 @@ func TestFederated(t *testing.T) {
 	if err := h.signIn(fedUser, fedPassword); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := h.token(core.TokenRequest{})
+	tok, err := h.token(sdk.TokenRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestFederated(t *testing.T) {
 		t.Errorf("realm %d mex %d wstrust %d saml %d password %d", h.srv.Count("user_realm"), h.srv.Count("mex"),
 			h.srv.Count("wstrust"), h.srv.Count(samlGrant), h.srv.Count("token:password"))
 	}
-	if _, err := h.token(core.TokenRequest{ForceRefresh: true}); err != nil || h.srv.Count("wstrust") != 1 {
+	if _, err := h.token(sdk.TokenRequest{ForceRefresh: true}); err != nil || h.srv.Count("wstrust") != 1 {
 		t.Errorf("refresh: %v, wstrust %d", err, h.srv.Count("wstrust"))
 	}
 }
@@ -150,20 +150,20 @@ func TestRefusals(t *testing.T) {
 	h := newHarness(t)
 	for _, tc := range []struct {
 		user, password string
-		kind           core.Kind
+		kind           sdk.Kind
 		code           int
 	}{
-		{emulator.DefaultUsername, "wrong-password", core.KindFailed, 50126},
-		{fedUser, "wrong-password", core.KindFailed, 50126},
-		{emulator.DefaultMFAUsername, emulator.DefaultMFAPassword, core.KindInteractionRequired, 50076},
-		{fedMFAUser, "mia-canary-password-77a", core.KindInteractionRequired, 50076},
-		{"nobody@contoso.onmicrosoft.com", "nobody-canary-pw-4d1", core.KindFailed, 50034},
+		{emulator.DefaultUsername, "wrong-password", sdk.KindFailed, 50126},
+		{fedUser, "wrong-password", sdk.KindFailed, 50126},
+		{emulator.DefaultMFAUsername, emulator.DefaultMFAPassword, sdk.KindInteractionRequired, 50076},
+		{fedMFAUser, "mia-canary-password-77a", sdk.KindInteractionRequired, 50076},
+		{"nobody@contoso.onmicrosoft.com", "nobody-canary-pw-4d1", sdk.KindFailed, 50034},
 	} {
 		if err := h.signIn(tc.user, tc.password); err != nil {
 			t.Fatal(err)
 		}
-		_, err := h.token(core.TokenRequest{})
-		var e *core.Error
+		_, err := h.token(sdk.TokenRequest{})
+		var e *sdk.Error
 		if !errors.As(err, &e) || e.Kind != tc.kind || e.Code != tc.code || e.Hint == "" {
 			t.Errorf("%s: %v (%+v), want %s AADSTS%d", tc.user, err, e, tc.kind, tc.code)
 		}
@@ -184,19 +184,19 @@ func TestConfigure(t *testing.T) {
 		t.Errorf("password option %+v", o)
 	}
 	for _, tc := range []struct {
-		cfg   core.FlowConfig
+		cfg   sdk.FlowConfig
 		field string
 	}{
-		{core.FlowConfig{Authority: h.srv.Authority(tenantID), Options: map[string]string{optUsername: "a@b"}}, optPassword},
-		{core.FlowConfig{Authority: h.srv.Authority(tenantID), Secrets: map[string]core.Secret{optPassword: core.NewSecret("x")}}, optUsername},
-		{core.FlowConfig{Authority: h.srv.Authority("common"), Options: map[string]string{optUsername: "a@b"},
-			Secrets: map[string]core.Secret{optPassword: core.NewSecret("x")}}, "authority"},
-		{core.FlowConfig{Authority: h.srv.Authority(tenantID), Options: map[string]string{optUsername: "a@b", optPassword: "inline"},
-			Secrets: map[string]core.Secret{optPassword: core.NewSecret("x")}}, optPassword},
+		{sdk.FlowConfig{Authority: h.srv.Authority(tenantID), Options: map[string]string{optUsername: "a@b"}}, optPassword},
+		{sdk.FlowConfig{Authority: h.srv.Authority(tenantID), Secrets: map[string]sdk.Secret{optPassword: sdk.NewSecret("x")}}, optUsername},
+		{sdk.FlowConfig{Authority: h.srv.Authority("common"), Options: map[string]string{optUsername: "a@b"},
+			Secrets: map[string]sdk.Secret{optPassword: sdk.NewSecret("x")}}, "authority"},
+		{sdk.FlowConfig{Authority: h.srv.Authority(tenantID), Options: map[string]string{optUsername: "a@b", optPassword: "inline"},
+			Secrets: map[string]sdk.Secret{optPassword: sdk.NewSecret("x")}}, optPassword},
 	} {
 		tc.cfg.ClientID = emulator.DefaultPublicClientID
 		err := h.client.Configure(t.Context(), tc.cfg, nil)
-		var ce *core.ConfigError
+		var ce *sdk.ConfigError
 		if !errors.As(err, &ce) || ce.Fields[0].Field != tc.field {
 			t.Errorf("%+v: %v", tc.cfg.Options, err)
 		}
@@ -220,7 +220,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 		if err := h.signIn(c[0], c[1]); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := h.token(core.TokenRequest{}); err != nil {
+		if _, err := h.token(sdk.TokenRequest{}); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}

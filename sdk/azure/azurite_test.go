@@ -19,6 +19,7 @@ import (
 	"github.com/credhost/credhost/internal/testkit/sdkclient"
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/azure"
+	"github.com/credhost/credhost/sdk/client"
 )
 
 // storage is the Azure Storage resource; azblob asks for storage+"/.default".
@@ -114,7 +115,7 @@ func staticToken(raw string) sdk.Credential {
 
 // newSDKClient returns an sdk client whose profile gets tokens from srv
 // with the clientcreds plugin, run as a real process.
-func newSDKClient(t *testing.T, srv *emulator.Server) *sdk.Client {
+func newSDKClient(t *testing.T, srv *emulator.Server) *client.Client {
 	t.Helper()
 	return sdkclient.ClientCreds(t, srv)
 }

@@ -14,17 +14,18 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/azure"
+	"github.com/credhost/credhost/sdk/client"
 )
 
 // An Azure SDK client authenticated by a credhost profile: the profile's
 // chain decides how the token is obtained, and its cache keeps it.
 func ExampleNewTokenCredential() {
-	client, err := sdk.Open("ci", nil)
+	c, err := client.Open(context.Background(), "ci", nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer client.Close()
-	cred, err := azure.NewTokenCredential(client, nil)
+	defer c.Close()
+	cred, err := azure.NewTokenCredential(c, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -3,7 +3,7 @@
 // Azure SDK client (azblob, azkeys, armresources, ...) and azidentity's
 // ChainedTokenCredential accept.
 //
-// Tokens come from the Credential (usually an *sdk.Client for a profile),
+// Tokens come from the Credential (usually a *client.Client (sdk/client) for a profile),
 // so the profile's chain, plugins and token cache decide how they are
 // obtained; the Azure SDK only says which scopes, tenant and claims it
 // needs.
@@ -33,7 +33,7 @@ type Options struct {
 
 // TokenCredential is an azcore.TokenCredential backed by a credhost
 // Credential. It is safe for concurrent use if its Credential is (an
-// *sdk.Client is). Create it with NewTokenCredential.
+// *client.Client is). Create it with NewTokenCredential.
 //
 // GetToken maps policy.TokenRequestOptions to an sdk.TokenRequest:
 //

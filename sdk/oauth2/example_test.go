@@ -8,21 +8,21 @@ import (
 
 	xoauth2 "golang.org/x/oauth2"
 
-	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 	"github.com/credhost/credhost/sdk/oauth2"
 )
 
 // An HTTP client that sends a credhost token for a web API with every
 // request.
 func ExampleTokenSource() {
-	client, err := sdk.Open("ci", nil)
+	ctx := context.Background()
+	cred, err := client.Open(ctx, "ci", nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer client.Close()
-	ctx := context.Background()
-	hc := xoauth2.NewClient(ctx, oauth2.TokenSource(ctx, client, "api://my-api/.default"))
+	defer cred.Close()
+	hc := xoauth2.NewClient(ctx, oauth2.TokenSource(ctx, cred, "api://my-api/.default"))
 	resp, err := hc.Get("https://api.example.com/items")
 	if err != nil {
 		log.Fatal(err)
@@ -35,7 +35,7 @@ func ExampleTokenSource() {
 // refresh token (credhost keeps those to itself).
 func ExampleTokenSource_token() {
 	expires := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	cred := core.CredentialFunc(func(context.Context, sdk.TokenRequest) (sdk.Token, error) {
+	cred := sdk.CredentialFunc(func(context.Context, sdk.TokenRequest) (sdk.Token, error) {
 		return sdk.Token{AccessToken: sdk.NewSecret("eyJ..."), ExpiresOn: expires}, nil
 	})
 	tok, err := oauth2.TokenSource(context.Background(), cred, "api://my-api/.default").Token()
@@ -49,16 +49,16 @@ func ExampleTokenSource_token() {
 // A source bound to one scope: hits are an atomic load, and the token is
 // refreshed in the background before it expires.
 func ExampleBound() {
-	client, err := sdk.Open("ci", nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer client.Close() // closes src too
-	src, err := client.Bind(sdk.TokenRequest{Scopes: []string{"api://my-api/.default"}})
-	if err != nil {
-		log.Fatal(err)
-	}
 	ctx := context.Background()
+	cred, err := client.Open(ctx, "ci", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cred.Close() // closes src too
+	src, err := cred.Bind(sdk.TokenRequest{Scopes: []string{"api://my-api/.default"}})
+	if err != nil {
+		log.Fatal(err)
+	}
 	hc := xoauth2.NewClient(ctx, oauth2.Bound(ctx, src))
 	resp, err := hc.Get("https://api.example.com/items")
 	if err != nil {

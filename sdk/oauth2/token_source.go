@@ -5,12 +5,12 @@
 //
 // The returned source asks the Credential on every Token call. It does not
 // wrap itself in oauth2.ReuseTokenSource, because credhost already caches:
-// an *sdk.Client answers repeated requests from its in-process cache and
+// a *client.Client answers repeated requests from its in-process cache and
 // refreshes ahead of expiry (at the token's refresh time or its minimum
 // lifetime), which a second cache in front of it would only delay.
 // oauth2.NewClient adds a ReuseTokenSource of its own; that is harmless.
 //
-// Bound adapts an *sdk.TokenSource (Client.Bind) instead: its hits cost an
+// Bound adapts a *client.TokenSource (Client.Bind) instead: its hits cost an
 // atomic load, and the token is refreshed in the background ahead of
 // expiry, so no request waits at the plugin boundary.
 package oauth2
@@ -24,6 +24,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 )
 
 // TokenSource returns an oauth2.TokenSource that gets tokens for scopes
@@ -32,7 +33,7 @@ import (
 // context that lives as long as the source is used (as with
 // clientcredentials.Config.TokenSource).
 //
-// The source is safe for concurrent use if c is (an *sdk.Client is); the
+// The source is safe for concurrent use if c is (a *client.Client is); the
 // scopes are copied. A nil c panics here rather than on the first request.
 // Token returns *oauth2.Token{AccessToken, TokenType, Expiry} and no
 // refresh token; errors wrap the Credential's error, so core.KindOf and
@@ -70,14 +71,14 @@ func convert(tok sdk.Token) *oauth2.Token {
 }
 
 // Bound returns an oauth2.TokenSource over src, a source bound with
-// sdk.Client.Bind. ctx bounds the waits for a token when src holds no
+// client.Client.Bind. ctx bounds the waits for a token when src holds no
 // valid one (the first call, or after refreshes failed until expiry).
 //
 // While src serves the same token, Token returns the same *oauth2.Token
 // (as oauth2.ReuseTokenSource does), so a hit allocates nothing; treat it
 // as read-only. Closing src (or its Client) makes Token fail with
-// sdk.ErrClosed.
-func Bound(ctx context.Context, src *sdk.TokenSource) oauth2.TokenSource {
+// client.ErrClosed.
+func Bound(ctx context.Context, src *client.TokenSource) oauth2.TokenSource {
 	if src == nil {
 		panic("oauth2: Bound: the token source is nil")
 	}
@@ -86,7 +87,7 @@ func Bound(ctx context.Context, src *sdk.TokenSource) oauth2.TokenSource {
 
 type boundSource struct {
 	ctx  context.Context
-	src  *sdk.TokenSource
+	src  *client.TokenSource
 	last atomic.Pointer[oauth2.Token] // the conversion of src's token
 }
 

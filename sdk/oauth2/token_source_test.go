@@ -18,6 +18,7 @@ import (
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/testkit/sdkclient"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 	"github.com/credhost/credhost/sdk/oauth2"
 )
 
@@ -29,7 +30,7 @@ const api = "api://credhost-oauth2-test"
 // issued for it; the same request without credhost, or with any other
 // token, is refused.
 func TestTokenSourceWithOAuth2Client(t *testing.T) {
-	srv, client := newClient(t)
+	srv, cred := newClient(t)
 	ts := newAPI(t, srv)
 
 	plain := ts.Client()
@@ -43,7 +44,7 @@ func TestTokenSourceWithOAuth2Client(t *testing.T) {
 	// oauth2.NewClient takes its base transport from the context; it must
 	// trust the test server's certificate.
 	ctx := context.WithValue(context.Background(), xoauth2.HTTPClient, plain)
-	src := oauth2.TokenSource(ctx, client, api+"/.default")
+	src := oauth2.TokenSource(ctx, cred, api+"/.default")
 	hc := xoauth2.NewClient(ctx, src)
 	srv.ResetCounts()
 	for range 3 {
@@ -73,11 +74,11 @@ func TestTokenSourceWithOAuth2Client(t *testing.T) {
 // TestBoundWithOAuth2Client: an oauth2 client over a bound source reaches
 // the API with one token request; while the source holds the same token,
 // Token returns the same *oauth2.Token; once the sdk client is closed,
-// Token fails with sdk.ErrClosed.
+// Token fails with client.ErrClosed.
 func TestBoundWithOAuth2Client(t *testing.T) {
-	srv, client := newClient(t)
+	srv, cred := newClient(t)
 	ts := newAPI(t, srv)
-	bound, err := client.Bind(sdk.TokenRequest{Scopes: []string{api + "/.default"}})
+	bound, err := cred.Bind(sdk.TokenRequest{Scopes: []string{api + "/.default"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,11 +105,11 @@ func TestBoundWithOAuth2Client(t *testing.T) {
 	if t1 != t2 || t1.TokenType != "Bearer" || !t1.Valid() {
 		t.Errorf("two hits: same token %t, type %q, valid %t", t1 == t2, t1.TokenType, t1.Valid())
 	}
-	if err := client.Close(); err != nil {
+	if err := cred.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := src.Token(); !errors.Is(err, sdk.ErrClosed) {
-		t.Fatalf("Token after the client closed: %v, want sdk.ErrClosed", err)
+	if _, err := src.Token(); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("Token after the client closed: %v, want client.ErrClosed", err)
 	}
 }
 
@@ -214,7 +215,7 @@ func get(t *testing.T, c *http.Client, url, auth string) int {
 
 // newClient returns an emulator and an sdk client whose profile gets
 // tokens from it with the clientcreds plugin, run as a real process.
-func newClient(t *testing.T) (*emulator.Server, *sdk.Client) {
+func newClient(t *testing.T) (*emulator.Server, *client.Client) {
 	t.Helper()
 	srv := emulatortest.Start(t, emulator.DefaultConfig())
 	return srv, sdkclient.ClientCreds(t, srv)

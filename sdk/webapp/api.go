@@ -21,7 +21,7 @@ type API struct {
 	cred sdk.Credential
 }
 
-// NewAPI returns an API over cred, typically an *sdk.Client for a profile
+// NewAPI returns an API over cred, typically a *client.Client (sdk/client) for a profile
 // whose chain is ["obo"]. It panics if cred is nil, a programming error.
 func NewAPI(cred sdk.Credential) *API {
 	if cred == nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/testkit/testbin"
-	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 	"github.com/credhost/credhost/sdk/webapp"
 )
 
@@ -58,7 +58,7 @@ client_secret = "env:WEBAPI_CLIENT_SECRET"
 		}
 		return ""
 	}
-	client, err := sdk.New(file, "webapi", &sdk.Options{PluginDirs: []string{pluginDir}, Getenv: getenv})
+	client, err := client.New(t.Context(), file, "webapi", &client.Options{PluginDirs: []string{pluginDir}, Getenv: getenv})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ type CredentialRedeemer struct {
 }
 
 // NewCredentialRedeemer returns a Redeemer over cred, typically an
-// *sdk.Client for the web app's profile. It panics if cred is nil, a
+// *client.Client for the web app's profile. It panics if cred is nil, a
 // programming error.
 func NewCredentialRedeemer(cred sdk.Credential) *CredentialRedeemer {
 	if cred == nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 	"github.com/credhost/credhost/sdk/webapp"
 )
 
@@ -186,7 +187,7 @@ func TestSignInThroughPlugin(t *testing.T) {
 
 // webProfile returns an sdk client for a profile whose chain is
 // ["authcode"] in web-app mode, running the real plugin binary.
-func webProfile(t *testing.T, srv *emulator.Server, appID, appSecret string) *sdk.Client {
+func webProfile(t *testing.T, srv *emulator.Server, appID, appSecret string) *client.Client {
 	t.Helper()
 	bin := testbin.Build(t, "./plugins/authcode", "credhost-plugin-authcode")
 	dir := t.TempDir()
@@ -214,7 +215,7 @@ backend = "memory"
 		}
 		return ""
 	}
-	c, err := sdk.New(file, "web", &sdk.Options{PluginDirs: []string{filepath.Dir(bin)}, Getenv: getenv})
+	c, err := client.New(t.Context(), file, "web", &client.Options{PluginDirs: []string{filepath.Dir(bin)}, Getenv: getenv})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
-	"github.com/credhost/credhost/core/jwtpeek"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/jwtpeek"
 	"github.com/credhost/credhost/sdk/msalerr"
 )
 

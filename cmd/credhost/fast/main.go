@@ -32,6 +32,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/pflag"
 
+	"github.com/credhost/credhost/cmd/credhost/internal/cliflags"
 	"github.com/credhost/credhost/cmd/credhost/internal/tokenout"
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/config"
@@ -89,66 +90,43 @@ func fromCache(args []string, getenv func(string) string) (core.Token, string, b
 	fs := pflag.NewFlagSet("credhost", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	var (
-		cfgPath, profile, logLevel, logFormat, pluginDir string
-		scopes                                           []string
-		tenant, claims, output                           string
-		forceRefresh, noPrompt                           bool
-	)
-	// The flags of `credhost token` and the global ones, as the full
-	// CLI defines them; anything else makes the parse fail. As in the
-	// full CLI, global flags may stand before the verb or after it, the
-	// token flags only after it.
-	globals := func(fs *pflag.FlagSet) {
-		fs.StringVar(&cfgPath, "config", "", "")
-		fs.StringVarP(&profile, "profile", "p", "", "")
-		fs.StringVar(&logLevel, "log-level", "", "")
-		fs.StringVar(&logFormat, "log-format", "", "")
-		fs.StringVar(&pluginDir, "plugin-dir", "", "")
-	}
+	// The flags of `credhost token` and the global ones, defined with
+	// the full CLI's in cliflags; anything else makes the parse fail. As
+	// in the full CLI, global flags may stand before the verb or after
+	// it, the token flags only after it.
+	var g cliflags.Globals
+	var t cliflags.Token
 	pre := pflag.NewFlagSet("credhost", pflag.ContinueOnError)
 	pre.SetOutput(io.Discard)
 	pre.Usage = func() {}
 	pre.SetInterspersed(false)
-	globals(pre)
+	g.Register(pre)
 	if err := pre.Parse(args); err != nil || pre.NArg() == 0 || pre.Arg(0) != "token" {
 		return core.Token{}, "", false
 	}
 	at := len(args) - pre.NArg()
 	args = append(append([]string{}, args[:at]...), args[at+1:]...)
-	globals(fs)
-	fs.StringSliceVarP(&scopes, "scope", "s", nil, "")
-	fs.StringVar(&tenant, "tenant", "", "")
-	fs.StringVar(&claims, "claims", "", "")
-	fs.StringVarP(&output, "output", "o", "raw", "")
-	fs.BoolVar(&forceRefresh, "force-refresh", false, "")
-	fs.BoolVar(&noPrompt, "no-prompt", false, "")
+	g = cliflags.Globals{}
+	g.Register(fs)
+	t.Register(fs)
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return core.Token{}, "", false
 	}
-	if len(scopes) == 0 || claims != "" || forceRefresh || !knownFormat(output) {
+	g.FromEnv(getenv)
+	if len(t.Scopes) == 0 || t.Claims != "" || t.ForceRefresh || !knownFormat(t.Output) {
 		return core.Token{}, "", false
-	}
-	if logLevel == "" {
-		logLevel = getenv("CREDHOST_LOG_LEVEL")
-	}
-	if logFormat == "" {
-		logFormat = getenv("CREDHOST_LOG_FORMAT")
 	}
 	// Only the levels at which the full CLI logs nothing on a hit, and
 	// the formats it knows: anything else (debug logging to show, or a
 	// value to reject) is the full CLI's to answer.
-	if !quietLevel(logLevel) || !knownLogFormat(logFormat) {
+	if !quietLevel(g.LogLevel) || !knownLogFormat(g.LogFormat) {
 		return core.Token{}, "", false
 	}
-	if profile == "" {
-		profile = getenv(config.EnvProfile)
-	}
-	f, err := config.LoadLayers(&config.LoadOptions{UserPath: cfgPath, Getenv: config.Env(getenv)})
+	f, err := config.LoadLayers(&config.LoadOptions{UserPath: g.Config, Getenv: config.Env(getenv)})
 	if err != nil || (f.Cache.Backend.Raw != "" && f.Cache.Backend.Raw != config.CacheFile) {
 		return core.Token{}, "", false
 	}
-	choice, err := f.Choose(profile, config.Environment{Getenv: config.Env(getenv), Stat: os.Stat, IsTTY: isTTY})
+	choice, err := f.Choose(g.Profile, config.Environment{Getenv: config.Env(getenv), Stat: os.Stat, IsTTY: isTTY})
 	if err != nil {
 		return core.Token{}, "", false
 	}
@@ -178,8 +156,8 @@ func fromCache(args []string, getenv func(string) string) (core.Token, string, b
 	defer s.Close()
 	l1 := core.NewTokenCache(s, &core.TokenCacheOptions{MinLifetime: f.Cache.MinLifetime})
 	key := p.TokenKey()
-	tok, ok := l1.Lookup(context.Background(), &key, &core.TokenRequest{Scopes: scopes, TenantID: tenant})
-	return tok, output, ok
+	tok, ok := l1.Lookup(context.Background(), &key, &core.TokenRequest{Scopes: t.Scopes, TenantID: t.Tenant})
+	return tok, t.Output, ok
 }
 
 func knownFormat(f string) bool {

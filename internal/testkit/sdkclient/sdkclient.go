@@ -14,7 +14,7 @@ import (
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/internal/testkit/testbin"
-	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 )
 
 // Profile is the name of the client's one profile.
@@ -22,7 +22,7 @@ const Profile = "app"
 
 // ClientCreds returns an sdk client for profile "app" against srv,
 // closed when the test ends.
-func ClientCreds(t testing.TB, srv *emulator.Server) *sdk.Client {
+func ClientCreds(t testing.TB, srv *emulator.Server) *client.Client {
 	t.Helper()
 	bin := testbin.Build(t, "./plugins/clientcreds", "credhost-plugin-clientcreds")
 	dir := t.TempDir()
@@ -44,7 +44,7 @@ backend = "memory"
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := sdk.New(file, Profile, &sdk.Options{PluginDirs: []string{filepath.Dir(bin)}})
+	c, err := client.New(t.Context(), file, Profile, &client.Options{PluginDirs: []string{filepath.Dir(bin)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/jwtpeek"
+	"github.com/credhost/credhost/sdk/jwtpeek"
 )
 
 // ExecCredentialVersion is the client.authentication.k8s.io version

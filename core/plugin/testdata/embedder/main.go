@@ -11,10 +11,11 @@ import (
 	"os"
 
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 )
 
 func main() {
-	c, err := sdk.Open("p", &sdk.Options{ConfigPath: os.Args[1]})
+	c, err := client.Open(context.Background(), "p", &client.Options{ConfigPath: os.Args[1]})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

@@ -1,4 +1,4 @@
-package sdk
+package client
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/credhost/credhost/sdk"
 )
 
 // ErrClosed is what TokenSource.Token returns after the source, or its
@@ -38,7 +40,7 @@ type TokenSource struct {
 	cur atomic.Pointer[bound] // nil: no token yet, or closed
 
 	client *Client
-	req    TokenRequest
+	req    sdk.TokenRequest
 	minLT  time.Duration   // the client's cache min lifetime
 	kickCh chan struct{}   // wakes the refresher; buffered, never blocks
 	ctx    context.Context // of the refresher's requests; ends at Close
@@ -53,7 +55,7 @@ type TokenSource struct {
 
 // bound is a token with the times the source acts on, computed once.
 type bound struct {
-	tok        Token
+	tok        sdk.Token
 	validUntil time.Time // served before this
 	refreshAt  time.Time // refreshed from this on
 	kicked     atomic.Bool
@@ -66,7 +68,7 @@ type bound struct {
 // or when the client's cache would stop serving it (the [cache]
 // min_lifetime before expiry), but never before half its lifetime has
 // passed.
-func (c *Client) Bind(req TokenRequest) (*TokenSource, error) {
+func (c *Client) Bind(req sdk.TokenRequest) (*TokenSource, error) {
 	switch {
 	case len(req.NormalizedScopes()) == 0:
 		return nil, errors.New("credhost: Bind: the request names no scopes")
@@ -92,7 +94,7 @@ func (c *Client) Bind(req TokenRequest) (*TokenSource, error) {
 // Token returns the source's token. A hit allocates nothing. ctx bounds
 // only the wait when there is no valid token; the request that wait
 // started goes on for other callers.
-func (s *TokenSource) Token(ctx context.Context) (Token, error) {
+func (s *TokenSource) Token(ctx context.Context) (sdk.Token, error) {
 	now := time.Now()
 	if b := s.cur.Load(); b != nil && now.Before(b.validUntil) {
 		if !now.Before(b.refreshAt) && !b.kicked.Load() && b.kicked.CompareAndSwap(false, true) {
@@ -132,12 +134,12 @@ func (s *TokenSource) kick() {
 
 // wait asks the refresher for a token now and waits for its answer.
 // Callers that come while a request is under way share its answer.
-func (s *TokenSource) wait(ctx context.Context) (Token, error) {
+func (s *TokenSource) wait(ctx context.Context) (sdk.Token, error) {
 	for {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
-			return Token{}, ErrClosed
+			return sdk.Token{}, ErrClosed
 		}
 		if b := s.cur.Load(); b != nil && time.Now().Before(b.validUntil) {
 			s.mu.Unlock()
@@ -152,16 +154,16 @@ func (s *TokenSource) wait(ctx context.Context) (Token, error) {
 		select {
 		case <-ch:
 		case <-s.ctx.Done():
-			return Token{}, ErrClosed
+			return sdk.Token{}, ErrClosed
 		case <-ctx.Done():
-			return Token{}, &Error{Kind: KindFailed, Err: ctx.Err(),
+			return sdk.Token{}, &sdk.Error{Kind: sdk.KindFailed, Err: ctx.Err(),
 				Hint: "the call was cancelled or ran out of time while the token source got a token; raise the profile's timeout if the flow needs longer"}
 		}
 		s.mu.Lock()
 		err, closed := s.err, s.closed
 		s.mu.Unlock()
 		if b := s.cur.Load(); err != nil && !closed && (b == nil || !time.Now().Before(b.validUntil)) {
-			return Token{}, err
+			return sdk.Token{}, err
 		}
 		// A token (or Close) came; or the answer expired in between
 		// and the loop asks again.
@@ -243,7 +245,7 @@ func (s *TokenSource) attempt(ctx context.Context, old *bound) (bool, error) {
 	now := time.Now()
 	b := newBound(tok, now, s.minLT)
 	if !now.Before(b.validUntil) {
-		return false, &Error{Kind: KindFailed, Flow: tok.Flow, Err: fmt.Errorf("the flow returned a token that expires at %s", tok.ExpiresOn.Format(time.RFC3339)),
+		return false, &sdk.Error{Kind: sdk.KindFailed, Flow: tok.Flow, Err: fmt.Errorf("the flow returned a token that expires at %s", tok.ExpiresOn.Format(time.RFC3339)),
 			Hint: "check the clocks of this machine and the identity provider"}
 	}
 	if old != nil && !tok.ExpiresOn.After(old.tok.ExpiresOn) {
@@ -257,7 +259,7 @@ func (s *TokenSource) attempt(ctx context.Context, old *bound) (bool, error) {
 	return true, nil
 }
 
-func newBound(tok Token, now time.Time, minLifetime time.Duration) *bound {
+func newBound(tok sdk.Token, now time.Time, minLifetime time.Duration) *bound {
 	life := tok.ExpiresOn.Sub(now)
 	margin := min(expiryMargin, life/10)
 	refreshAt := tok.ExpiresOn.Add(-minLifetime)

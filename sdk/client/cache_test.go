@@ -1,4 +1,4 @@
-package sdk_test
+package client_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 )
 
 const graph = "https://graph.microsoft.com/.default"
@@ -19,7 +20,7 @@ const graph = "https://graph.microsoft.com/.default"
 // uncached token make one plugin call and one IdP request.
 func TestOneRequestForManyCallers(t *testing.T) {
 	srv, file, dir := benchSetup(t)
-	c, err := sdk.New(file, "bench", &sdk.Options{PluginDirs: []string{dir}})
+	c, err := client.New(t.Context(), file, "bench", &client.Options{PluginDirs: []string{dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestOneRequestForManyCallers(t *testing.T) {
 // plugin is involved.
 func BenchmarkL1Hit(b *testing.B) {
 	_, file, dir := benchSetup(b)
-	c, err := sdk.New(file, "bench", &sdk.Options{PluginDirs: []string{dir}})
+	c, err := client.New(b.Context(), file, "bench", &client.Options{PluginDirs: []string{dir}})
 	if err != nil {
 		b.Fatal(err)
 	}

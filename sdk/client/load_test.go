@@ -1,4 +1,4 @@
-package sdk_test
+package client_test
 
 // Load: an embedder calling GetToken from 1,000 goroutines over mixed
 // profiles and scopes, against real plugin processes and the emulator.
@@ -27,6 +27,7 @@ import (
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 )
 
 const (
@@ -103,9 +104,9 @@ client_secret = %q
 	runtime.GC()
 	goroutinesBefore, fdsBefore := runtime.NumGoroutine(), openFDs(t)
 
-	clients := make([]*sdk.Client, loadProfiles)
+	clients := make([]*client.Client, loadProfiles)
 	for p := range clients {
-		c, err := sdk.New(file, "p"+strconv.Itoa(p), &sdk.Options{PluginDirs: []string{filepath.Dir(bin)}})
+		c, err := client.New(t.Context(), file, "p"+strconv.Itoa(p), &client.Options{PluginDirs: []string{filepath.Dir(bin)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +215,7 @@ var verified sync.Map
 
 // getAndCheck gets a token for scope and checks that the emulator issued
 // it for that scope's resource.
-func getAndCheck(ctx context.Context, srv *emulator.Server, c *sdk.Client, scope string) error {
+func getAndCheck(ctx context.Context, srv *emulator.Server, c *client.Client, scope string) error {
 	tok, err := c.GetToken(ctx, sdk.TokenRequest{Scopes: []string{scope}})
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package sdk_test
+package client_test
 
 // IdP faults end to end: an embedder, a real clientcreds plugin process,
 // and the emulator injecting faults. What is asserted is the outcome (a
@@ -19,12 +19,13 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 	"github.com/credhost/credhost/sdk/msalerr"
 )
 
 func TestIdPFaultsEndToEnd(t *testing.T) {
 	srv, file, dir := benchSetup(t)
-	c, err := sdk.New(file, "bench", &sdk.Options{PluginDirs: []string{dir}, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)})
+	c, err := client.New(t.Context(), file, "bench", &client.Options{PluginDirs: []string{dir}, Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func TestTLSHandshakeFaultsEndToEnd(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// A fresh client: a new plugin process has no connection yet.
-			c, err := sdk.New(file, "bench", &sdk.Options{PluginDirs: []string{dir}})
+			c, err := client.New(t.Context(), file, "bench", &client.Options{PluginDirs: []string{dir}})
 			if err != nil {
 				t.Fatal(err)
 			}

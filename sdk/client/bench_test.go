@@ -1,4 +1,4 @@
-package sdk_test
+package client_test
 
 // Plugin overhead, measured against in-process MSAL on the same emulator in
 // the same run:
@@ -29,6 +29,7 @@ import (
 	"github.com/credhost/credhost/emulator/emulatortest"
 	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 )
 
 const (
@@ -126,7 +127,7 @@ func benchCold(b *testing.B, pinned bool) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for range b.N {
-		c, err := sdk.New(file, "bench", &sdk.Options{PluginDirs: []string{dir}})
+		c, err := client.New(ctx, file, "bench", &client.Options{PluginDirs: []string{dir}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -152,7 +153,7 @@ func BenchmarkWarmMSALInProcess(b *testing.B) {
 func BenchmarkWarmSDKPlugin(b *testing.B) {
 	_, file, dir := benchSetup(b)
 	ctx := context.Background()
-	c, err := sdk.New(file, "bench", &sdk.Options{PluginDirs: []string{dir}})
+	c, err := client.New(ctx, file, "bench", &client.Options{PluginDirs: []string{dir}})
 	if err != nil {
 		b.Fatal(err)
 	}

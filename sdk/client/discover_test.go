@@ -1,4 +1,4 @@
-package sdk_test
+package client_test
 
 import (
 	"context"
@@ -9,9 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/host"
 	"github.com/credhost/credhost/internal/testkit/testbin"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 )
 
 // TestPluginDiscoveryLikeTheCLI: the sdk finds plugins where the CLI does
@@ -29,7 +31,7 @@ func TestPluginDiscoveryLikeTheCLI(t *testing.T) {
 			return ""
 		}
 	}
-	get := func(c *sdk.Client, err error) error {
+	get := func(c *client.Client, err error) error {
 		if err != nil {
 			return err
 		}
@@ -39,19 +41,19 @@ func TestPluginDiscoveryLikeTheCLI(t *testing.T) {
 	}
 
 	t.Run("CREDHOST_PLUGIN_DIR", func(t *testing.T) {
-		if err := get(sdk.New(file, "bench", &sdk.Options{Getenv: getenv("PATH=/usr/bin:/bin", host.EnvPluginDir+"="+dir)})); err != nil {
+		if err := get(client.New(t.Context(), file, "bench", &client.Options{Getenv: getenv("PATH=/usr/bin:/bin", config.EnvPluginDir+"="+dir)})); err != nil {
 			t.Fatal(err)
 		}
 		// Without it, nothing (the test binary's own directory has no
 		// plugins): the error says where it looked and what to set.
-		err := get(sdk.New(file, "bench", &sdk.Options{Getenv: getenv("PATH=/usr/bin:/bin")}))
-		if !errors.Is(err, host.ErrPluginNotFound) || !strings.Contains(err.Error(), host.EnvPluginDir) {
+		err := get(client.New(t.Context(), file, "bench", &client.Options{Getenv: getenv("PATH=/usr/bin:/bin")}))
+		if !errors.Is(err, host.ErrPluginNotFound) || !strings.Contains(err.Error(), config.EnvPluginDir) {
 			t.Fatalf("no plugin dir: %v", err)
 		}
 		// A relative PATH entry is never searched: a plugin in the working
 		// directory is not found.
 		t.Chdir(dir)
-		if err := get(sdk.New(file, "bench", &sdk.Options{Getenv: getenv("PATH=.::bin")})); !errors.Is(err, host.ErrPluginNotFound) {
+		if err := get(client.New(t.Context(), file, "bench", &client.Options{Getenv: getenv("PATH=.::bin")})); !errors.Is(err, host.ErrPluginNotFound) {
 			t.Fatalf("relative PATH: %v", err)
 		}
 	})
@@ -86,7 +88,7 @@ func TestPluginDiscoveryLikeTheCLI(t *testing.T) {
 			testbin.CopyAs(t, src, build, name)
 		}
 		cmd := exec.Command("make", "install-bin", "PREFIX="+prefix, "BIN="+build, "PLUGINS=clientcreds", "PIN_CONFIG="+cfg)
-		cmd.Dir = ".."
+		cmd.Dir = "../.."
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("make install: %v\n%s", err, out)
 		}
@@ -99,7 +101,7 @@ func TestPluginDiscoveryLikeTheCLI(t *testing.T) {
 		}
 		// The sdk: only PATH leads to the installation.
 		env := getenv("PATH=" + filepath.Join(prefix, "bin") + ":/usr/bin:/bin")
-		if err := get(sdk.Open("bench", &sdk.Options{ConfigPath: cfg, Getenv: env})); err != nil {
+		if err := get(client.Open(t.Context(), "bench", &client.Options{ConfigPath: cfg, Getenv: env})); err != nil {
 			t.Fatalf("sdk after make install: %v", err)
 		}
 		// The CLI finds the same plugins from its own location.

@@ -1,4 +1,4 @@
-package sdk_test
+package client_test
 
 // Bound token sources end to end: a real clientcreds plugin process and
 // the emulator issuing 10-second tokens, with [cache] min_lifetime = 5s,
@@ -21,19 +21,20 @@ import (
 
 	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/sdk"
+	"github.com/credhost/credhost/sdk/client"
 	"github.com/credhost/credhost/sdk/oauth2"
 )
 
 const grantCC = "token:client_credentials"
 
-func boundClient(t testing.TB) (*emulator.Server, *sdk.Client) {
+func boundClient(t testing.TB) (*emulator.Server, *client.Client) {
 	t.Helper()
 	srv, file, dir := setup(t, false, emulator.Options{TokenLifetime: 10 * time.Second}, "min_lifetime = \"5s\"\n")
-	opts := &sdk.Options{PluginDirs: []string{dir}, Log: zerolog.Nop()}
+	opts := &client.Options{PluginDirs: []string{dir}, Log: zerolog.Nop()}
 	if _, ok := t.(*testing.T); ok {
 		opts.Log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
 	}
-	c, err := sdk.New(file, "bench", opts)
+	c, err := client.New(t.Context(), file, "bench", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func boundClient(t testing.TB) (*emulator.Server, *sdk.Client) {
 	return srv, c
 }
 
-func bind(t testing.TB, c *sdk.Client) *sdk.TokenSource {
+func bind(t testing.TB, c *client.Client) *client.TokenSource {
 	t.Helper()
 	src, err := c.Bind(sdk.TokenRequest{Scopes: []string{graph}})
 	if err != nil {
@@ -199,11 +200,11 @@ func TestBoundSourceClose(t *testing.T) {
 	srv, file, dir := setup(t, false, emulator.Options{TokenLifetime: 10 * time.Second}, "min_lifetime = \"5s\"\n")
 	_ = srv
 	before := runtime.NumGoroutine()
-	c, err := sdk.New(file, "bench", &sdk.Options{PluginDirs: []string{dir}})
+	c, err := client.New(t.Context(), file, "bench", &client.Options{PluginDirs: []string{dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var srcs []*sdk.TokenSource
+	var srcs []*client.TokenSource
 	for _, scope := range []string{graph, "api://a/.default", "api://b/.default"} {
 		src, err := c.Bind(sdk.TokenRequest{Scopes: []string{scope}})
 		if err != nil {
@@ -217,19 +218,19 @@ func TestBoundSourceClose(t *testing.T) {
 	if err := srcs[0].Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srcs[0].Token(t.Context()); !errors.Is(err, sdk.ErrClosed) {
+	if _, err := srcs[0].Token(t.Context()); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("Token after Close: %v, want ErrClosed", err)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
 	for _, src := range srcs {
-		if _, err := src.Token(t.Context()); !errors.Is(err, sdk.ErrClosed) {
+		if _, err := src.Token(t.Context()); !errors.Is(err, client.ErrClosed) {
 			t.Fatalf("Token after the client's Close: %v, want ErrClosed", err)
 		}
 		_ = src.Close() // again: idempotent
 	}
-	if _, err := c.Bind(sdk.TokenRequest{Scopes: []string{graph}}); !errors.Is(err, sdk.ErrClosed) {
+	if _, err := c.Bind(sdk.TokenRequest{Scopes: []string{graph}}); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("Bind after Close: %v, want ErrClosed", err)
 	}
 	eventually(t, 10*time.Second, "goroutines left after Close", func() bool { return runtime.NumGoroutine() <= before })
@@ -269,7 +270,7 @@ func TestBoundSourceWaitHonoursContext(t *testing.T) {
 // BenchmarkBoundHit is a bound source's Token with a valid token in hand.
 func BenchmarkBoundHit(b *testing.B) {
 	_, file, dir := benchSetup(b)
-	c, err := sdk.New(file, "bench", &sdk.Options{PluginDirs: []string{dir}})
+	c, err := client.New(b.Context(), file, "bench", &client.Options{PluginDirs: []string{dir}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -291,7 +292,7 @@ func BenchmarkBoundHit(b *testing.B) {
 // BenchmarkBoundOAuth2Hit is the same through the oauth2 adapter.
 func BenchmarkBoundOAuth2Hit(b *testing.B) {
 	_, file, dir := benchSetup(b)
-	c, err := sdk.New(file, "bench", &sdk.Options{PluginDirs: []string{dir}})
+	c, err := client.New(b.Context(), file, "bench", &client.Options{PluginDirs: []string{dir}})
 	if err != nil {
 		b.Fatal(err)
 	}
