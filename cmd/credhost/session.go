@@ -6,7 +6,6 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/host"
-	"github.com/credhost/credhost/core/store/redis"
 )
 
 // session is what the verbs that reach tokens share: the config, the
@@ -42,9 +41,6 @@ func openStoreSession(ctx context.Context, g *globals, e *env, prompt bool) (*se
 	file, err := host.LoadConfig(g.config, e.getenv)
 	if err != nil {
 		return nil, usageError{err}
-	}
-	if file.Cache.Backend.Raw == config.CacheRedis {
-		redis.RouteDriverLogs(e.log)
 	}
 	st, err := host.OpenStore(ctx, file, e.getenv, e.log)
 	if err != nil {

@@ -35,6 +35,7 @@ import (
 	"github.com/credhost/credhost/cmd/credhost/internal/tokenout"
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/config"
+	"github.com/credhost/credhost/core/store"
 	"github.com/credhost/credhost/core/store/file"
 	"github.com/credhost/credhost/internal/binpath"
 	"github.com/credhost/credhost/internal/nodump"
@@ -145,7 +146,7 @@ func fromCache(args []string, getenv func(string) string) (core.Token, string, b
 		profile = getenv(config.EnvProfile)
 	}
 	f, err := config.LoadLayers(&config.LoadOptions{UserPath: cfgPath, Getenv: config.Env(getenv)})
-	if err != nil || (f.Cache.Backend.Raw != "" && f.Cache.Backend.Raw != config.CacheFile) {
+	if err != nil || f.Cache.Name() != file.Name {
 		return core.Token{}, "", false
 	}
 	choice, err := f.Choose(profile, config.Environment{Getenv: config.Env(getenv), Stat: os.Stat, IsTTY: isTTY})
@@ -156,7 +157,9 @@ func fromCache(args []string, getenv func(string) string) (core.Token, string, b
 	if err != nil {
 		return core.Token{}, "", false
 	}
-	fc, err := f.ResolveFileCache(config.Env(getenv))
+	// The file backend's settings, decoded as the host decodes them;
+	// linking only this backend keeps the front small.
+	fc, err := store.Decode[file.Settings](f.StoreInput(config.Env(getenv)))
 	if err != nil {
 		return core.Token{}, "", false
 	}
