@@ -284,6 +284,10 @@ func settingsOf(t reflect.Type) ([]Setting, error) {
 		switch {
 		case s.Secret != (f.Type == secretType):
 			return nil, fmt.Errorf("field %s: a secret is a core.Secret, and a core.Secret is tagged secret", f.Name)
+		case s.Project && (s.Secret || s.Path || s.Env != ""):
+			// A project file comes with a cloned repository: what it
+			// sets must reach neither a secret nor a file.
+			return nil, fmt.Errorf("field %s: a project setting is no secret, path or environment override", f.Name)
 		case s.Path && f.Type.Kind() != reflect.String:
 			return nil, fmt.Errorf("field %s: a path is a string", f.Name)
 		case f.Type != secretType && f.Type != durationType && !slices.Contains([]reflect.Kind{reflect.String, reflect.Bool, reflect.Int}, f.Type.Kind()):
@@ -338,7 +342,7 @@ func decode[S any](settings []Setting, in Input) (S, error) {
 		v, ok := values[st.Key]
 		if !ok {
 			if st.Required {
-				how := fmt.Sprintf("set %s in [cache.%s]", st.Key, in.Backend)
+				how := fmt.Sprintf("set it in [cache.%s]", in.Backend)
 				if st.Env != "" {
 					how += " or $" + st.Env
 				}
