@@ -380,7 +380,7 @@ func decode[S any](settings []Setting, in Input) (S, error) {
 			}
 			fv.SetInt(int64(n))
 		case st.Path:
-			fv.SetString(Relative(v.Raw, in.Dir))
+			fv.SetString(relative(v.Raw, in.Dir))
 		default:
 			fv.SetString(v.Raw)
 		}
@@ -388,10 +388,10 @@ func decode[S any](settings []Setting, in Input) (S, error) {
 	return s, nil
 }
 
-// Relative makes p, a path a config file in dir wrote, usable from
+// relative makes p, a path a config file in dir wrote, usable from
 // anywhere: a leading ~ is the home directory, and a relative path is
 // relative to dir.
-func Relative(p, dir string) string {
+func relative(p, dir string) string {
 	if rest, ok := strings.CutPrefix(p, "~"); ok && (rest == "" || rest[0] == '/' || rest[0] == '\\') {
 		if home, err := os.UserHomeDir(); err == nil {
 			return filepath.Join(home, rest)
