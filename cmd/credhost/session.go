@@ -5,7 +5,6 @@ import (
 
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/host"
-	"github.com/credhost/credhost/core/store/redis"
 )
 
 // session is what the verbs that reach tokens share: the config, the
@@ -32,9 +31,6 @@ func openStoreSession(ctx context.Context, g *globals, e *env, prompt bool) (*se
 }
 
 func open(ctx context.Context, g *globals, e *env, prompt, anyProfile bool) (*session, error) {
-	// go-redis logs through a global logger; route it to ours before a
-	// Redis store is dialled (it stays silent for the other backends).
-	redis.RouteDriverLogs(e.log)
 	s := &session{e: e, ui: newStderrUI(e.stderr, e.log)}
 	var ui core.UI
 	if prompt {

@@ -1,58 +1,93 @@
 package config
 
 import (
+	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/credhost/credhost/core"
-)
-
-// Cache backends.
-const (
-	CacheFile   = "file"   // encrypted file (default)
-	CacheRedis  = "redis"  // Redis, for web farms
-	CacheMemory = "memory" // nothing persists: every process starts cold
+	"github.com/credhost/credhost/core/store"
 )
 
 // DefaultMinLifetime is how much lifetime a cached access token must have
 // left to be answered from the cache.
 const DefaultMinLifetime = 5 * time.Minute
 
-// Cache is the [cache] table: where the host keeps tokens and flow state.
+// Cache is the [cache] table: which token store backend the host opens,
+// that backend's [cache.<backend>] table, and the lifetime a cached
+// token needs. The backends are those registered with core/store; what
+// this package knows of their settings (paths, secrets, what a project
+// file may set) comes from their tags, so a new backend needs no change
+// here.
 type Cache struct {
 	// Origin is the position of the [cache] header; zero if absent.
 	Origin Origin
-	// Backend is file (default), redis or memory.
+	// Backend names a registered backend; unset is store.DefaultBackend.
 	Backend Value
-	// Path is the cache file (file backend); default in the user's cache
-	// directory.
-	Path Value
-	// KeyFile holds the encryption key (file backend); created 0600 on
-	// first use; default beside Path.
-	KeyFile Value
-	// Key is the 32-byte encryption key, a secret (inline, env:, file:).
-	// For the file backend it overrides KeyFile; Redis requires it.
-	Key Value
-	// Passphrase derives the key with Argon2id (file backend), a secret.
-	Passphrase Value
-	// URL is the Redis URL (redis:// or rediss:// for TLS), with a user
-	// if the server has ACLs. Put the password in Password, not here.
-	URL Value
-	// Password is the Redis password, a secret (inline, env:, file:).
-	Password Value
-	// CAFile holds extra PEM roots for a rediss:// server with a private
-	// CA.
-	CAFile Value
-	// Prefix namespaces Redis keys per application.
-	Prefix Value
+	// Backends holds each [cache.<backend>] table's settings by key.
+	// Settings written directly in [cache] (path, url, key: the form
+	// before backend tables) land in the selected backend's table.
+	Backends map[string]map[string]Value
 	// MinLifetime is the lifetime a cached token needs to be used.
 	MinLifetime       time.Duration
 	MinLifetimeOrigin Origin
+
+	// flat holds a layer's settings written directly in [cache] while the
+	// backend they belong to is unknown: a layer that does not name the
+	// backend sets the settings of whichever backend the layers select.
+	flat map[string]Value
 }
 
-var cacheKeys = []string{"backend", "path", "key_file", "key", "passphrase", "url", "password", "ca_file", "prefix", "min_lifetime"}
+// Name is the selected backend's name.
+func (c *Cache) Name() string {
+	if c.Backend.Raw == "" {
+		return store.DefaultBackend
+	}
+	return c.Backend.Raw
+}
+
+// Settings is the selected backend's table.
+func (c *Cache) Settings() map[string]Value { return c.Backends[c.Name()] }
+
+func (c *Cache) set(backend, key string, v Value) {
+	if c.Backends == nil {
+		c.Backends = map[string]map[string]Value{}
+	}
+	if c.Backends[backend] == nil {
+		c.Backends[backend] = map[string]Value{}
+	}
+	c.Backends[backend][key] = v
+}
+
+// backendsHint lists the registered backends for messages.
+func backendsHint() string {
+	names := store.Names()
+	for i, n := range names {
+		names[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(names, ", ")
+}
+
+// settingOf describes key of backend, or, for a setting written directly
+// in [cache] before its backend is known (backend ""), of the first
+// backend that has one of that name.
+func settingOf(backend, key string) (store.Setting, bool) {
+	names := []string{backend}
+	if backend == "" {
+		names = store.Names()
+	}
+	for _, n := range names {
+		if b, ok := store.Lookup(n); ok {
+			if s, ok := b.Setting(key); ok {
+				return s, true
+			}
+		}
+	}
+	return store.Setting{}, false
+}
 
 // cache decodes [cache].
 func (d *decoder) cache(n *node) Cache {
@@ -60,14 +95,14 @@ func (d *decoder) cache(n *node) Cache {
 	c := checker{probs: d.probs, table: []string{"cache"}}
 	for _, k := range n.keys {
 		v := n.fields[k]
-		switch k {
-		case "backend":
-			s, ok := c.str(k, v, `"file", "redis" or "memory"`)
-			if ok && !slices.Contains([]string{CacheFile, CacheRedis, CacheMemory}, s) {
-				d.probs.add(v.pos, c.key(k), `unknown backend %q: use "file", "redis" or "memory"`, s)
+		switch {
+		case k == "backend":
+			s, ok := c.str(k, v, backendsHint())
+			if _, known := store.Lookup(s); ok && !known {
+				d.probs.add(v.pos, c.key(k), "unknown backend %q: use %s", s, backendsHint())
 			}
 			cc.Backend = Value{Raw: s, Origin: v.pos}
-		case "min_lifetime":
+		case k == "min_lifetime":
 			cc.MinLifetimeOrigin = v.pos
 			s, ok := c.str(k, v, `a duration like "5m"`)
 			if !ok {
@@ -79,111 +114,132 @@ func (d *decoder) cache(n *node) Cache {
 				continue
 			}
 			cc.MinLifetime = dur
-		case "path", "key_file", "key", "passphrase", "url", "password", "ca_file", "prefix":
-			s, ok := c.str(k, v, "a string")
-			if ok && s == "" {
-				d.probs.add(v.pos, c.key(k), "is empty: set it, or remove the key")
+		case v.kind == kTable:
+			b, ok := store.Lookup(k)
+			if !ok {
+				d.probs.add(v.pos, c.key(k), "unknown backend %q: [cache] takes a table per backend, for %s", k, backendsHint())
+				continue
 			}
-			val := Value{Raw: s, Origin: v.pos}
-			switch k {
-			case "path":
-				cc.Path = val
-			case "key_file":
-				cc.KeyFile = val
-			case "key":
-				cc.Key = val
-			case "passphrase":
-				cc.Passphrase = val
-			case "url":
-				cc.URL = val
-			case "password":
-				cc.Password = val
-			case "ca_file":
-				cc.CAFile = val
-			case "prefix":
-				cc.Prefix = val
+			tc := checker{probs: d.probs, table: []string{"cache", k}}
+			for _, sk := range v.keys {
+				sv := v.fields[sk]
+				if _, ok := b.Setting(sk); !ok {
+					d.unknown(sv, []string{"cache", k, sk}, b.Keys(), fmt.Sprintf("[cache.%s] takes %s", k, strings.Join(b.Keys(), ", ")))
+					continue
+				}
+				if val, ok := tc.scalar(sk, sv); ok {
+					cc.set(k, sk, val)
+				}
 			}
 		default:
-			d.unknown(v, []string{"cache", k}, cacheKeys, "[cache] takes "+strings.Join(cacheKeys, ", "))
+			if _, ok := settingOf("", k); !ok {
+				known := []string{"backend", "min_lifetime"}
+				for _, name := range store.Names() {
+					b, _ := store.Lookup(name)
+					known = append(known, b.Keys()...)
+				}
+				d.unknown(v, []string{"cache", k}, known, fmt.Sprintf("[cache] takes backend, min_lifetime and a [cache.<backend>] table for %s", backendsHint()))
+				continue
+			}
+			if val, ok := c.scalar(k, v); ok {
+				if cc.flat == nil {
+					cc.flat = map[string]Value{}
+				}
+				cc.flat[k] = val
+			}
 		}
+	}
+	if cc.Backend.IsSet() {
+		cc.migrate(&cc, d.probs)
 	}
 	return cc
 }
 
-// checkCache reports [cache] settings that contradict each other. It runs
-// once all layers are merged, since the backend and its settings may come
-// from different files.
+// scalar reads a backend setting: a string (a number or a boolean for the
+// settings that are one), not empty.
+func (c *checker) scalar(k string, v *node) (Value, bool) {
+	switch v.kind {
+	case kString:
+		if v.text == "" {
+			c.probs.add(v.pos, c.key(k), "is empty: set it, or remove the key")
+			return Value{}, false
+		}
+	case kBool, kInteger:
+	default:
+		c.probs.add(v.pos, c.key(k), "expected a string, got %s", v.kind)
+		return Value{}, false
+	}
+	return Value{Raw: v.text, Origin: v.pos}, true
+}
+
+// migrate moves the settings c holds directly in [cache] into dst's
+// selected backend table, where they override what lower layers set. A
+// setting the selected backend does not have is reported with the
+// backends that do.
+func (c *Cache) migrate(dst *Cache, probs *problems) {
+	name := dst.Name()
+	b, ok := store.Lookup(name)
+	for _, k := range slices.Sorted(maps.Keys(c.flat)) {
+		v := c.flat[k]
+		if !ok {
+			continue // the unknown backend is reported
+		}
+		if _, has := b.Setting(k); !has {
+			var owners []string
+			for _, n := range store.Names() {
+				if o, _ := store.Lookup(n); o != nil {
+					if _, has := o.Setting(k); has {
+						owners = append(owners, fmt.Sprintf("backend = %q", n))
+					}
+				}
+			}
+			probs.add(v.Origin, dotted("cache", k), "%s is for %s, not %q: remove it, or set that backend", k, strings.Join(owners, " or "), name)
+			continue
+		}
+		dst.set(name, k, v)
+	}
+	c.flat = nil
+}
+
+// checkCache reports [cache] settings that are missing or contradict
+// each other, by the selected backend's tags. It runs once all layers
+// are merged, since the backend and its settings may come from different
+// files. A required setting that the environment may supply (env=) is
+// checked when the store opens.
 func checkCache(cc *Cache, probs *problems) {
-	switch cc.Backend.Raw {
-	case CacheRedis:
-		if !cc.URL.IsSet() {
-			probs.add(cc.Origin, "cache.url", `the redis backend needs url = "redis://host:6379/0" (or rediss:// for TLS)`)
-		}
-		if !cc.Key.IsSet() {
-			probs.add(cc.Origin, "cache.key", `the redis backend needs an encryption key: key = "env:CREDHOST_CACHE_KEY" (32 bytes, base64)`)
-		}
-		for _, v := range []struct {
-			key string
-			val Value
-		}{{"path", cc.Path}, {"key_file", cc.KeyFile}, {"passphrase", cc.Passphrase}} {
-			if v.val.IsSet() {
-				probs.add(v.val.Origin, "cache."+v.key, `%s is for backend = "file"; Redis entries are sealed with key`, v.key)
+	cc.migrate(cc, probs)
+	name := cc.Name()
+	b, ok := store.Lookup(name)
+	if !ok {
+		return
+	}
+	set := cc.Settings()
+	for _, s := range b.Settings() {
+		v, isSet := set[s.Key]
+		switch {
+		case !isSet && s.Required && s.Env == "":
+			probs.add(cc.Origin, dotted("cache", name, s.Key), "the %s backend needs %s: set it in [cache.%s]", name, s.Key, name)
+		case isSet && s.Excludes != "":
+			if _, both := set[s.Excludes]; both {
+				probs.add(v.Origin, dotted("cache", name, s.Key), "set %s or %s, not both", s.Excludes, s.Key)
 			}
 		}
-	case "", CacheFile:
-		for _, v := range []struct {
-			key string
-			val Value
-		}{{"url", cc.URL}, {"password", cc.Password}, {"ca_file", cc.CAFile}, {"prefix", cc.Prefix}} {
-			if v.val.IsSet() {
-				probs.add(v.val.Origin, "cache."+v.key, `%s is for backend = "redis"`, v.key)
-			}
-		}
-		if cc.Key.IsSet() && cc.Passphrase.IsSet() {
-			probs.add(cc.Passphrase.Origin, "cache.passphrase", "set key or passphrase, not both")
-		}
 	}
 }
 
-// FileCache is the file backend's settings with the secrets resolved, as
-// the host and the CLI's fast path open the cache file.
-type FileCache struct {
-	// Path and KeyFile are "" for their defaults.
-	Path, KeyFile   string
-	Key, Passphrase core.Secret
-}
-
-// ResolveCacheKey returns the cache encryption key: $CREDHOST_CACHE_KEY,
-// else [cache] key resolved (env:, file:, inline), else none.
-func (f *File) ResolveCacheKey(getenv Env) (core.Secret, error) {
-	if k := getenv.get(EnvCacheKey); k != "" {
-		return core.NewSecret(k), nil
+// StoreInput is the selected backend's table as store.Registered.Open and
+// store.Decode take it: relative paths against the config file, secrets
+// resolved like profile secrets (env:, file:, inline).
+func (f *File) StoreInput(getenv Env) store.Input {
+	set := f.Cache.Settings()
+	in := store.Input{Backend: f.Cache.Name(), Values: map[string]store.Value{}, Dir: f.dir(), Getenv: getenv.get}
+	for k, v := range set {
+		in.Values[k] = store.Value{Raw: v.Raw, Origin: v.Origin.String()}
 	}
-	return f.cacheSecret(f.Cache.Key, getenv)
-}
-
-// ResolveFileCache resolves the file backend's settings. A passphrase
-// gives way to a key from $CREDHOST_CACHE_KEY, as a key file does.
-func (f *File) ResolveFileCache(getenv Env) (FileCache, error) {
-	key, err := f.ResolveCacheKey(getenv)
-	if err != nil {
-		return FileCache{}, err
+	in.Resolve = func(key string) (core.Secret, error) {
+		return ResolveSecret(set[key], getenv, f.dir())
 	}
-	pass, err := f.cacheSecret(f.Cache.Passphrase, getenv)
-	if err != nil {
-		return FileCache{}, err
-	}
-	if !key.IsZero() {
-		pass = core.Secret{}
-	}
-	return FileCache{Path: f.relative(f.Cache.Path.Raw), KeyFile: f.relative(f.Cache.KeyFile.Raw), Key: key, Passphrase: pass}, nil
-}
-
-func (f *File) cacheSecret(v Value, getenv Env) (core.Secret, error) {
-	if !v.IsSet() {
-		return core.Secret{}, nil
-	}
-	return ResolveSecret(v, getenv, f.dir())
+	return in
 }
 
 // dir is the config file's directory, which relative paths of a single
@@ -194,11 +250,4 @@ func (f *File) dir() string {
 		return ""
 	}
 	return filepath.Dir(f.Path)
-}
-
-func (f *File) relative(p string) string {
-	if p == "" || filepath.IsAbs(p) || f.dir() == "" {
-		return p
-	}
-	return filepath.Join(f.dir(), p)
 }

@@ -345,18 +345,31 @@ func TestCacheSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Cache.Backend.Raw != "file" || f.Cache.Path.Raw != "/tmp/x" || f.Cache.MinLifetime != 10*time.Minute || f.Cache.Key.Raw != "env:K" || f.Cache.Path.Origin.Line != 7 {
+	// The flat keys of before backend tables land in the backend's table.
+	if set := f.Cache.Settings(); f.Cache.Name() != "file" || set["path"].Raw != "/tmp/x" || f.Cache.MinLifetime != 10*time.Minute || set["key"].Raw != "env:K" || set["path"].Origin.Line != 7 {
+		t.Fatalf("cache = %+v", f.Cache)
+	}
+	f, err = Parse("c.toml", []byte(head+"[cache]\nbackend = \"redis\"\n[cache.redis]\nurl = \"redis://r:6379/0\"\nkey = \"env:K\"\n[cache.file]\npath = \"/tmp/x\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set := f.Cache.Settings(); f.Cache.Name() != "redis" || set["url"].Raw != "redis://r:6379/0" || set["path"].IsSet() || f.Cache.Backends["file"]["path"].Raw != "/tmp/x" {
 		t.Fatalf("cache = %+v", f.Cache)
 	}
 	if f, _ := Parse("c.toml", []byte(head)); f.Cache.MinLifetime != DefaultMinLifetime {
 		t.Fatalf("default min lifetime = %v", f.Cache.MinLifetime)
 	}
 	for body, want := range map[string]string{
-		"[cache]\nbackend = \"disk\"\n":                  `c.toml:6:1: cache.backend: unknown backend "disk"`,
-		"[cache]\nbackend = \"redis\"\n":                 "cache.url: the redis backend needs url",
-		"[cache]\nmin_lifetime = 5\n":                    "cache.min_lifetime: expected a string",
-		"[cache]\npaht = \"x\"\n":                        `cache.paht: unknown key; did you mean "path"?`,
-		"[cache]\nkey = \"env:A\"\npassphrase = \"x\"\n": "set key or passphrase, not both",
+		"[cache]\nbackend = \"disk\"\n":                       `c.toml:6:1: cache.backend: unknown backend "disk"`,
+		"[cache]\nbackend = \"redis\"\n":                      "cache.redis.url: the redis backend needs url",
+		"[cache]\nurl = \"redis://r\"\n":                      `cache.url: url is for backend = "redis", not "file"`,
+		"[cache.redis]\nurl = \"redis://r\"\nkye = \"x\"\n":   `cache.redis.kye: unknown key; did you mean "key"?`,
+		"[cache.disk]\npath = \"x\"\n":                        `cache.disk: unknown backend "disk"`,
+		"[cache.file]\npath = \"\"\n":                         "cache.file.path: is empty",
+		"[cache.file]\nkey = \"env:A\"\npassphrase = \"x\"\n": "cache.file.passphrase: set key or passphrase, not both",
+		"[cache]\nmin_lifetime = 5\n":                         "cache.min_lifetime: expected a string",
+		"[cache]\npaht = \"x\"\n":                             `cache.paht: unknown key; did you mean "path"?`,
+		"[cache]\nkey = \"env:A\"\npassphrase = \"x\"\n":      "set key or passphrase, not both",
 	} {
 		_, err := Parse("c.toml", []byte(head+body))
 		if err == nil || !strings.Contains(err.Error(), want) {

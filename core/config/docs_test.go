@@ -60,3 +60,31 @@ func TestDocsProfiles(t *testing.T) {
 		t.Errorf("old clientcreds: %v", err)
 	}
 }
+
+// TestDocsReadmeCache: the README's [cache] examples load, each backend
+// table in its backend's place.
+func TestDocsReadmeCache(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const head = "[profiles.p]\nauthority = \"https://login.microsoftonline.com/t\"\nclient_id = \"c\"\nchain = [\"clientcreds\"]\n"
+	n := 0
+	for _, part := range strings.Split(string(data), "```toml\n")[1:] {
+		block, _, _ := strings.Cut(part, "```")
+		if !strings.HasPrefix(block, "[cache]\n") {
+			continue
+		}
+		n++
+		f, err := Parse("c.toml", []byte(head+block))
+		if err != nil {
+			t.Fatalf("README block %d: %v\n%s", n, err, block)
+		}
+		if len(f.Cache.Settings()) == 0 {
+			t.Errorf("README block %d: no %s settings", n, f.Cache.Name())
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d [cache] blocks in the README, want the file's and Redis's", n)
+	}
+}

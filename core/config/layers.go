@@ -386,7 +386,7 @@ func (f *File) merge(l *File, kind LayerKind, probs *problems) {
 		}
 		f.Plugins.Pins[flow] = pin
 	}
-	f.Cache.merge(&l.Cache)
+	f.Cache.merge(&l.Cache, probs)
 	f.Projects.Trusted = append(f.Projects.Trusted, l.Projects.Trusted...)
 }
 
@@ -452,35 +452,25 @@ func (df *Defaults) merge(l *Defaults) {
 	}
 }
 
-// merge sets in c every setting l sets. A layer that switches to another
-// backend drops the lower layers' backend settings: a Redis URL from the
-// system file means nothing to a user who chose the file backend, and
-// keeping it would be reported as a contradiction the user cannot remove.
-func (c *Cache) merge(l *Cache) {
+// merge sets in c every setting l sets. Each backend's table merges key
+// by key; settings l writes directly in [cache] go to the backend
+// selected so far (l's own if it names one).
+func (c *Cache) merge(l *Cache, probs *problems) {
 	if l.Origin.IsZero() {
 		return
-	}
-	backend := func(v Value) string {
-		if v.Raw == "" {
-			return CacheFile
-		}
-		return v.Raw
-	}
-	if l.Backend.IsSet() && backend(l.Backend) != backend(c.Backend) {
-		*c = Cache{MinLifetime: c.MinLifetime, MinLifetimeOrigin: c.MinLifetimeOrigin}
 	}
 	if c.Origin.IsZero() || l.Backend.IsSet() {
 		c.Origin = l.Origin
 	}
-	for _, v := range []struct{ dst, src *Value }{
-		{&c.Backend, &l.Backend}, {&c.Path, &l.Path}, {&c.KeyFile, &l.KeyFile}, {&c.Key, &l.Key},
-		{&c.Passphrase, &l.Passphrase}, {&c.URL, &l.URL}, {&c.Password, &l.Password},
-		{&c.CAFile, &l.CAFile}, {&c.Prefix, &l.Prefix},
-	} {
-		if v.src.IsSet() {
-			*v.dst = *v.src
+	if l.Backend.IsSet() {
+		c.Backend = l.Backend
+	}
+	for name, table := range l.Backends {
+		for k, v := range table {
+			c.set(name, k, v)
 		}
 	}
+	l.migrate(c, probs)
 	if !l.MinLifetimeOrigin.IsZero() {
 		c.MinLifetime, c.MinLifetimeOrigin = l.MinLifetime, l.MinLifetimeOrigin
 	}
@@ -502,11 +492,24 @@ func absolutize(f *File, dir string) {
 	}
 	path(&f.Defaults.CAFile)
 	path(&f.Plugins.Dir)
-	for _, v := range []*Value{&f.Cache.Path, &f.Cache.KeyFile, &f.Cache.CAFile} {
-		path(v)
+	// The backends' paths and secrets, by their tags.
+	cacheValue := func(backend, k string, v Value) Value {
+		s, _ := settingOf(backend, k)
+		switch {
+		case s.Path:
+			path(&v)
+		case s.Secret:
+			ref(&v)
+		}
+		return v
 	}
-	for _, v := range []*Value{&f.Cache.Key, &f.Cache.Passphrase, &f.Cache.Password} {
-		ref(v)
+	for name, table := range f.Cache.Backends {
+		for k, v := range table {
+			table[k] = cacheValue(name, k, v)
+		}
+	}
+	for k, v := range f.Cache.flat {
+		f.Cache.flat[k] = cacheValue("", k, v)
 	}
 	for _, p := range f.Profiles {
 		path(&p.CAFile)

@@ -211,7 +211,7 @@ func TestLoadLayersStrict(t *testing.T) {
 		{"missing setting after the merge is placed at the profile", "", "[profiles.ci]\nchain = [\"clientcreds\"]\nauthority = \"https://login.microsoftonline.com/t\"\n", "",
 			[]string{"USER:1:1: profiles.ci.client_id: missing"}},
 		{"contradiction across layers", "[cache]\nkey = \"env:K\"\n", "[cache]\npassphrase = \"env:P\"\n", "",
-			[]string{"USER:2:1: cache.passphrase: set key or passphrase, not both"}},
+			[]string{"USER:2:1: cache.file.passphrase: set key or passphrase, not both"}},
 		{"a match rule in [defaults]", "[defaults.match]\ntty = true\n", "", "",
 			[]string{"SYS:1:1: defaults.match: [defaults] takes no match rules"}},
 	}
@@ -275,8 +275,10 @@ chain = ["clientcreds"]
 	}
 }
 
-// TestLoadLayersCache: a layer that switches backend drops the lower
-// layers' backend settings instead of contradicting them.
+// TestLoadLayersCache: a layer that switches backend leaves the lower
+// layers' backend settings in their backend's table instead of
+// contradicting them; flat [cache] keys of a layer that names no backend
+// go to the backend the layers select.
 func TestLoadLayersCache(t *testing.T) {
 	l := newLayout(t, "[cache]\nbackend = \"redis\"\nurl = \"redis://r:6379/0\"\nkey = \"env:K\"\nmin_lifetime = \"10m\"\n", "[cache]\nbackend = \"file\"\npath = \"tokens.bin\"\n", "")
 	f, err := LoadLayers(l.options(nil))
@@ -284,8 +286,15 @@ func TestLoadLayersCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := f.Cache
-	if c.Backend.Raw != CacheFile || c.URL.IsSet() || c.Key.IsSet() || c.Path.Raw != filepath.Join(filepath.Dir(l.user), "tokens.bin") || c.MinLifetime.String() != "10m0s" {
+	if set := c.Settings(); c.Name() != "file" || set["url"].IsSet() || set["key"].IsSet() || set["path"].Raw != filepath.Join(filepath.Dir(l.user), "tokens.bin") || c.MinLifetime.String() != "10m0s" {
 		t.Errorf("cache %+v", c)
+	}
+	l = newLayout(t, "[cache]\nbackend = \"redis\"\n[cache.redis]\nurl = \"redis://r:6379/0\"\nkey = \"env:K\"\n", "[cache]\nprefix = \"app:\"\nca_file = \"ca.pem\"\n", "")
+	if f, err = LoadLayers(l.options(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if set := f.Cache.Settings(); f.Cache.Name() != "redis" || set["url"].Raw != "redis://r:6379/0" || set["prefix"].Raw != "app:" || set["ca_file"].Raw != filepath.Join(filepath.Dir(l.user), "ca.pem") {
+		t.Errorf("cache %+v", f.Cache)
 	}
 }
 
@@ -420,7 +429,7 @@ func TestEffectiveNeverShowsSecrets(t *testing.T) {
 		"profiles.ci.devicecode.login_hint":              "me@contoso.com",
 		"profiles.laptop.devicecode.client_secret":       Redacted,
 		"profiles.laptop.devicecode.list_secret":         Redacted,
-		"cache.key":                                      Redacted,
+		"cache.file.key":                                 Redacted,
 		"profiles.ci.clientcreds.send_certificate_chain": "false",
 	}
 	for k, w := range want {

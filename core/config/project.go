@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/credhost/credhost/core/store"
 )
 
 // A project file (.credhost.toml) is found by walking up from the
@@ -55,6 +57,11 @@ func filterProject(root *node, lower map[string]*Profile, probs *problems) {
 			// The decoder refuses it in every layer but the system's.
 		case k == "profiles" && n.kind == kTable:
 			filterProjectProfiles(n, lower, probs)
+		case k == "cache" && n.kind == kTable:
+			if !filterProjectCache(n, probs) {
+				delete(root.fields, k)
+				continue
+			}
 		default:
 			refuseAll(n, []string{k}, projectTopWhy(k), probs)
 			delete(root.fields, k)
@@ -84,11 +91,45 @@ func projectTopWhy(k string) string {
 	case "plugins":
 		return projectWhy + "cannot set [plugins] (dir, pins): they choose which code runs; put them in your user config"
 	case "cache":
-		return projectWhy + "cannot set [cache]: it says where your tokens and their key are; put it in your user config"
+		return projectWhy + "cannot set [cache] (but for the settings a backend marks project): it says where your tokens and their key are; put it in your user config"
 	case "projects":
 		return projectWhy + "cannot set [projects]: only your user file says which projects you trust"
 	}
 	return projectWhy + "may only define [profiles.<name>] tables"
+}
+
+// filterProjectCache keeps of [cache] the backend settings whose backend
+// tags them project (store:"project"): they neither say where tokens go
+// nor hold a key. Everything else, the backend's name included, is
+// refused. It reports whether anything is left.
+func filterProjectCache(cache *node, probs *problems) bool {
+	keep := cache.keys[:0:0]
+	for _, k := range cache.keys {
+		n := cache.fields[k]
+		b, ok := store.Lookup(k)
+		if !ok || n.kind != kTable {
+			refuseAll(n, []string{"cache", k}, projectTopWhy("cache"), probs)
+			delete(cache.fields, k)
+			continue
+		}
+		kept := n.keys[:0:0]
+		for _, sk := range n.keys {
+			if s, ok := b.Setting(sk); ok && s.Project {
+				kept = append(kept, sk)
+				continue
+			}
+			refuseAll(n.fields[sk], []string{"cache", k, sk}, projectTopWhy("cache"), probs)
+			delete(n.fields, sk)
+		}
+		n.keys = kept
+		if len(kept) == 0 {
+			delete(cache.fields, k)
+			continue
+		}
+		keep = append(keep, k)
+	}
+	cache.keys = keep
+	return len(keep) > 0
 }
 
 func filterProjectProfiles(profiles *node, lower map[string]*Profile, probs *problems) {

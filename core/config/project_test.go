@@ -44,6 +44,9 @@ clientcreds = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789
 			[]string{`PROJ:2:1: plugins.pins.clientcreds: a project file`, "they choose which code runs"}},
 		{"a plugin dir", "plugins = { dir = \"evil\" }\n", []string{`PROJ:1:13: plugins.dir: a project file`}},
 		{"a cache", "[cache]\npath = \"tokens.bin\"\n", []string{`PROJ:2:1: cache.path: a project file`}},
+		{"a cache backend", "[cache]\nbackend = \"memory\"\n", []string{`PROJ:2:1: cache.backend: a project file`}},
+		{"a backend's path", "[cache.file]\npath = \"tokens.bin\"\n", []string{`PROJ:2:1: cache.file.path: a project file`, "where your tokens and their key are"}},
+		{"a backend's secret", "[cache.redis]\nkey = \"env:MY_SECRET\"\n", []string{`PROJ:2:1: cache.redis.key: a project file`}},
 		{"trusting itself", "[projects]\ntrusted = [\"*\"]\n", []string{`PROJ:2:1: projects.trusted: a project file`}},
 		{"a profile ca_file", "[profiles.app]\nca_file = \"evil-ca.pem\"\n", []string{`PROJ:2:1: profiles.app.ca_file: a project file`, "could impersonate any IdP"}},
 		{"an env: reference", "[profiles.app.devicecode]\nlogin_hint = \"env:MY_SECRET\"\n",
@@ -75,6 +78,27 @@ clientcreds = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789
 				}
 			}
 		})
+	}
+}
+
+// TestProjectFileCacheSettingByTag: a project file may set exactly the
+// backend settings their backend tags project (the fixture's name), with
+// no list of them here.
+func TestProjectFileCacheSettingByTag(t *testing.T) {
+	l := newLayout(t, "", "[cache]\nbackend = \"memstore\"\n", "[cache.memstore]\nname = \"proj\"\n")
+	f, err := LoadLayers(l.options(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := f.Cache.Settings()["name"]; v.Raw != "proj" || v.Origin.File != l.project {
+		t.Fatalf("name = %+v", v)
+	}
+	var shown bool
+	for _, s := range f.Effective() {
+		shown = shown || (s.Key == "cache.memstore.name" && s.Value == "proj")
+	}
+	if !shown {
+		t.Errorf("config show lacks cache.memstore.name: %+v", f.Effective())
 	}
 }
 

@@ -3,6 +3,8 @@ package config
 import (
 	"slices"
 	"strings"
+
+	"github.com/credhost/credhost/core/store"
 )
 
 // Setting is one effective value as `credhost config show --effective`
@@ -115,18 +117,12 @@ func (f *File) Effective(profiles ...string) []Setting {
 	if c.Backend.IsSet() {
 		addValue("cache.backend", c.Backend, false)
 	} else {
-		add("cache.backend", CacheFile, Origin{})
+		add("cache.backend", store.DefaultBackend, Origin{})
 	}
-	for _, v := range []struct {
-		key    string
-		val    Value
-		secret bool
-	}{
-		{"path", c.Path, false}, {"key_file", c.KeyFile, false}, {"key", c.Key, true},
-		{"passphrase", c.Passphrase, true}, {"url", c.URL, false}, {"password", c.Password, true},
-		{"ca_file", c.CAFile, false}, {"prefix", c.Prefix, false},
-	} {
-		addValue("cache."+v.key, v.val, v.secret)
+	if b, ok := store.Lookup(c.Name()); ok {
+		for _, s := range b.Settings() {
+			addValue(dotted("cache", c.Name(), s.Key), c.Settings()[s.Key], s.Secret)
+		}
 	}
 	add("cache.min_lifetime", c.MinLifetime.String(), c.MinLifetimeOrigin)
 	// One line per entry: the system and user files' lists add up, each

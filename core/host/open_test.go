@@ -9,7 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/credhost/credhost/core"
-	"github.com/credhost/credhost/core/config"
+	"github.com/credhost/credhost/core/store/memory"
 )
 
 // closeCounter is a store that counts Close calls: a store the program
@@ -59,7 +59,7 @@ func TestOpen(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if s.Profile != tt.profile || s.Store.Backend != config.CacheMemory || s.File.Profiles["ci"] == nil {
+			if s.Profile != tt.profile || s.Store.Backend != memory.Name || s.File.Profiles["ci"] == nil {
 				t.Fatalf("profile %q backend %q, want %q on the memory store", s.Profile, s.Store.Backend, tt.profile)
 			}
 		})

@@ -36,6 +36,7 @@ import (
 	"github.com/credhost/credhost/cmd/credhost/internal/tokenout"
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/config"
+	"github.com/credhost/credhost/core/store"
 	"github.com/credhost/credhost/core/store/file"
 	"github.com/credhost/credhost/internal/binpath"
 	"github.com/credhost/credhost/internal/nodump"
@@ -123,7 +124,7 @@ func fromCache(args []string, getenv func(string) string) (core.Token, string, b
 		return core.Token{}, "", false
 	}
 	f, err := config.LoadLayers(&config.LoadOptions{UserPath: g.Config, Getenv: config.Env(getenv)})
-	if err != nil || (f.Cache.Backend.Raw != "" && f.Cache.Backend.Raw != config.CacheFile) {
+	if err != nil || f.Cache.Name() != file.Name {
 		return core.Token{}, "", false
 	}
 	choice, err := f.Choose(g.Profile, config.Environment{Getenv: config.Env(getenv), Stat: os.Stat, IsTTY: isTTY})
@@ -134,7 +135,9 @@ func fromCache(args []string, getenv func(string) string) (core.Token, string, b
 	if err != nil {
 		return core.Token{}, "", false
 	}
-	fc, err := f.ResolveFileCache(config.Env(getenv))
+	// The file backend's settings, decoded as the host decodes them;
+	// linking only this backend keeps the front small.
+	fc, err := store.Decode[file.Settings](f.StoreInput(config.Env(getenv)))
 	if err != nil {
 		return core.Token{}, "", false
 	}
