@@ -8,6 +8,8 @@ type (
 	Credential = core.Credential
 	// TokenRequest says what token is wanted.
 	TokenRequest = core.TokenRequest
+	// AuthorizationCode is a code to redeem, in TokenRequest.AuthorizationCode.
+	AuthorizationCode = core.AuthorizationCode
 	// Token is an access token and what is known about it.
 	Token = core.Token
 	// Account identifies a signed-in user.
