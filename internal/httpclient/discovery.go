@@ -30,11 +30,11 @@ const (
 )
 
 // DiscoveryEntry is one discovery answer: the body of a successful GET of
-// URL.
+// URL. The host stores a list of them as JSON.
 type DiscoveryEntry struct {
-	URL       string
-	Body      []byte
-	FetchedOn time.Time
+	URL       string    `json:"url"`
+	Body      []byte    `json:"body"`
+	FetchedOn time.Time `json:"fetched_on"`
 }
 
 // Discovery is a process's discovery answers. It is off (every request
