@@ -39,7 +39,28 @@ type TokenRequest struct {
 	Account string
 	// ForceRefresh skips every cache.
 	ForceRefresh bool
+	// AuthorizationCode is a code to redeem (a web app's sign-in, see
+	// sdk/webapp); zero for every other request. A redemption sets
+	// ForceRefresh, as no cache may answer for a code.
+	AuthorizationCode AuthorizationCode
 }
+
+// AuthorizationCode is an OAuth2 authorization code with what its
+// redemption needs. Code and Verifier are secrets: they never print.
+type AuthorizationCode struct {
+	Code Secret
+	// Verifier is the PKCE code_verifier, if the authorization request
+	// had a code_challenge.
+	Verifier Secret
+	// RedirectURI is exactly the authorization request's.
+	RedirectURI string
+	// Nonce is the authorization request's nonce, checked in the ID
+	// token; empty if it had none.
+	Nonce string
+}
+
+// IsZero reports whether c holds no code.
+func (c AuthorizationCode) IsZero() bool { return c.Code.IsZero() }
 
 // NormalizedScopes returns the scopes sorted, trimmed and without duplicates
 // or empties, for use in cache keys.

@@ -31,6 +31,10 @@ func (c *counters) reset() {
 	c.n = nil
 }
 
+// CountAll is the Count key of every request the emulator received,
+// whatever its endpoint (unknown paths and refused methods included).
+const CountAll = "all"
+
 // Count returns how many requests reached an endpoint since the last
 // ResetCounts, faulted ones included. Keys are endpoint names
 // ("discovery", "keys", "instance_discovery", "token") and, for the token

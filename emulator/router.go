@@ -97,6 +97,7 @@ func (s *Server) endpoint(rt route) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodySize)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		w = rec
+		s.counters.add(CountAll)
 		w.Header().Set("client-request-id", info.correlationID)
 		w.Header().Set("x-ms-request-id", info.traceID)
 		defer func() {

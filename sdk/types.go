@@ -10,6 +10,8 @@ type (
 	Credential = core.Credential
 	// TokenRequest says what token is wanted.
 	TokenRequest = core.TokenRequest
+	// AuthorizationCode is a code to redeem, in TokenRequest.AuthorizationCode.
+	AuthorizationCode = core.AuthorizationCode
 	// Token is an access token and what is known about it.
 	Token = core.Token
 	// Account identifies a signed-in user.
@@ -51,6 +53,9 @@ type (
 	// SignInRecord, saved as JSON under "<key>#signin" after a sign-in,
 	// is what `credhost accounts` lists (the host never reads flow state).
 	SignInRecord = core.SignInRecord
+	// ConditionalCache is the host's Cache under protocol 3: LoadIfChanged
+	// skips a blob the flow already holds.
+	ConditionalCache = core.ConditionalCache
 	// Store is a token store: a Cache that can also list, delete and close.
 	Store = core.Store
 	// UI reaches the user through the host.

@@ -2,6 +2,8 @@ package host
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
 	"sync"
 	"time"
@@ -37,6 +39,12 @@ func (c *cachedCredential) GetToken(ctx context.Context, req core.TokenRequest) 
 // not move req to the heap on the hit path (which allocates nothing).
 func (c *cachedCredential) miss(ctx context.Context, req core.TokenRequest) (core.Token, error) {
 	fk := core.StoreKey(c.key, req) + "|" + strconv.FormatBool(req.ForceRefresh) + "|" + req.Claims
+	if !req.AuthorizationCode.IsZero() {
+		// Each code is a flight of its own: two sign-ins for the same
+		// scopes must never share one redemption's result.
+		sum := sha256.Sum256([]byte(req.AuthorizationCode.Code.Reveal()))
+		fk += "|code:" + hex.EncodeToString(sum[:])
+	}
 	since := c.outcomes.now()
 	return c.flights.do(ctx, fk, func(ctx context.Context) (core.Token, error) {
 		// A flight that just ended may have filled the cache.
@@ -79,7 +87,7 @@ func (c *cachedCredential) miss(ctx context.Context, req core.TokenRequest) (cor
 		// The caller gets what L1 keeps: never more than
 		// core.MaxTokenLifetime, whatever the IdP's expires_in.
 		tok = tok.CapLifetime(time.Now())
-		if req.ForceRefresh && !req.UserAssertion.IsZero() {
+		if req.ForceRefresh && (!req.UserAssertion.IsZero() || !req.AuthorizationCode.IsZero()) {
 			// A one-time exchange (an authorization code being redeemed)
 			// or a forced on-behalf-of refresh: the flow keeps the result
 			// in its own state. Kept out of L1 so that replaying the same

@@ -195,23 +195,35 @@ func partition(p *config.Profile, flow string) string {
 	return fmt.Sprintf("%s%s|%s|%s|%s|", StateKeyPrefix, p.Name, flow, p.Authority.Raw, p.ClientID.Raw)
 }
 
-// Forget deletes the cached tokens and flow state of profile (of every
-// profile if profile is ""): a sign-out.
+// DiscoveryKeyPrefix starts the Store keys of the discovery answers
+// (OpenID configuration, instance discovery) kept for protocol-3
+// plugins, one per profile, flow and authority, for a day.
+const DiscoveryKeyPrefix = "discovery|"
+
+// discoveryKey is the Store key of one (profile, flow)'s discovery
+// answers.
+func discoveryKey(p *config.Profile, flow string) string {
+	return fmt.Sprintf("%s%s|%s|%s", DiscoveryKeyPrefix, p.Name, flow, p.Authority.Raw)
+}
+
+// Forget deletes the cached tokens, flow state and discovery answers of
+// profile (of every profile if profile is ""): a sign-out.
 func (h *Host) Forget(ctx context.Context, profile string) error {
 	if err := h.l1.Forget(ctx, profile); err != nil {
 		return err
 	}
-	prefix := StateKeyPrefix
-	if profile != "" {
-		prefix += profile + "|"
-	}
-	keys, err := h.opts.Store.Keys(ctx, prefix)
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if err := h.opts.Store.Delete(ctx, k); err != nil {
+	for _, prefix := range []string{StateKeyPrefix, DiscoveryKeyPrefix} {
+		if profile != "" {
+			prefix += profile + "|"
+		}
+		keys, err := h.opts.Store.Keys(ctx, prefix)
+		if err != nil {
 			return err
+		}
+		for _, k := range keys {
+			if err := h.opts.Store.Delete(ctx, k); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

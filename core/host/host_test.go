@@ -251,37 +251,29 @@ func TestPolicyMinPluginVersion(t *testing.T) {
 	}
 }
 
-// TestProtocolGenerations: a plugin built for protocol 1 only (an old
-// third-party binary) and one for protocols 1-2 both work with this host,
-// each at the newest version both know; one built for protocol 3 only (a
+// TestProtocolGenerations: plugins built for protocol 1 only (an old
+// third-party binary), for 1-2 and for 1-3 all work with this host, each
+// at the newest version both know; one built for protocol 4 only (a
 // plugin newer than the host) is refused, naming both sides' versions.
 func TestProtocolGenerations(t *testing.T) {
-	const v = "-X github.com/credhost/credhost/core/plugin.servedProtocols="
 	tests := []struct {
 		name, served string
 		protocol     int
 		refused      bool
 	}{
 		{"old plugin", "1", 1, false},
-		{"current plugin", "1,2", 2, false},
-		{"plugin newer than the host", "3", 0, true},
+		{"protocol 2 plugin", "1,2", 2, false},
+		{"current plugin", "1,2,3", 3, false},
+		{"plugin newer than the host", "4", 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bin := testbin.BuildLDFlags(t, "./core/host/testdata/fakeflow", "fakeflow-protocol-"+strings.ReplaceAll(tt.served, ",", "-"), v+tt.served)
-			dir := t.TempDir()
-			b, err := os.ReadFile(bin)
-			if err == nil {
-				err = os.WriteFile(filepath.Join(dir, BinaryName("fakeflow")), b, 0o755)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			dir := generationPlugin(t, tt.served)
 			h := newHost(t, dir, writeConfig(t, dir, profile("ok", "")), zerolog.Nop())
 			tok, err := token(t, h, context.Background())
 			if tt.refused {
-				if err == nil || !strings.Contains(err.Error(), "speaks protocol 3") || !strings.Contains(err.Error(), "protocols 1 to 2") {
-					t.Fatalf("err = %v, want a refusal naming protocol 3 and this host's 1 to 2", err)
+				if err == nil || !strings.Contains(err.Error(), "speaks protocol 4") || !strings.Contains(err.Error(), "protocols 1 to 3") {
+					t.Fatalf("err = %v, want a refusal naming protocol 4 and this host's 1 to 3", err)
 				}
 				return
 			}
@@ -291,6 +283,78 @@ func TestProtocolGenerations(t *testing.T) {
 			st, err := h.Doctor(context.Background(), "p", false, nil)
 			if err != nil || len(st) != 1 || st[0].Protocol != tt.protocol {
 				t.Fatalf("doctor %+v, %v; want protocol %d", st, err, tt.protocol)
+			}
+		})
+	}
+}
+
+// generationPlugin installs fakeflow built to serve only the protocol
+// versions served (comma separated) into a new plugin directory.
+func generationPlugin(t *testing.T, served string) (dir string) {
+	t.Helper()
+	const v = "-X github.com/credhost/credhost/core/plugin.servedProtocols="
+	bin := testbin.BuildLDFlags(t, "./core/host/testdata/fakeflow", "fakeflow-protocol-"+strings.ReplaceAll(served, ",", "-"), v+served)
+	dir = t.TempDir()
+	b, err := os.ReadFile(bin)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, BinaryName("fakeflow")), b, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestProtocolGenerationsCacheAndCode: with plugins of protocol 1, 1-2
+// and 1-3, the flow's cache partition persists from call to call in the
+// host's store (through the CacheService before protocol 3, in the
+// GetToken stream with it), and an authorization code reaches the flow:
+// in its own field with protocol 3, else in UserAssertion as the JSON
+// object authcode plugins of those protocols parse.
+func TestProtocolGenerationsCacheAndCode(t *testing.T) {
+	tests := []struct {
+		served, cache, code string
+	}{
+		{"1", "*plugin.cacheClient", `assertion:{"credhost_authcode":1,"code":"c0de","code_verifier":"v","redirect_uri":"https://app/cb"}`},
+		{"1,2", "*plugin.cacheClient", `assertion:{"credhost_authcode":1,"code":"c0de","code_verifier":"v","redirect_uri":"https://app/cb"}`},
+		{"1,2,3", "*plugin.streamCache", "field:c0de,https://app/cb"},
+	}
+	for _, tt := range tests {
+		t.Run("protocols "+tt.served, func(t *testing.T) {
+			dir := generationPlugin(t, tt.served)
+			store := &core.MemoryCache{}
+			f := writeConfig(t, dir, profile("cache", ""))
+			h := New(f, &Options{PluginDirs: []string{dir}, Log: zerolog.Nop(), Store: store})
+			t.Cleanup(func() { _ = h.Close() })
+			c, err := h.Credential("p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			code := core.AuthorizationCode{Code: core.NewSecret("c0de"), Verifier: core.NewSecret("v"), RedirectURI: "https://app/cb"}
+			for i, req := range []core.TokenRequest{
+				{Scopes: []string{"a"}},
+				{Scopes: []string{"b"}},
+				{Scopes: []string{"c"}, ForceRefresh: true, AuthorizationCode: code},
+			} {
+				tok, err := c.GetToken(ctx, req)
+				if err != nil {
+					t.Fatalf("call %d: %v", i, err)
+				}
+				wantCode := "none"
+				if i == 2 {
+					wantCode = tt.code
+				}
+				if want := fmt.Sprintf("found=%d cache=%s code=%s", i, tt.cache, wantCode); tok.AccessToken.Reveal() != want {
+					t.Fatalf("call %d: token %q, want %q", i, tok.AccessToken.Reveal(), want)
+				}
+			}
+			keys, err := store.Keys(ctx, StateKeyPrefix)
+			if err != nil || len(keys) != 1 {
+				t.Fatalf("state keys %v, %v", keys, err)
+			}
+			if b, err := store.Load(ctx, keys[0]); err != nil || string(b.Data) != "xxx" {
+				t.Fatalf("stored partition %q, %v; want the flow's three saves", b.Data, err)
 			}
 		})
 	}

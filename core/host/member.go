@@ -137,6 +137,7 @@ func (m *member) setup(ctx context.Context, c *plugin.Client) error {
 		return err
 	}
 	store := core.PrefixCache{Prefix: partition(m.profile, m.flow), Cache: m.host.opts.Store}
+	c.KeepDiscovery(core.PrefixCache{Prefix: discoveryKey(m.profile, m.flow), Cache: m.host.opts.Store})
 	if err := c.Configure(ctx, cfg, store); err != nil {
 		return m.configureError(err)
 	}

@@ -3,6 +3,7 @@ package plugin
 // This is the only file where proto types meet core types.
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/credhost/credhost/core"
 	pluginv1 "github.com/credhost/credhost/core/proto/credhost/plugin/v1"
+	"github.com/credhost/credhost/internal/httpclient"
 )
 
 func descriptionToProto(d core.Description) *pluginv1.DescribeResponse {
@@ -87,8 +89,10 @@ func configFromProto(r *pluginv1.ConfigureRequest) core.FlowConfig {
 	return c
 }
 
-func requestToProto(q core.TokenRequest) *pluginv1.GetTokenRequest {
-	return &pluginv1.GetTokenRequest{
+// requestToProto encodes q for a plugin speaking protocol (0: the
+// newest).
+func requestToProto(q core.TokenRequest, protocol int) *pluginv1.GetTokenRequest {
+	r := &pluginv1.GetTokenRequest{
 		Scopes:        q.Scopes,
 		TenantId:      q.TenantID,
 		Claims:        q.Claims,
@@ -96,10 +100,33 @@ func requestToProto(q core.TokenRequest) *pluginv1.GetTokenRequest {
 		Account:       q.Account,
 		ForceRefresh:  q.ForceRefresh,
 	}
+	if c := q.AuthorizationCode; !c.IsZero() {
+		if protocol != 0 && protocol < 3 {
+			r.UserAssertion = legacyCodeAssertion(c)
+		} else {
+			r.AuthorizationCode = &pluginv1.AuthorizationCode{Code: []byte(c.Code.Reveal()), CodeVerifier: []byte(c.Verifier.Reveal()),
+				RedirectUri: c.RedirectURI, Nonce: c.Nonce}
+		}
+	}
+	return r
+}
+
+// legacyCodeAssertion is how protocols 1 and 2 carried a code: in
+// user_assertion, as the JSON object authcode plugins of that time parse
+// (versioned, so they tell it from an on-behalf-of token).
+func legacyCodeAssertion(c core.AuthorizationCode) []byte {
+	b, _ := json.Marshal(struct { // a struct of strings always marshals
+		Version     int    `json:"credhost_authcode"`
+		Code        string `json:"code"`
+		Verifier    string `json:"code_verifier,omitempty"`
+		RedirectURI string `json:"redirect_uri"`
+		Nonce       string `json:"nonce,omitempty"`
+	}{1, c.Code.Reveal(), c.Verifier.Reveal(), c.RedirectURI, c.Nonce})
+	return b
 }
 
 func requestFromProto(r *pluginv1.GetTokenRequest) core.TokenRequest {
-	return core.TokenRequest{
+	q := core.TokenRequest{
 		Scopes:        r.GetScopes(),
 		TenantID:      r.GetTenantId(),
 		Claims:        r.GetClaims(),
@@ -107,6 +134,11 @@ func requestFromProto(r *pluginv1.GetTokenRequest) core.TokenRequest {
 		Account:       r.GetAccount(),
 		ForceRefresh:  r.GetForceRefresh(),
 	}
+	if c := r.GetAuthorizationCode(); c != nil {
+		q.AuthorizationCode = core.AuthorizationCode{Code: core.NewSecret(string(c.GetCode())), Verifier: core.NewSecret(string(c.GetCodeVerifier())),
+			RedirectURI: c.GetRedirectUri(), Nonce: c.GetNonce()}
+	}
+	return q
 }
 
 func tokenToProto(t core.Token) *pluginv1.Token {
@@ -269,4 +301,20 @@ var ErrTransport = errors.New("plugin connection failed")
 func transportError(flow, what string, err error) *core.Error {
 	return &core.Error{Kind: core.KindFailed, Flow: flow, Err: fmt.Errorf("plugin %s: %w: %w", what, ErrTransport, err),
 		Hint: "the plugin process failed or exited; run with --log-level=debug to see its log, or `credhost plugins verify`"}
+}
+
+func discoveryToProto(entries []httpclient.DiscoveryEntry) []*pluginv1.DiscoveryEntry {
+	out := make([]*pluginv1.DiscoveryEntry, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, &pluginv1.DiscoveryEntry{Url: e.URL, Body: e.Body, FetchedOn: timestamppb.New(e.FetchedOn)})
+	}
+	return out
+}
+
+func discoveryFromProto(entries []*pluginv1.DiscoveryEntry) []httpclient.DiscoveryEntry {
+	out := make([]httpclient.DiscoveryEntry, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, httpclient.DiscoveryEntry{URL: e.GetUrl(), Body: e.GetBody(), FetchedOn: e.GetFetchedOn().AsTime()})
+	}
+	return out
 }

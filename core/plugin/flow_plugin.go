@@ -17,15 +17,18 @@ type flowPlugin struct {
 	goplugin.NetRPCUnsupportedPlugin
 	impl core.Flow
 	log  zerolog.Logger
+	// protocol is the version this plugin set is served under (plugin
+	// side); 0 for in-process test connections, which speak the newest.
+	protocol int
 }
 
 func (p *flowPlugin) GRPCServer(broker *goplugin.GRPCBroker, s *grpc.Server) error {
-	pluginv1.RegisterFlowServiceServer(s, newFlowServer(p.impl, broker, p.log))
+	pluginv1.RegisterFlowServiceServer(s, newFlowServer(p.impl, broker, p.log, p.protocol))
 	return nil
 }
 
 func (p *flowPlugin) GRPCClient(_ context.Context, broker *goplugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
-	return &Client{broker: broker, flow: pluginv1.NewFlowServiceClient(conn)}, nil
+	return &Client{broker: broker, flow: pluginv1.NewFlowServiceClient(conn), log: zerolog.Nop()}, nil
 }
 
 var _ goplugin.GRPCPlugin = (*flowPlugin)(nil)

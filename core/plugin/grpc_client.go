@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/rs/zerolog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -24,7 +26,25 @@ type Client struct {
 	// protocol is the negotiated protocol version; 0 for in-process
 	// test connections, which speak the newest.
 	protocol int
+	log      zerolog.Logger
+
+	// Protocol 3 (stream_cache.go, discovery.go): the flow's cache
+	// partition, the versions of its entries this plugin process holds,
+	// and where the host keeps the flow's discovery answers.
+	cache     core.Cache
+	discovery core.Cache
+	mu        sync.Mutex
+	held      map[string]uint64
 }
+
+// speaks reports whether the plugin speaks protocol v.
+func (c *Client) speaks(v int) bool { return c.protocol == 0 || c.protocol >= v }
+
+// KeepDiscovery gives the client where the host keeps the flow's
+// discovery answers (key "" of store); call it before Configure. With a
+// protocol-3 plugin, Configure hands them over and each call's newly
+// fetched ones are saved there.
+func (c *Client) KeepDiscovery(store core.Cache) { c.discovery = store }
 
 // Describe asks the plugin what it is.
 func (c *Client) Describe(ctx context.Context) (core.Description, error) {
@@ -41,8 +61,14 @@ func (c *Client) Configure(ctx context.Context, cfg core.FlowConfig, cache core.
 	var id uint32
 	if cache != nil {
 		id = serveCache(c.broker, cache)
+		c.cache = cache
+		c.held = map[string]uint64{}
 	}
-	r, err := c.flow.Configure(ctx, configToProto(cfg, id))
+	preq := configToProto(cfg, id)
+	if c.discovery != nil && c.speaks(3) {
+		preq.Discovery = discoveryToProto(loadDiscovery(ctx, c.discovery, c.log))
+	}
+	r, err := c.flow.Configure(ctx, preq)
 	if err != nil {
 		return transportError(c.name, "configure", err)
 	}
@@ -55,8 +81,11 @@ func (c *Client) GetToken(ctx context.Context, req core.TokenRequest, ui core.UI
 	// Returning early (a prompt nobody can see) must stop the plugin too.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	preq := requestToProto(req)
+	preq := requestToProto(req, c.protocol)
 	preq.NoUi = ui == nil
+	if c.cache != nil && c.speaks(3) {
+		preq.Cache = c.streamEntries(ctx)
+	}
 	stream, err := c.flow.GetToken(ctx, preq)
 	if err != nil {
 		return core.Token{}, c.streamError(ctx, err)
@@ -82,8 +111,10 @@ func (c *Client) GetToken(ctx context.Context, req core.TokenRequest, ui core.UI
 				ui.Progress(ctx, e.Progress.GetMessage())
 			}
 		case *pluginv1.GetTokenEvent_Token:
+			c.final(ctx, ev)
 			return tokenFromProto(c.name, e.Token)
 		case *pluginv1.GetTokenEvent_Error:
+			c.final(ctx, ev)
 			if ctx.Err() != nil {
 				// The flow gave up because our context ended: say so
 				// in a way errors.Is(err, context.DeadlineExceeded) sees.
@@ -93,6 +124,17 @@ func (c *Client) GetToken(ctx context.Context, req core.TokenRequest, ui core.UI
 		default:
 			return core.Token{}, core.Failed(c.name, "plugin sent an event this host does not know (is the plugin newer than the host?)")
 		}
+	}
+}
+
+// final stores what a protocol-3 plugin's final event carries: its
+// cache update and the discovery answers it fetched.
+func (c *Client) final(ctx context.Context, ev *pluginv1.GetTokenEvent) {
+	if u := ev.GetCacheUpdate(); len(u) > 0 && c.cache != nil {
+		c.applyUpdate(ctx, u)
+	}
+	if d := ev.GetDiscovered(); len(d) > 0 && c.discovery != nil {
+		keepDiscovered(ctx, c.discovery, discoveryFromProto(d), c.log)
 	}
 }
 

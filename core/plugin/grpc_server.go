@@ -11,6 +11,7 @@ import (
 
 	"github.com/credhost/credhost/core"
 	pluginv1 "github.com/credhost/credhost/core/proto/credhost/plugin/v1"
+	"github.com/credhost/credhost/internal/httpclient"
 )
 
 // flowServer serves a core.Flow inside the plugin process.
@@ -19,14 +20,25 @@ type flowServer struct {
 	impl   core.Flow
 	broker *goplugin.GRPCBroker
 	log    zerolog.Logger
+	// protocol is the negotiated version; 0 in-process (see flowPlugin).
+	protocol int
 
 	mu    sync.Mutex
 	cache core.Cache // set by Configure when the host offers one; else nil
 }
 
-func newFlowServer(impl core.Flow, broker *goplugin.GRPCBroker, log zerolog.Logger) *flowServer {
-	return &flowServer{impl: impl, broker: broker, log: log}
+func newFlowServer(impl core.Flow, broker *goplugin.GRPCBroker, log zerolog.Logger, protocol int) *flowServer {
+	return &flowServer{impl: impl, broker: broker, log: log, protocol: protocol}
 }
+
+// streams reports whether the cache partition travels in the GetToken
+// stream (protocol 3, and in-process test connections).
+func (s *flowServer) streams() bool { return s.protocol == 0 || s.protocol >= 3 }
+
+// keepsDiscovery reports whether the host keeps discovery answers
+// (protocol 3). In-process test connections leave the process-wide
+// httpclient.SharedDiscovery off: the test process hosts other flows.
+func (s *flowServer) keepsDiscovery() bool { return s.protocol >= 3 }
 
 func (s *flowServer) Describe(context.Context, *pluginv1.DescribeRequest) (*pluginv1.DescribeResponse, error) {
 	return descriptionToProto(s.impl.Describe()), nil
@@ -47,6 +59,9 @@ func (s *flowServer) Configure(ctx context.Context, req *pluginv1.ConfigureReque
 		s.cache = c
 		s.mu.Unlock()
 	}
+	if s.keepsDiscovery() {
+		httpclient.SharedDiscovery.Seed(discoveryFromProto(req.GetDiscovery()))
+	}
 	cerr := s.impl.Configure(s.log.WithContext(ctx), configFromProto(req))
 	if cerr == nil {
 		return &pluginv1.ConfigureResponse{}, nil
@@ -65,6 +80,11 @@ func (s *flowServer) GetToken(req *pluginv1.GetTokenRequest, stream pluginv1.Flo
 	s.mu.Unlock()
 	ctx := s.log.WithContext(stream.Context())
 	services := core.Services{Cache: cache, UI: ui}
+	var sc *streamCache
+	if cache != nil && s.streams() {
+		sc = newStreamCache(req.GetCache(), cache)
+		services.Cache = sc
+	}
 	if req.GetNoUi() {
 		// Nobody can see a prompt: the flow can learn it (CanPrompt)
 		// before it asks the IdP for anything (a device code nobody
@@ -72,10 +92,17 @@ func (s *flowServer) GetToken(req *pluginv1.GetTokenRequest, stream pluginv1.Flo
 		services.UI = core.NoUI
 	}
 	tok, ferr := s.impl.GetToken(ctx, requestFromProto(req), services)
+	final := &pluginv1.GetTokenEvent{Event: &pluginv1.GetTokenEvent_Token{Token: tokenToProto(tok)}}
 	if ferr != nil {
-		return ui.send(&pluginv1.GetTokenEvent{Event: &pluginv1.GetTokenEvent_Error{Error: errorToProto(ferr)}})
+		final = &pluginv1.GetTokenEvent{Event: &pluginv1.GetTokenEvent_Error{Error: errorToProto(ferr)}}
 	}
-	return ui.send(&pluginv1.GetTokenEvent{Event: &pluginv1.GetTokenEvent_Token{Token: tokenToProto(tok)}})
+	if sc != nil {
+		final.CacheUpdate = sc.update()
+	}
+	if s.keepsDiscovery() {
+		final.Discovered = discoveryToProto(httpclient.SharedDiscovery.Drain())
+	}
+	return ui.send(final)
 }
 
 // Check runs the flow's own check, if it has one. Prompts are not

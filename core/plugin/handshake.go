@@ -24,9 +24,17 @@ import (
 //     protocol-1 plugin the host does not call Check (doctor says
 //     "unknown") and turns a Prompt nobody can see into Unavailable
 //     itself.
+//   - 3: as 2, and the GetToken stream carries the flow's cache partition
+//     in (GetTokenRequest.cache) and out (the final event's cache_update),
+//     so a call makes no Load or Save round trip; an authorization code
+//     has a field of its own (GetTokenRequest.authorization_code, which
+//     protocols 1 and 2 carried in user_assertion as JSON); and the host
+//     hands the plugin the discovery answers it keeps
+//     (ConfigureRequest.discovery) and keeps those the plugin fetched
+//     (the final event's discovered).
 const (
 	MinProtocolVersion = 1
-	ProtocolVersion    = 2
+	ProtocolVersion    = 3
 )
 
 // pluginName is the single plugin each binary dispenses.
@@ -43,7 +51,7 @@ var Handshake = goplugin.HandshakeConfig{
 
 // servedProtocols lists the versions a plugin build serves, comma
 // separated. It is a variable only so that tests can build plugins of
-// other generations (-ldflags -X ...servedProtocols=1, or =3 for a
+// other generations (-ldflags -X ...servedProtocols=1, or =4 for a
 // plugin newer than any host), as a third party's old binary would be.
 var servedProtocols = ""
 
@@ -66,11 +74,14 @@ func versions() []int {
 
 // pluginSets maps each protocol version to the plugins served under it.
 // Every version is served by the same gRPC services: what a version adds
-// is what each side may call (see the constants above).
+// is what each side may send and call (see the constants above), so each
+// set's plugin knows the version it was negotiated under.
 func pluginSets(p *flowPlugin) map[int]goplugin.PluginSet {
 	sets := map[int]goplugin.PluginSet{}
 	for _, v := range versions() {
-		sets[v] = goplugin.PluginSet{pluginName: p}
+		pv := *p
+		pv.protocol = v
+		sets[v] = goplugin.PluginSet{pluginName: &pv}
 	}
 	return sets
 }

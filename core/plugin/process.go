@@ -204,7 +204,7 @@ func (p *Process) start(ctx context.Context) (*running, error) {
 		r.stop()
 		return nil, core.Failed(p.spec.Flow, "plugin %s dispensed %T, not a flow", p.spec.Path, raw)
 	}
-	rpc.name, rpc.protocol = p.spec.Flow, client.NegotiatedVersion()
+	rpc.name, rpc.protocol, rpc.log = p.spec.Flow, client.NegotiatedVersion(), p.spec.Log
 	r.rpc = rpc
 	p.spec.Log.Debug().Str("flow", p.spec.Flow).Str("path", p.spec.Path).
 		Int("protocol", client.NegotiatedVersion()).Int64("duration_ms", time.Since(began).Milliseconds()).Msg("plugin started")

@@ -2,7 +2,8 @@
 // identity provider: the system roots plus any extra PEM roots (the
 // emulator's CA, a corporate TLS proxy), bounded dial, handshake and
 // response-header waits, HTTP/2, the proxy from the environment, bounded
-// retries of transient failures (retry.go), and a guard (guard.go): HTTPS
+// retries of transient failures (retry.go), discovery answers kept by the
+// host (discovery.go), and a guard (guard.go): HTTPS
 // only, no redirect that downgrades or carries credentials to another
 // origin, capped answers, and secrets scrubbed from error answers.
 package httpclient
@@ -73,7 +74,10 @@ func newClient(extraRootsPEM []byte, localPlainHTTP bool) (*http.Client, error) 
 		// A custom TLSClientConfig turns HTTP/2 off unless asked for.
 		ForceAttemptHTTP2: true,
 	}
-	return &http.Client{Transport: &guardTransport{next: NewRetryTransport(tr, nil), localPlainHTTP: localPlainHTTP, maxBody: MaxResponseBody}}, nil
+	// Discovery (discovery.go) sits beneath the guard, so a cached answer
+	// is only given to a request the guard lets through.
+	disc := &discoveryTransport{next: NewRetryTransport(tr, nil), d: SharedDiscovery}
+	return &http.Client{Transport: &guardTransport{next: disc, localPlainHTTP: localPlainHTTP, maxBody: MaxResponseBody}}, nil
 }
 
 // Wrap returns a copy of c whose transport is wrap applied to c's (or
@@ -103,6 +107,8 @@ func BaseTransport(c *http.Client) (tr *http.Transport, ok bool) {
 			rt = t.next
 		case *retryTransport:
 			rt = t.base
+		case *discoveryTransport:
+			rt = t.next
 		default:
 			return nil, false
 		}

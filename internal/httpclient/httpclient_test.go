@@ -49,10 +49,14 @@ func TestNew(t *testing.T) {
 			tr, ok := BaseTransport(c)
 			g, guarded := c.Transport.(*guardTransport)
 			if !guarded {
-				t.Fatalf("transport %T: want the guard over retries over an *http.Transport", c.Transport)
+				t.Fatalf("transport %T: want the guard over discovery over retries over an *http.Transport", c.Transport)
 			}
-			if _, retries := g.next.(*retryTransport); !ok || !retries {
-				t.Fatalf("transport %T: want the guard over retries over an *http.Transport", g.next)
+			d, disc := g.next.(*discoveryTransport)
+			if !disc || d.d != SharedDiscovery {
+				t.Fatalf("transport %T: want the guard over the shared discovery over retries over an *http.Transport", g.next)
+			}
+			if _, retries := d.next.(*retryTransport); !ok || !retries {
+				t.Fatalf("transport %T: want the guard over discovery over retries over an *http.Transport", d.next)
 			}
 			if tr.TLSHandshakeTimeout != 10*time.Second || tr.ResponseHeaderTimeout != 30*time.Second || !tr.ForceAttemptHTTP2 || tr.Proxy == nil {
 				t.Errorf("transport settings = handshake %v, header %v, h2 %v, proxy set %v", tr.TLSHandshakeTimeout, tr.ResponseHeaderTimeout, tr.ForceAttemptHTTP2, tr.Proxy != nil)

@@ -22,7 +22,6 @@ import (
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/jwtpeek"
 	"github.com/credhost/credhost/sdk/msalerr"
-	"github.com/credhost/credhost/sdk/webapp"
 )
 
 // The web-app mode (mode = "webapp") is the authorization code flow of a
@@ -30,8 +29,8 @@ import (
 // sign-in and callback pages (sdk/webapp): the browser never comes near
 // this process. A GetToken does one of two things:
 //
-//   - redeem: UserAssertion carries a code from webapp.CodeAssertion (the
-//     plugin protocol has no fields for a code yet). The code is redeemed
+//   - redeem: TokenRequest.AuthorizationCode carries a code (plugin
+//     protocol 3; sdk/webapp.CredentialRedeemer sets it). The code is redeemed
 //     with the app's client credential, the PKCE verifier and the redirect
 //     URI, the ID token's nonce is checked, and the user's tokens (refresh
 //     token included) are saved in the host's cache. That is the only
@@ -56,7 +55,7 @@ const (
 	hintRedirectURI   = "the redemption's redirect URI must be exactly the one of the authorization request, and registered on the app (scheme, host, port, path); check the web app's RedirectURI"
 	hintPKCE          = "the PKCE code_verifier does not match the authorization request's code_challenge: redeem with the verifier of the same sign-in, then start a new one"
 	hintSignInAgain   = "send the user through sign-in again (sdk/webapp SignIn.Start); the redemption will cache their tokens"
-	hintAccountNeeded = "a web app asks for a signed-in user's tokens with TokenRequest.Account = the home account id the sign-in returned (sdk/webapp Result.Account.HomeAccountID), or redeems a code with webapp.CodeAssertion"
+	hintAccountNeeded = "a web app asks for a signed-in user's tokens with TokenRequest.Account = the home account id the sign-in returned (sdk/webapp Result.Account.HomeAccountID), or redeems a code with TokenRequest.AuthorizationCode (sdk/webapp.CredentialRedeemer)"
 )
 
 // redeemHints replace core's table for failures of a code redemption.
@@ -107,12 +106,11 @@ func (w *webApp) getToken(ctx context.Context, req sdk.TokenRequest, host sdk.Se
 			Hint: "ask for a resource scope, e.g. https://graph.microsoft.com/User.Read"}
 	}
 	if !req.UserAssertion.IsZero() {
-		c, err := webapp.ParseCodeAssertion(req.UserAssertion)
-		if err != nil {
-			e := &sdk.Error{Kind: sdk.KindFailed, Flow: flowName, Err: err,
-				Hint: "in web-app mode UserAssertion carries only a code made by webapp.CodeAssertion (sdk/webapp.CredentialRedeemer); for on-behalf-of use the obo flow"}
-			return sdk.Token{}, e
-		}
+		// Hosts before plugin protocol 3 sent a code here, as JSON.
+		return sdk.Token{}, &sdk.Error{Kind: sdk.KindFailed, Flow: flowName, Err: errors.New("web-app mode takes no user assertion"),
+			Hint: "a code comes in TokenRequest.AuthorizationCode (sdk/webapp.CredentialRedeemer), which a host of plugin protocol 3 or newer sends: upgrade credhost; for on-behalf-of use the obo flow"}
+	}
+	if c := req.AuthorizationCode; !c.IsZero() {
 		if !req.ForceRefresh {
 			// The host's token cache answers requests without it, and a
 			// replayed code must reach the IdP, which refuses it.
@@ -126,7 +124,7 @@ func (w *webApp) getToken(ctx context.Context, req sdk.TokenRequest, host sdk.Se
 }
 
 // redeem redeems c and saves the user's tokens in their partition.
-func (w *webApp) redeem(ctx context.Context, req sdk.TokenRequest, scopes []string, c webapp.Code, store sdk.Cache) (sdk.Token, error) {
+func (w *webApp) redeem(ctx context.Context, req sdk.TokenRequest, scopes []string, c sdk.AuthorizationCode, store sdk.Cache) (sdk.Token, error) {
 	log := zerolog.Ctx(ctx)
 	// A client of its own: its cache then holds this user's tokens only,
 	// which are exported to the user's partition once the home account id

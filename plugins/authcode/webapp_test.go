@@ -155,7 +155,7 @@ func (w *webWorld) redeem(t *testing.T, c webapp.Code) (sdk.Token, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	return w.cred.GetToken(ctx, sdk.TokenRequest{Scopes: c.Scopes, UserAssertion: webapp.CodeAssertion(c), ForceRefresh: true})
+	return w.cred.GetToken(ctx, sdk.TokenRequest{Scopes: c.Scopes, AuthorizationCode: c.AuthorizationCode(), ForceRefresh: true})
 }
 
 func (w *webWorld) silent(t *testing.T, req sdk.TokenRequest) (sdk.Token, error) {
@@ -374,7 +374,7 @@ func TestWebAppProcess(t *testing.T) {
 	t.Run("redemption without ForceRefresh", func(t *testing.T) {
 		c := keep(signInAs(t, w.srv, emulator.DefaultUsername, emulator.DefaultPassword, webRedirect))
 		before := w.srv.Count("token")
-		_, err := w.silent(t, sdk.TokenRequest{Scopes: c.Scopes, UserAssertion: webapp.CodeAssertion(c)})
+		_, err := w.silent(t, sdk.TokenRequest{Scopes: c.Scopes, AuthorizationCode: c.AuthorizationCode()})
 		errs = append(errs, err)
 		if e := wantError(t, err, sdk.KindFailed, 0, "CredentialRedeemer"); !strings.Contains(e.Err.Error(), "ForceRefresh") || w.srv.Count("token") != before {
 			t.Errorf("error = %v, token requests %d → %d", err, before, w.srv.Count("token"))
@@ -468,7 +468,7 @@ func TestWebAppUsersConcurrently(t *testing.T) {
 	users := map[string]string{} // home account id → username
 	for _, u := range [][2]string{{emulator.DefaultUsername, emulator.DefaultPassword}, {daveUser, davePass}} {
 		c := signInAs(t, srv, u[0], u[1], webRedirect)
-		tok, err := client.GetToken(ctx, sdk.TokenRequest{Scopes: c.Scopes, UserAssertion: webapp.CodeAssertion(c), ForceRefresh: true}, sdk.NoUI)
+		tok, err := client.GetToken(ctx, sdk.TokenRequest{Scopes: c.Scopes, AuthorizationCode: c.AuthorizationCode(), ForceRefresh: true}, sdk.NoUI)
 		if err != nil {
 			t.Fatal(err)
 		}

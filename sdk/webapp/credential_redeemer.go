@@ -33,13 +33,13 @@ func NewCredentialRedeemer(cred sdk.Credential) *CredentialRedeemer {
 }
 
 // Redeem implements Redeemer. The code goes in the request's
-// UserAssertion (CodeAssertion). ForceRefresh is set because a redemption
+// AuthorizationCode. ForceRefresh is set because a redemption
 // must always reach the identity provider: the host's token cache must
 // never answer for a code, which works once. Errors are the credential's:
 // an *sdk.ChainError around the plugin's *sdk.Error (AADSTS54005 for a
 // code redeemed already, with a hint to start a new sign-in).
 func (r *CredentialRedeemer) Redeem(ctx context.Context, c Code) (Result, error) {
-	tok, err := r.cred.GetToken(ctx, sdk.TokenRequest{Scopes: c.Scopes, UserAssertion: CodeAssertion(c), ForceRefresh: true})
+	tok, err := r.cred.GetToken(ctx, sdk.TokenRequest{Scopes: c.Scopes, AuthorizationCode: c.AuthorizationCode(), ForceRefresh: true})
 	if err != nil {
 		return Result{}, err
 	}

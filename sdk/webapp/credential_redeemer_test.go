@@ -28,40 +28,8 @@ import (
 	"github.com/credhost/credhost/sdk/webapp"
 )
 
-func TestCodeAssertion(t *testing.T) {
-	c := webapp.Code{Code: sdk.NewSecret("the-code"), Verifier: sdk.NewSecret("the-verifier"), RedirectURI: "https://app/cb", Nonce: "n1",
-		Scopes: []string{"openid"}}
-	a := webapp.CodeAssertion(c)
-	if s := fmt.Sprintf("%v %+v %#v %s", a, a, a, a); strings.Contains(s, "the-code") || strings.Contains(s, "the-verifier") {
-		t.Errorf("the assertion prints: %s", s)
-	}
-	got, err := webapp.ParseCodeAssertion(a)
-	if err != nil || got.Code.Reveal() != "the-code" || got.Verifier.Reveal() != "the-verifier" || got.RedirectURI != "https://app/cb" ||
-		got.Nonce != "n1" || got.Scopes != nil {
-		t.Fatalf("ParseCodeAssertion() = %+v, %v", got, err)
-	}
-	for _, tc := range []struct {
-		value string
-		not   bool // ErrNotCodeAssertion rather than malformed
-	}{
-		{value: "eyJhbGciOi.eyJzdWIiOi.c2ln", not: true},
-		{value: "", not: true},
-		{value: `{"aud":"api://x"}`, not: true},
-		{value: `{"credhost_authcode":2,"code":"secret-code","redirect_uri":"https://app/cb"}`},
-		{value: `{"credhost_authcode":1,"redirect_uri":"https://app/cb"}`},
-		{value: `{"credhost_authcode":1,"code":"secret-code"}`},
-		{value: `{"credhost_authcode":1,"code":"secret-code","redirect_uri":"https://app/cb","extra":"secret-code"}`},
-		{value: `{"credhost_authcode":1,"code":42,"redirect_uri":"https://app/cb"}`},
-	} {
-		_, err := webapp.ParseCodeAssertion(sdk.NewSecret(tc.value))
-		if err == nil || errors.Is(err, webapp.ErrNotCodeAssertion) != tc.not || strings.Contains(err.Error(), "secret-code") {
-			t.Errorf("ParseCodeAssertion(%s) = %v", tc.value, err)
-		}
-	}
-}
-
-// TestCredentialRedeemer: the code travels as the request's
-// UserAssertion, with ForceRefresh so that no cache answers for it.
+// TestCredentialRedeemer: the code travels in the request's
+// AuthorizationCode, with ForceRefresh so that no cache answers for it.
 func TestCredentialRedeemer(t *testing.T) {
 	var got []sdk.TokenRequest
 	acct := sdk.Account{HomeAccountID: "uid.utid", Username: "alice@contoso"}
@@ -75,10 +43,13 @@ func TestCredentialRedeemer(t *testing.T) {
 	if err != nil || res.Account != acct || res.Token.AccessToken.Reveal() != "at" {
 		t.Fatalf("Redeem() = %+v, %v", res, err)
 	}
-	back, err := webapp.ParseCodeAssertion(got[0].UserAssertion)
-	if len(got) != 1 || !got[0].ForceRefresh || !slices.Equal(got[0].Scopes, c.Scopes) || got[0].Account != "" || err != nil ||
-		back.Code.Reveal() != "the-code" || back.Verifier.Reveal() != "v" || back.Nonce != "n" {
-		t.Errorf("request %+v (code %+v, %v)", got, back, err)
+	if len(got) != 1 {
+		t.Fatalf("%d requests", len(got))
+	}
+	back := got[0].AuthorizationCode
+	if !got[0].ForceRefresh || !slices.Equal(got[0].Scopes, c.Scopes) || got[0].Account != "" || !got[0].UserAssertion.IsZero() ||
+		back.Code.Reveal() != "the-code" || back.Verifier.Reveal() != "v" || back.Nonce != "n" || back.RedirectURI != "https://app/cb" {
+		t.Errorf("request %+v (code %+v)", got, back)
 	}
 
 	refused := &sdk.Error{Kind: sdk.KindFailed, Flow: "authcode", Code: 54005}

@@ -14,6 +14,7 @@
 // credhost profile whose chain is ["authcode"] with mode = "webapp": the
 // user's tokens go to the host's token cache (Redis for a web farm), and
 // later GetToken calls with TokenRequest.Account set to the user's home
-// account id are silent. The code reaches the plugin encoded in
-// TokenRequest.UserAssertion (CodeAssertion), a Secret.
+// account id are silent. The code reaches the plugin in
+// TokenRequest.AuthorizationCode (plugin protocol 3; the host encodes it
+// for plugins of older protocols).
 package webapp

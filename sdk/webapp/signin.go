@@ -56,6 +56,12 @@ type Code struct {
 	Nonce string
 }
 
+// AuthorizationCode is c as a TokenRequest carries it to the authcode
+// plugin (TokenRequest.AuthorizationCode).
+func (c Code) AuthorizationCode() sdk.AuthorizationCode {
+	return sdk.AuthorizationCode{Code: c.Code, Verifier: c.Verifier, RedirectURI: c.RedirectURI, Nonce: c.Nonce}
+}
+
 // Result is a completed sign-in.
 type Result struct {
 	// Token is the access token for the sign-in's scopes.

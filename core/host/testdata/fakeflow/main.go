@@ -1,5 +1,8 @@
 // Command fakeflow is a test plugin whose behaviour its profile chooses:
-// option mode = ok | hang | crash | slow | ignore-cancel; the scope "slow"
+// option mode = ok | hang | crash | slow | ignore-cancel | cache (which
+// appends an "x" to its cache partition's default entry on every call and
+// answers a token that says how many it found, the Go type of the cache
+// it was given and the authorization code it got, and how); the scope "slow"
 // makes any mode slow, the scope "crash-mid-stream" sends a progress event
 // and then exits, and the scope "stdout-garbage" writes junk to stdout
 // before answering. Its flow name is "fakeflow", or <name> when its binary
@@ -11,6 +14,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,11 +34,11 @@ func (f *flow) Describe() sdk.Description {
 func (f *flow) Configure(_ context.Context, cfg sdk.FlowConfig) error {
 	f.mode = cfg.Options["mode"]
 	switch f.mode {
-	case "ok", "hang", "crash", "slow", "ignore-cancel":
+	case "ok", "hang", "crash", "slow", "ignore-cancel", "cache":
 		return nil
 	}
 	ce := &sdk.ConfigError{Flow: "fakeflow"}
-	ce.Add("mode", "must be ok, hang, crash, slow or ignore-cancel")
+	ce.Add("mode", "must be ok, hang, crash, slow, ignore-cancel or cache")
 	return ce
 }
 
@@ -47,6 +51,8 @@ func (f *flow) GetToken(ctx context.Context, req sdk.TokenRequest, host sdk.Serv
 		}
 	}
 	switch mode {
+	case "cache":
+		return cacheToken(ctx, req, host)
 	case "crash-mid-stream":
 		if host.UI != nil {
 			host.UI.Progress(ctx, "working")
@@ -75,6 +81,26 @@ func (f *flow) GetToken(ctx context.Context, req sdk.TokenRequest, host sdk.Serv
 		return sdk.Token{}, errors.New("not configured")
 	}
 	return sdk.Token{AccessToken: sdk.NewSecret("fake-token"), ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// cacheToken is mode cache's answer.
+func cacheToken(ctx context.Context, req sdk.TokenRequest, host sdk.Services) (sdk.Token, error) {
+	b, err := host.Cache.Load(ctx, "")
+	if err != nil {
+		return sdk.Token{}, err
+	}
+	if _, err := host.Cache.Save(ctx, "", sdk.Blob{Data: append(b.Data, 'x'), Version: b.Version}); err != nil {
+		return sdk.Token{}, err
+	}
+	code := "none"
+	switch {
+	case !req.AuthorizationCode.IsZero():
+		code = "field:" + req.AuthorizationCode.Code.Reveal() + "," + req.AuthorizationCode.RedirectURI
+	case !req.UserAssertion.IsZero():
+		code = "assertion:" + req.UserAssertion.Reveal()
+	}
+	at := fmt.Sprintf("found=%d cache=%T code=%s", len(b.Data), host.Cache, code)
+	return sdk.Token{AccessToken: sdk.NewSecret(at), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
 // flowName is "fakeflow", or the <name> of a credhost-plugin-<name>

@@ -1,4 +1,6 @@
-// The credhost plugin protocol, version 1.
+// The credhost plugin protocol, versions 1 to 3 (core/plugin/handshake.go
+// says what each adds; fields a version added are left empty by older
+// peers).
 //
 // A plugin serves one flow (one OAuth2 grant). The host calls Describe, then
 // Configure once per process, then GetToken any number of times,
@@ -286,7 +288,12 @@ type ConfigureRequest struct {
 	// Values of the variables DescribeResponse.environment names that are
 	// set in the host's environment (unset ones are absent). Values may be
 	// secrets (IDENTITY_HEADER).
-	Environment   map[string][]byte `protobuf:"bytes,8,rep,name=environment,proto3" json:"environment,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Environment map[string][]byte `protobuf:"bytes,8,rep,name=environment,proto3" json:"environment,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Protocol 3: discovery answers (OpenID configuration, instance
+	// discovery) the host keeps for this profile's authority, fetched less
+	// than a day ago. The plugin answers these GETs from them instead of
+	// asking the identity provider.
+	Discovery     []*DiscoveryEntry `protobuf:"bytes,9,rep,name=discovery,proto3" json:"discovery,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -377,6 +384,220 @@ func (x *ConfigureRequest) GetEnvironment() map[string][]byte {
 	return nil
 }
 
+func (x *ConfigureRequest) GetDiscovery() []*DiscoveryEntry {
+	if x != nil {
+		return x.Discovery
+	}
+	return nil
+}
+
+// DiscoveryEntry is one discovery answer: the body of a successful GET.
+type DiscoveryEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	Body          []byte                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	FetchedOn     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=fetched_on,json=fetchedOn,proto3" json:"fetched_on,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiscoveryEntry) Reset() {
+	*x = DiscoveryEntry{}
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiscoveryEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiscoveryEntry) ProtoMessage() {}
+
+func (x *DiscoveryEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiscoveryEntry.ProtoReflect.Descriptor instead.
+func (*DiscoveryEntry) Descriptor() ([]byte, []int) {
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DiscoveryEntry) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *DiscoveryEntry) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *DiscoveryEntry) GetFetchedOn() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FetchedOn
+	}
+	return nil
+}
+
+// CacheEntry is one entry of the flow's cache partition (protocol 3).
+type CacheEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The flow's sub-key, as in LoadRequest.key.
+	Key  string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// In GetTokenRequest: the stored version. In GetTokenEvent.cache_update:
+	// the version the flow's change is based on (the host saves against it
+	// and merges on a conflict).
+	Version uint64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	// In GetTokenRequest only: the stored entry is exactly what this plugin
+	// process last received or saved, so data is left out.
+	NotModified   bool `protobuf:"varint,4,opt,name=not_modified,json=notModified,proto3" json:"not_modified,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CacheEntry) Reset() {
+	*x = CacheEntry{}
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CacheEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CacheEntry) ProtoMessage() {}
+
+func (x *CacheEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CacheEntry.ProtoReflect.Descriptor instead.
+func (*CacheEntry) Descriptor() ([]byte, []int) {
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CacheEntry) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *CacheEntry) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *CacheEntry) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *CacheEntry) GetNotModified() bool {
+	if x != nil {
+		return x.NotModified
+	}
+	return false
+}
+
+// AuthorizationCode is an OAuth2 authorization code to redeem (protocol 3).
+type AuthorizationCode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Code  []byte                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The PKCE verifier, if the authorization request had a challenge.
+	CodeVerifier []byte `protobuf:"bytes,2,opt,name=code_verifier,json=codeVerifier,proto3" json:"code_verifier,omitempty"`
+	RedirectUri  string `protobuf:"bytes,3,opt,name=redirect_uri,json=redirectUri,proto3" json:"redirect_uri,omitempty"`
+	// The nonce of the authorization request, checked in the ID token.
+	Nonce         string `protobuf:"bytes,4,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizationCode) Reset() {
+	*x = AuthorizationCode{}
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizationCode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizationCode) ProtoMessage() {}
+
+func (x *AuthorizationCode) ProtoReflect() protoreflect.Message {
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizationCode.ProtoReflect.Descriptor instead.
+func (*AuthorizationCode) Descriptor() ([]byte, []int) {
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AuthorizationCode) GetCode() []byte {
+	if x != nil {
+		return x.Code
+	}
+	return nil
+}
+
+func (x *AuthorizationCode) GetCodeVerifier() []byte {
+	if x != nil {
+		return x.CodeVerifier
+	}
+	return nil
+}
+
+func (x *AuthorizationCode) GetRedirectUri() string {
+	if x != nil {
+		return x.RedirectUri
+	}
+	return ""
+}
+
+func (x *AuthorizationCode) GetNonce() string {
+	if x != nil {
+		return x.Nonce
+	}
+	return ""
+}
+
 type ConfigureResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errors        []*FieldError          `protobuf:"bytes,1,rep,name=errors,proto3" json:"errors,omitempty"`
@@ -386,7 +607,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -398,7 +619,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -411,7 +632,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConfigureResponse) GetErrors() []*FieldError {
@@ -431,7 +652,7 @@ type FieldError struct {
 
 func (x *FieldError) Reset() {
 	*x = FieldError{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +664,7 @@ func (x *FieldError) String() string {
 func (*FieldError) ProtoMessage() {}
 
 func (x *FieldError) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +677,7 @@ func (x *FieldError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldError.ProtoReflect.Descriptor instead.
 func (*FieldError) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FieldError) GetField() string {
@@ -487,14 +708,21 @@ type GetTokenRequest struct {
 	// not after asking the identity provider for a device code. The SDK
 	// gives such flows core.NoUI as Services.UI. Older hosts leave it false, and
 	// then turn the first Prompt event into Unavailable themselves.
-	NoUi          bool `protobuf:"varint,7,opt,name=no_ui,json=noUi,proto3" json:"no_ui,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NoUi bool `protobuf:"varint,7,opt,name=no_ui,json=noUi,proto3" json:"no_ui,omitempty"`
+	// Protocol 3: entries of the flow's cache partition (at least the
+	// default sub-key ""), so that the flow needs no Load round trip. A
+	// sub-key not here is loaded through the CacheService as before.
+	Cache []*CacheEntry `protobuf:"bytes,8,rep,name=cache,proto3" json:"cache,omitempty"`
+	// Protocol 3: a code to redeem. Hosts of protocol 1 and 2 sent it in
+	// user_assertion as a JSON object ({"credhost_authcode":1,...}).
+	AuthorizationCode *AuthorizationCode `protobuf:"bytes,9,opt,name=authorization_code,json=authorizationCode,proto3" json:"authorization_code,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GetTokenRequest) Reset() {
 	*x = GetTokenRequest{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +734,7 @@ func (x *GetTokenRequest) String() string {
 func (*GetTokenRequest) ProtoMessage() {}
 
 func (x *GetTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +747,7 @@ func (x *GetTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTokenRequest.ProtoReflect.Descriptor instead.
 func (*GetTokenRequest) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetTokenRequest) GetScopes() []string {
@@ -571,6 +799,20 @@ func (x *GetTokenRequest) GetNoUi() bool {
 	return false
 }
 
+func (x *GetTokenRequest) GetCache() []*CacheEntry {
+	if x != nil {
+		return x.Cache
+	}
+	return nil
+}
+
+func (x *GetTokenRequest) GetAuthorizationCode() *AuthorizationCode {
+	if x != nil {
+		return x.AuthorizationCode
+	}
+	return nil
+}
+
 type CheckRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// no_ui as in GetTokenRequest: nobody could see a prompt.
@@ -581,7 +823,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +835,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +848,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CheckRequest) GetNoUi() bool {
@@ -630,7 +872,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -642,7 +884,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -655,7 +897,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CheckResponse) GetProblem() *Error {
@@ -680,14 +922,21 @@ type GetTokenEvent struct {
 	//	*GetTokenEvent_Progress
 	//	*GetTokenEvent_Token
 	//	*GetTokenEvent_Error
-	Event         isGetTokenEvent_Event `protobuf_oneof:"event"`
+	Event isGetTokenEvent_Event `protobuf_oneof:"event"`
+	// Protocol 3, on the final (token or error) event only: what the flow
+	// saved in its cache partition during the call, for the host to store
+	// (so the flow needs no Save round trip).
+	CacheUpdate []*CacheEntry `protobuf:"bytes,5,rep,name=cache_update,json=cacheUpdate,proto3" json:"cache_update,omitempty"`
+	// Protocol 3, on the final event only: discovery answers the flow
+	// fetched during the call, for the host to keep.
+	Discovered    []*DiscoveryEntry `protobuf:"bytes,6,rep,name=discovered,proto3" json:"discovered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetTokenEvent) Reset() {
 	*x = GetTokenEvent{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -699,7 +948,7 @@ func (x *GetTokenEvent) String() string {
 func (*GetTokenEvent) ProtoMessage() {}
 
 func (x *GetTokenEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +961,7 @@ func (x *GetTokenEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTokenEvent.ProtoReflect.Descriptor instead.
 func (*GetTokenEvent) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetTokenEvent) GetEvent() isGetTokenEvent_Event {
@@ -758,6 +1007,20 @@ func (x *GetTokenEvent) GetError() *Error {
 	return nil
 }
 
+func (x *GetTokenEvent) GetCacheUpdate() []*CacheEntry {
+	if x != nil {
+		return x.CacheUpdate
+	}
+	return nil
+}
+
+func (x *GetTokenEvent) GetDiscovered() []*DiscoveryEntry {
+	if x != nil {
+		return x.Discovered
+	}
+	return nil
+}
+
 type isGetTokenEvent_Event interface {
 	isGetTokenEvent_Event()
 }
@@ -798,7 +1061,7 @@ type Prompt struct {
 
 func (x *Prompt) Reset() {
 	*x = Prompt{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +1073,7 @@ func (x *Prompt) String() string {
 func (*Prompt) ProtoMessage() {}
 
 func (x *Prompt) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +1086,7 @@ func (x *Prompt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prompt.ProtoReflect.Descriptor instead.
 func (*Prompt) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Prompt) GetMessage() string {
@@ -863,7 +1126,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -875,7 +1138,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -888,7 +1151,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Progress) GetMessage() string {
@@ -911,7 +1174,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1186,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1199,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Token) GetAccessToken() []byte {
@@ -985,7 +1248,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1260,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1273,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Account) GetHomeAccountId() string {
@@ -1050,7 +1313,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1325,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1338,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Error) GetKind() ErrorKind {
@@ -1146,7 +1409,7 @@ type LoadRequest struct {
 
 func (x *LoadRequest) Reset() {
 	*x = LoadRequest{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1421,7 @@ func (x *LoadRequest) String() string {
 func (*LoadRequest) ProtoMessage() {}
 
 func (x *LoadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1434,7 @@ func (x *LoadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadRequest.ProtoReflect.Descriptor instead.
 func (*LoadRequest) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LoadRequest) GetKey() string {
@@ -1199,7 +1462,7 @@ type LoadResponse struct {
 
 func (x *LoadResponse) Reset() {
 	*x = LoadResponse{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[16]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1474,7 @@ func (x *LoadResponse) String() string {
 func (*LoadResponse) ProtoMessage() {}
 
 func (x *LoadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[16]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1487,7 @@ func (x *LoadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResponse.ProtoReflect.Descriptor instead.
 func (*LoadResponse) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LoadResponse) GetData() []byte {
@@ -1259,7 +1522,7 @@ type SaveRequest struct {
 
 func (x *SaveRequest) Reset() {
 	*x = SaveRequest{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[17]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1534,7 @@ func (x *SaveRequest) String() string {
 func (*SaveRequest) ProtoMessage() {}
 
 func (x *SaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[17]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1547,7 @@ func (x *SaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveRequest.ProtoReflect.Descriptor instead.
 func (*SaveRequest) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SaveRequest) GetKey() string {
@@ -1319,7 +1582,7 @@ type SaveResponse struct {
 
 func (x *SaveResponse) Reset() {
 	*x = SaveResponse{}
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[18]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1594,7 @@ func (x *SaveResponse) String() string {
 func (*SaveResponse) ProtoMessage() {}
 
 func (x *SaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[18]
+	mi := &file_credhost_plugin_v1_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1607,7 @@ func (x *SaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveResponse.ProtoReflect.Descriptor instead.
 func (*SaveResponse) Descriptor() ([]byte, []int) {
-	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{18}
+	return file_credhost_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SaveResponse) GetVersion() uint64 {
@@ -1378,7 +1641,7 @@ const file_credhost_plugin_v1_plugin_proto_rawDesc = "" +
 	"OptionSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\bR\x06secret\x12\x12\n" +
-	"\x04help\x18\x03 \x01(\tR\x04help\"\xe3\x04\n" +
+	"\x04help\x18\x03 \x01(\tR\x04help\"\xa5\x05\n" +
 	"\x10ConfigureRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x1c\n" +
 	"\tauthority\x18\x02 \x01(\tR\tauthority\x12\x1b\n" +
@@ -1387,7 +1650,8 @@ const file_credhost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\asecrets\x18\x05 \x03(\v21.credhost.plugin.v1.ConfigureRequest.SecretsEntryR\asecrets\x12'\n" +
 	"\x0fca_certificates\x18\x06 \x01(\fR\x0ecaCertificates\x12&\n" +
 	"\x0fcache_broker_id\x18\a \x01(\rR\rcacheBrokerId\x12W\n" +
-	"\venvironment\x18\b \x03(\v25.credhost.plugin.v1.ConfigureRequest.EnvironmentEntryR\venvironment\x1a:\n" +
+	"\venvironment\x18\b \x03(\v25.credhost.plugin.v1.ConfigureRequest.EnvironmentEntryR\venvironment\x12@\n" +
+	"\tdiscovery\x18\t \x03(\v2\".credhost.plugin.v1.DiscoveryEntryR\tdiscovery\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a:\n" +
@@ -1396,13 +1660,29 @@ const file_credhost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1a>\n" +
 	"\x10EnvironmentEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"K\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"q\n" +
+	"\x0eDiscoveryEntry\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\fR\x04body\x129\n" +
+	"\n" +
+	"fetched_on\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tfetchedOn\"o\n" +
+	"\n" +
+	"CacheEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\x12!\n" +
+	"\fnot_modified\x18\x04 \x01(\bR\vnotModified\"\x85\x01\n" +
+	"\x11AuthorizationCode\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\fR\x04code\x12#\n" +
+	"\rcode_verifier\x18\x02 \x01(\fR\fcodeVerifier\x12!\n" +
+	"\fredirect_uri\x18\x03 \x01(\tR\vredirectUri\x12\x14\n" +
+	"\x05nonce\x18\x04 \x01(\tR\x05nonce\"K\n" +
 	"\x11ConfigureResponse\x126\n" +
 	"\x06errors\x18\x01 \x03(\v2\x1e.credhost.plugin.v1.FieldErrorR\x06errors\"<\n" +
 	"\n" +
 	"FieldError\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xd9\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xe5\x02\n" +
 	"\x0fGetTokenRequest\x12\x16\n" +
 	"\x06scopes\x18\x01 \x03(\tR\x06scopes\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x16\n" +
@@ -1410,17 +1690,23 @@ const file_credhost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x0euser_assertion\x18\x04 \x01(\fR\ruserAssertion\x12\x18\n" +
 	"\aaccount\x18\x05 \x01(\tR\aaccount\x12#\n" +
 	"\rforce_refresh\x18\x06 \x01(\bR\fforceRefresh\x12\x13\n" +
-	"\x05no_ui\x18\a \x01(\bR\x04noUi\"#\n" +
+	"\x05no_ui\x18\a \x01(\bR\x04noUi\x124\n" +
+	"\x05cache\x18\b \x03(\v2\x1e.credhost.plugin.v1.CacheEntryR\x05cache\x12T\n" +
+	"\x12authorization_code\x18\t \x01(\v2%.credhost.plugin.v1.AuthorizationCodeR\x11authorizationCode\"#\n" +
 	"\fCheckRequest\x12\x13\n" +
 	"\x05no_ui\x18\x01 \x01(\bR\x04noUi\"f\n" +
 	"\rCheckResponse\x123\n" +
 	"\aproblem\x18\x01 \x01(\v2\x19.credhost.plugin.v1.ErrorR\aproblem\x12 \n" +
-	"\vimplemented\x18\x02 \x01(\bR\vimplemented\"\xf0\x01\n" +
+	"\vimplemented\x18\x02 \x01(\bR\vimplemented\"\xf7\x02\n" +
 	"\rGetTokenEvent\x124\n" +
 	"\x06prompt\x18\x01 \x01(\v2\x1a.credhost.plugin.v1.PromptH\x00R\x06prompt\x12:\n" +
 	"\bprogress\x18\x02 \x01(\v2\x1c.credhost.plugin.v1.ProgressH\x00R\bprogress\x121\n" +
 	"\x05token\x18\x03 \x01(\v2\x19.credhost.plugin.v1.TokenH\x00R\x05token\x121\n" +
-	"\x05error\x18\x04 \x01(\v2\x19.credhost.plugin.v1.ErrorH\x00R\x05errorB\a\n" +
+	"\x05error\x18\x04 \x01(\v2\x19.credhost.plugin.v1.ErrorH\x00R\x05error\x12A\n" +
+	"\fcache_update\x18\x05 \x03(\v2\x1e.credhost.plugin.v1.CacheEntryR\vcacheUpdate\x12B\n" +
+	"\n" +
+	"discovered\x18\x06 \x03(\v2\".credhost.plugin.v1.DiscoveryEntryR\n" +
+	"discoveredB\a\n" +
 	"\x05event\"\xa5\x01\n" +
 	"\x06Prompt\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12)\n" +
@@ -1494,66 +1780,75 @@ func file_credhost_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_credhost_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_credhost_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_credhost_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_credhost_plugin_v1_plugin_proto_goTypes = []any{
 	(ErrorKind)(0),                // 0: credhost.plugin.v1.ErrorKind
 	(*DescribeRequest)(nil),       // 1: credhost.plugin.v1.DescribeRequest
 	(*DescribeResponse)(nil),      // 2: credhost.plugin.v1.DescribeResponse
 	(*OptionSpec)(nil),            // 3: credhost.plugin.v1.OptionSpec
 	(*ConfigureRequest)(nil),      // 4: credhost.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),     // 5: credhost.plugin.v1.ConfigureResponse
-	(*FieldError)(nil),            // 6: credhost.plugin.v1.FieldError
-	(*GetTokenRequest)(nil),       // 7: credhost.plugin.v1.GetTokenRequest
-	(*CheckRequest)(nil),          // 8: credhost.plugin.v1.CheckRequest
-	(*CheckResponse)(nil),         // 9: credhost.plugin.v1.CheckResponse
-	(*GetTokenEvent)(nil),         // 10: credhost.plugin.v1.GetTokenEvent
-	(*Prompt)(nil),                // 11: credhost.plugin.v1.Prompt
-	(*Progress)(nil),              // 12: credhost.plugin.v1.Progress
-	(*Token)(nil),                 // 13: credhost.plugin.v1.Token
-	(*Account)(nil),               // 14: credhost.plugin.v1.Account
-	(*Error)(nil),                 // 15: credhost.plugin.v1.Error
-	(*LoadRequest)(nil),           // 16: credhost.plugin.v1.LoadRequest
-	(*LoadResponse)(nil),          // 17: credhost.plugin.v1.LoadResponse
-	(*SaveRequest)(nil),           // 18: credhost.plugin.v1.SaveRequest
-	(*SaveResponse)(nil),          // 19: credhost.plugin.v1.SaveResponse
-	nil,                           // 20: credhost.plugin.v1.ConfigureRequest.OptionsEntry
-	nil,                           // 21: credhost.plugin.v1.ConfigureRequest.SecretsEntry
-	nil,                           // 22: credhost.plugin.v1.ConfigureRequest.EnvironmentEntry
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*DiscoveryEntry)(nil),        // 5: credhost.plugin.v1.DiscoveryEntry
+	(*CacheEntry)(nil),            // 6: credhost.plugin.v1.CacheEntry
+	(*AuthorizationCode)(nil),     // 7: credhost.plugin.v1.AuthorizationCode
+	(*ConfigureResponse)(nil),     // 8: credhost.plugin.v1.ConfigureResponse
+	(*FieldError)(nil),            // 9: credhost.plugin.v1.FieldError
+	(*GetTokenRequest)(nil),       // 10: credhost.plugin.v1.GetTokenRequest
+	(*CheckRequest)(nil),          // 11: credhost.plugin.v1.CheckRequest
+	(*CheckResponse)(nil),         // 12: credhost.plugin.v1.CheckResponse
+	(*GetTokenEvent)(nil),         // 13: credhost.plugin.v1.GetTokenEvent
+	(*Prompt)(nil),                // 14: credhost.plugin.v1.Prompt
+	(*Progress)(nil),              // 15: credhost.plugin.v1.Progress
+	(*Token)(nil),                 // 16: credhost.plugin.v1.Token
+	(*Account)(nil),               // 17: credhost.plugin.v1.Account
+	(*Error)(nil),                 // 18: credhost.plugin.v1.Error
+	(*LoadRequest)(nil),           // 19: credhost.plugin.v1.LoadRequest
+	(*LoadResponse)(nil),          // 20: credhost.plugin.v1.LoadResponse
+	(*SaveRequest)(nil),           // 21: credhost.plugin.v1.SaveRequest
+	(*SaveResponse)(nil),          // 22: credhost.plugin.v1.SaveResponse
+	nil,                           // 23: credhost.plugin.v1.ConfigureRequest.OptionsEntry
+	nil,                           // 24: credhost.plugin.v1.ConfigureRequest.SecretsEntry
+	nil,                           // 25: credhost.plugin.v1.ConfigureRequest.EnvironmentEntry
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
 }
 var file_credhost_plugin_v1_plugin_proto_depIdxs = []int32{
 	3,  // 0: credhost.plugin.v1.DescribeResponse.options:type_name -> credhost.plugin.v1.OptionSpec
-	20, // 1: credhost.plugin.v1.ConfigureRequest.options:type_name -> credhost.plugin.v1.ConfigureRequest.OptionsEntry
-	21, // 2: credhost.plugin.v1.ConfigureRequest.secrets:type_name -> credhost.plugin.v1.ConfigureRequest.SecretsEntry
-	22, // 3: credhost.plugin.v1.ConfigureRequest.environment:type_name -> credhost.plugin.v1.ConfigureRequest.EnvironmentEntry
-	6,  // 4: credhost.plugin.v1.ConfigureResponse.errors:type_name -> credhost.plugin.v1.FieldError
-	15, // 5: credhost.plugin.v1.CheckResponse.problem:type_name -> credhost.plugin.v1.Error
-	11, // 6: credhost.plugin.v1.GetTokenEvent.prompt:type_name -> credhost.plugin.v1.Prompt
-	12, // 7: credhost.plugin.v1.GetTokenEvent.progress:type_name -> credhost.plugin.v1.Progress
-	13, // 8: credhost.plugin.v1.GetTokenEvent.token:type_name -> credhost.plugin.v1.Token
-	15, // 9: credhost.plugin.v1.GetTokenEvent.error:type_name -> credhost.plugin.v1.Error
-	23, // 10: credhost.plugin.v1.Prompt.expires_on:type_name -> google.protobuf.Timestamp
-	23, // 11: credhost.plugin.v1.Token.expires_on:type_name -> google.protobuf.Timestamp
-	23, // 12: credhost.plugin.v1.Token.refresh_on:type_name -> google.protobuf.Timestamp
-	14, // 13: credhost.plugin.v1.Token.account:type_name -> credhost.plugin.v1.Account
-	0,  // 14: credhost.plugin.v1.Error.kind:type_name -> credhost.plugin.v1.ErrorKind
-	1,  // 15: credhost.plugin.v1.FlowService.Describe:input_type -> credhost.plugin.v1.DescribeRequest
-	4,  // 16: credhost.plugin.v1.FlowService.Configure:input_type -> credhost.plugin.v1.ConfigureRequest
-	7,  // 17: credhost.plugin.v1.FlowService.GetToken:input_type -> credhost.plugin.v1.GetTokenRequest
-	8,  // 18: credhost.plugin.v1.FlowService.Check:input_type -> credhost.plugin.v1.CheckRequest
-	16, // 19: credhost.plugin.v1.CacheService.Load:input_type -> credhost.plugin.v1.LoadRequest
-	18, // 20: credhost.plugin.v1.CacheService.Save:input_type -> credhost.plugin.v1.SaveRequest
-	2,  // 21: credhost.plugin.v1.FlowService.Describe:output_type -> credhost.plugin.v1.DescribeResponse
-	5,  // 22: credhost.plugin.v1.FlowService.Configure:output_type -> credhost.plugin.v1.ConfigureResponse
-	10, // 23: credhost.plugin.v1.FlowService.GetToken:output_type -> credhost.plugin.v1.GetTokenEvent
-	9,  // 24: credhost.plugin.v1.FlowService.Check:output_type -> credhost.plugin.v1.CheckResponse
-	17, // 25: credhost.plugin.v1.CacheService.Load:output_type -> credhost.plugin.v1.LoadResponse
-	19, // 26: credhost.plugin.v1.CacheService.Save:output_type -> credhost.plugin.v1.SaveResponse
-	21, // [21:27] is the sub-list for method output_type
-	15, // [15:21] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	23, // 1: credhost.plugin.v1.ConfigureRequest.options:type_name -> credhost.plugin.v1.ConfigureRequest.OptionsEntry
+	24, // 2: credhost.plugin.v1.ConfigureRequest.secrets:type_name -> credhost.plugin.v1.ConfigureRequest.SecretsEntry
+	25, // 3: credhost.plugin.v1.ConfigureRequest.environment:type_name -> credhost.plugin.v1.ConfigureRequest.EnvironmentEntry
+	5,  // 4: credhost.plugin.v1.ConfigureRequest.discovery:type_name -> credhost.plugin.v1.DiscoveryEntry
+	26, // 5: credhost.plugin.v1.DiscoveryEntry.fetched_on:type_name -> google.protobuf.Timestamp
+	9,  // 6: credhost.plugin.v1.ConfigureResponse.errors:type_name -> credhost.plugin.v1.FieldError
+	6,  // 7: credhost.plugin.v1.GetTokenRequest.cache:type_name -> credhost.plugin.v1.CacheEntry
+	7,  // 8: credhost.plugin.v1.GetTokenRequest.authorization_code:type_name -> credhost.plugin.v1.AuthorizationCode
+	18, // 9: credhost.plugin.v1.CheckResponse.problem:type_name -> credhost.plugin.v1.Error
+	14, // 10: credhost.plugin.v1.GetTokenEvent.prompt:type_name -> credhost.plugin.v1.Prompt
+	15, // 11: credhost.plugin.v1.GetTokenEvent.progress:type_name -> credhost.plugin.v1.Progress
+	16, // 12: credhost.plugin.v1.GetTokenEvent.token:type_name -> credhost.plugin.v1.Token
+	18, // 13: credhost.plugin.v1.GetTokenEvent.error:type_name -> credhost.plugin.v1.Error
+	6,  // 14: credhost.plugin.v1.GetTokenEvent.cache_update:type_name -> credhost.plugin.v1.CacheEntry
+	5,  // 15: credhost.plugin.v1.GetTokenEvent.discovered:type_name -> credhost.plugin.v1.DiscoveryEntry
+	26, // 16: credhost.plugin.v1.Prompt.expires_on:type_name -> google.protobuf.Timestamp
+	26, // 17: credhost.plugin.v1.Token.expires_on:type_name -> google.protobuf.Timestamp
+	26, // 18: credhost.plugin.v1.Token.refresh_on:type_name -> google.protobuf.Timestamp
+	17, // 19: credhost.plugin.v1.Token.account:type_name -> credhost.plugin.v1.Account
+	0,  // 20: credhost.plugin.v1.Error.kind:type_name -> credhost.plugin.v1.ErrorKind
+	1,  // 21: credhost.plugin.v1.FlowService.Describe:input_type -> credhost.plugin.v1.DescribeRequest
+	4,  // 22: credhost.plugin.v1.FlowService.Configure:input_type -> credhost.plugin.v1.ConfigureRequest
+	10, // 23: credhost.plugin.v1.FlowService.GetToken:input_type -> credhost.plugin.v1.GetTokenRequest
+	11, // 24: credhost.plugin.v1.FlowService.Check:input_type -> credhost.plugin.v1.CheckRequest
+	19, // 25: credhost.plugin.v1.CacheService.Load:input_type -> credhost.plugin.v1.LoadRequest
+	21, // 26: credhost.plugin.v1.CacheService.Save:input_type -> credhost.plugin.v1.SaveRequest
+	2,  // 27: credhost.plugin.v1.FlowService.Describe:output_type -> credhost.plugin.v1.DescribeResponse
+	8,  // 28: credhost.plugin.v1.FlowService.Configure:output_type -> credhost.plugin.v1.ConfigureResponse
+	13, // 29: credhost.plugin.v1.FlowService.GetToken:output_type -> credhost.plugin.v1.GetTokenEvent
+	12, // 30: credhost.plugin.v1.FlowService.Check:output_type -> credhost.plugin.v1.CheckResponse
+	20, // 31: credhost.plugin.v1.CacheService.Load:output_type -> credhost.plugin.v1.LoadResponse
+	22, // 32: credhost.plugin.v1.CacheService.Save:output_type -> credhost.plugin.v1.SaveResponse
+	27, // [27:33] is the sub-list for method output_type
+	21, // [21:27] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_credhost_plugin_v1_plugin_proto_init() }
@@ -1561,7 +1856,7 @@ func file_credhost_plugin_v1_plugin_proto_init() {
 	if File_credhost_plugin_v1_plugin_proto != nil {
 		return
 	}
-	file_credhost_plugin_v1_plugin_proto_msgTypes[9].OneofWrappers = []any{
+	file_credhost_plugin_v1_plugin_proto_msgTypes[12].OneofWrappers = []any{
 		(*GetTokenEvent_Prompt)(nil),
 		(*GetTokenEvent_Progress)(nil),
 		(*GetTokenEvent_Token)(nil),
@@ -1573,7 +1868,7 @@ func file_credhost_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_credhost_plugin_v1_plugin_proto_rawDesc), len(file_credhost_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

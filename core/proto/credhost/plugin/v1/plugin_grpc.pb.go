@@ -1,4 +1,6 @@
-// The credhost plugin protocol, version 1.
+// The credhost plugin protocol, versions 1 to 3 (core/plugin/handshake.go
+// says what each adds; fields a version added are left empty by older
+// peers).
 //
 // A plugin serves one flow (one OAuth2 grant). The host calls Describe, then
 // Configure once per process, then GetToken any number of times,
