@@ -12,8 +12,9 @@ package main
 //     exec-credential`: the fast front execs credhost-cli, which starts the
 //     clientcreds plugin and asks the IdP (one token request each).
 //   - BenchmarkKubeloginGetToken: `kubelogin get-token --login spn` for the
-//     same app and resource (kubelogin keeps no cache for spn: a request
-//     each). Skipped unless KUBELOGIN names the binary.
+//     same app and resource, with an empty --cache-dir each time (a request
+//     each); BenchmarkKubeloginGetTokenCached with the cache kubelogin
+//     filled (no request). Skipped unless KUBELOGIN names the binary.
 //   - BenchmarkCLIHitProcess: the same command without --force-refresh,
 //     answered by the fast front from the cache file (no request).
 //   - BenchmarkHelloProcess: a Go binary that prints one line.
@@ -22,6 +23,7 @@ package main
 // the script's pattern runs them in the same comparison.
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,29 +78,35 @@ func (w *world) execCredentialArgs(extra ...string) []string {
 	return append([]string{"token", "--config", filepath.Join(w.dir, "config.toml"), "--scope", scope, "-o", "exec-credential"}, extra...)
 }
 
-// runProcesses runs name with args b.N times and checks each prints an
-// ExecCredential (or, with want "", anything).
-func runProcesses(b *testing.B, env []string, want, name string, args ...string) {
+// runProcesses runs the command next makes b.N times and checks each
+// prints want.
+func runProcesses(b *testing.B, want string, next func() *exec.Cmd) {
 	b.Helper()
 	b.ResetTimer()
 	for range b.N {
-		cmd := exec.Command(name, args...)
-		cmd.Env = env
+		cmd := next()
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil || len(out) == 0 || !strings.Contains(string(out), want) {
-			b.Fatalf("%s: %v\n%s", filepath.Base(name), err, stderr.String())
+			b.Fatalf("%s: %v\n%s", filepath.Base(cmd.Path), err, stderr.String())
 		}
 	}
 	b.StopTimer()
+}
+
+// procCmd is exec.Command with its environment.
+func procCmd(env []string, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	return cmd
 }
 
 func BenchmarkCLIMissProcess(b *testing.B) {
 	w, env := benchWorld(b)
 	front := w.fastFront()
 	n := w.srv.Count("token")
-	runProcesses(b, env, "ExecCredential", front, w.execCredentialArgs("--force-refresh")...)
+	runProcesses(b, "ExecCredential", func() *exec.Cmd { return procCmd(env, front, w.execCredentialArgs("--force-refresh")...) })
 	if got := w.srv.Count("token") - n; got != b.N {
 		b.Fatalf("%d processes made %d token requests, want one each", b.N, got)
 	}
@@ -111,7 +119,7 @@ func BenchmarkCLIHitProcess(b *testing.B) {
 		b.Fatalf("credhost token exited %d:\n%s", r.code, r.stderr)
 	}
 	n := w.srv.Count("token")
-	runProcesses(b, env, "ExecCredential", front, w.execCredentialArgs()...)
+	runProcesses(b, "ExecCredential", func() *exec.Cmd { return procCmd(env, front, w.execCredentialArgs()...) })
 	if w.srv.Count("token") != n {
 		b.Fatal("a cache hit reached the IdP")
 	}
@@ -119,24 +127,52 @@ func BenchmarkCLIHitProcess(b *testing.B) {
 
 func BenchmarkHelloProcess(b *testing.B) {
 	bin := helloBinary(b)
-	runProcesses(b, nil, "hello", bin)
+	runProcesses(b, "hello", func() *exec.Cmd { return procCmd(nil, bin) })
 }
 
+// BenchmarkKubeloginGetToken: kubelogin keeps spn tokens in azidentity's
+// persistent cache (a file under $XDG_CACHE_HOME, sealed with a key on
+// the user's kernel keyring), so each run gets an empty XDG_CACHE_HOME: a
+// token request each, as a CLI miss.
 func BenchmarkKubeloginGetToken(b *testing.B) {
+	benchKubelogin(b, false)
+}
+
+// BenchmarkKubeloginGetTokenCached: every run shares the XDG_CACHE_HOME
+// the first filled, as kubectl's repeated calls do: kubelogin's hit.
+func BenchmarkKubeloginGetTokenCached(b *testing.B) {
+	benchKubelogin(b, true)
+}
+
+func benchKubelogin(b *testing.B, cached bool) {
 	kubelogin := os.Getenv("KUBELOGIN")
 	if kubelogin == "" {
 		b.Skip("KUBELOGIN is unset: scripts/bench-compare.sh builds kubelogin and sets it")
 	}
 	w, _ := benchWorld(b)
-	env := []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "SSL_CERT_FILE=" + filepath.Join(w.dir, "ca.pem")}
 	// The trailing slash and --disable-instance-discovery keep kubelogin
 	// (MSAL Go) on the emulator; kubelogin asks for <server-id>/.default.
 	args := []string{"get-token", "--login", "spn", "--authority-host", w.srv.URL() + "/", "--disable-instance-discovery",
 		"--environment", "AzurePublicCloud", "--tenant-id", tenantID, "--client-id", clientID, "--client-secret", secret,
-		"--server-id", strings.TrimSuffix(scope, "/.default")}
+		"--server-id", strings.TrimSuffix(scope, "/.default"), "--cache-dir", filepath.Join(w.dir, "kubelogin")}
+	runs := 0
+	next := func() *exec.Cmd {
+		if !cached {
+			runs++
+		}
+		return procCmd([]string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "SSL_CERT_FILE=" + filepath.Join(w.dir, "ca.pem"),
+			"XDG_CACHE_HOME=" + filepath.Join(w.dir, fmt.Sprintf("cache-%d", runs))}, kubelogin, args...)
+	}
+	want := b.N
+	if cached {
+		want = 0
+		if out, err := next().CombinedOutput(); err != nil { // fills the cache
+			b.Fatalf("kubelogin: %v\n%s", err, out)
+		}
+	}
 	n := w.srv.Count("token")
-	runProcesses(b, env, "ExecCredential", kubelogin, args...)
-	if got := w.srv.Count("token") - n; got != b.N {
-		b.Fatalf("%d kubelogin processes made %d token requests, want one each", b.N, got)
+	runProcesses(b, "ExecCredential", next)
+	if got := w.srv.Count("token") - n; got != want {
+		b.Fatalf("%d kubelogin processes made %d token requests, want %d", b.N, got, want)
 	}
 }
