@@ -41,22 +41,29 @@ func BenchmarkTokenCacheHitProcess(b *testing.B) {
 }
 
 func BenchmarkHelloWorldProcess(b *testing.B) {
-	dir := b.TempDir()
-	src := filepath.Join(dir, "hello.go")
-	if err := os.WriteFile(src, []byte("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }\n"), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	bin := filepath.Join(dir, "hello")
-	// Built the way testbin builds credhost, so both binaries compare.
-	build := exec.Command("go", "build", "-o", bin, src)
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := helloBinary(b)
 	b.ResetTimer()
 	for range b.N {
 		if out, err := exec.Command(bin).Output(); err != nil || len(out) == 0 {
 			b.Fatalf("hello: %v", err)
 		}
 	}
+}
+
+// helloBinary builds a Go program that prints "hello", the way testbin
+// builds credhost, so both binaries compare.
+func helloBinary(b *testing.B) string {
+	b.Helper()
+	dir := b.TempDir()
+	src := filepath.Join(dir, "hello.go")
+	if err := os.WriteFile(src, []byte("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(dir, "hello")
+	build := exec.Command("go", "build", "-o", bin, src)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }

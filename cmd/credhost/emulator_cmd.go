@@ -64,7 +64,7 @@ func (c *emulatorCmd) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:0", "listen address (loopback; port 0 picks a free one)")
 	fs.StringVar(&c.caFile, "ca-file", "credhost-emulator-ca.pem", "where to write the emulator's CA certificate (PEM), for clients to trust (token: the CA to trust)")
 	fs.StringVar(&c.tenants, "tenants", "", "JSON file of tenants, apps, resources and users (default: a demo tenant; see docs/emulator.md)")
-	fs.StringVar(&c.urlFile, "url-file", "", "write the emulator's base URL to this file once it listens (token: read it from there)")
+	fs.StringVar(&c.urlFile, "url-file", "", "write the emulator's base URL to this file (0600, atomically) once it is ready, last of all files and output (token: read it from there)")
 	fs.DurationVar(&c.latency, "latency", 0, "add this latency to every request")
 	fs.StringArrayVar(&c.faults, "fault", nil, "inject a fault, e.g. endpoint=token,status=429,retry-after=3,times=2 (repeatable; keys: endpoint, status, retry-after, latency, drop, times)")
 	fs.DurationVar(&c.lifetime, "token-lifetime", time.Hour, "lifetime of issued access tokens")
@@ -131,16 +131,20 @@ func (c *emulatorCmd) run(ctx context.Context, _ *globals, e *env, args []string
 		return err
 	}
 	defer srv.Close()
-	if c.urlFile != "" {
-		if err := os.WriteFile(c.urlFile, []byte(srv.URL()+"\n"), 0o644); err != nil {
-			return err
-		}
-	}
 	fmt.Fprintf(e.stderr, "credhost emulator listening on %s (CA certificate: %s); Ctrl-C stops it\n", srv.URL(), c.caFile)
 	printIdentities(e.stderr, srv, cfg)
 	if c.printEnv {
 		if err := printEnv(e.stdout, srv, cfg, c.caFile); err != nil {
 			return err
+		}
+	}
+	// The URL file is the readiness signal scripts wait for (`until [ -s
+	// url ]`), so it comes last, after the CA file and the --print-env
+	// lines, and appears whole (renamed into place, 0600 like serve's env
+	// file).
+	if c.urlFile != "" {
+		if err := writePrivate(c.urlFile, srv.URL()+"\n"); err != nil {
+			return fmt.Errorf("--url-file: %w", err)
 		}
 	}
 	<-ctx.Done()
