@@ -388,7 +388,7 @@ func TestPluginsListAndVerify(t *testing.T) {
 	}
 	write(pin)
 	r = w.run(nil, "plugins", "list", "--config", conf)
-	if r.code != 0 || !regexpMatch(`fakeflow\s+0\.0\.1\s+2\s+false\s+ok\s+`+regexpQuote(path), r.stdout) {
+	if r.code != 0 || !regexpMatch(`fakeflow\s+0\.0\.1\s+3\s+false\s+ok\s+`+regexpQuote(path), r.stdout) {
 		t.Fatalf("list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	write("sha256:" + strings.Repeat("0", 64))

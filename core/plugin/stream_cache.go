@@ -9,7 +9,7 @@ import (
 
 	"github.com/credhost/credhost/core"
 	pluginv1 "github.com/credhost/credhost/core/proto/credhost/plugin/v1"
-	"github.com/credhost/credhost/internal/msalcache"
+	"github.com/credhost/credhost/internal/blobmerge"
 )
 
 // Protocol 3 carries the flow's cache partition in the GetToken stream:
@@ -105,7 +105,7 @@ func (c *streamCache) LoadIfChanged(ctx context.Context, key string, known uint6
 
 // Save implements core.Cache: it keeps data for the final event and
 // returns a provisional version. Conflicts are the host's to resolve
-// when it stores the update (it merges, as msalcache does).
+// when it stores the update (it merges with blobmerge, as msalcache does).
 func (c *streamCache) Save(_ context.Context, key string, b core.Blob) (uint64, error) {
 	if len(b.Data) > maxBlob {
 		return 0, tooBig(key, len(b.Data))
@@ -220,7 +220,7 @@ func (c *Client) store(ctx context.Context, e *pluginv1.CacheEntry) error {
 		if err != nil {
 			return fmt.Errorf("reload after a conflict: %w", err)
 		}
-		if data, err = msalcache.Merge(cur.Data, e.GetData()); err != nil {
+		if data, err = blobmerge.Merge(cur.Data, e.GetData()); err != nil {
 			return fmt.Errorf("merge: %w", err)
 		}
 		version, merged = cur.Version, true

@@ -9,9 +9,9 @@ package msalcache
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/credhost/credhost/internal/blobmerge"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -183,7 +183,7 @@ func (a *Adapter) Export(ctx context.Context, m cache.Marshaler, _ cache.ExportH
 		if err != nil {
 			return giveUp("msalcache: cannot reload the token cache after a conflict; not saved this time", err)
 		}
-		merged, err := Merge(cur.Data, ours)
+		merged, err := blobmerge.Merge(cur.Data, ours)
 		if err != nil {
 			return fmt.Errorf("msalcache: merge: %w", err)
 		}
@@ -242,62 +242,6 @@ func (a *Adapter) filterInMemory(ctx context.Context, u cache.Unmarshaler) error
 		return nil
 	}
 	return u.Unmarshal(filtered)
-}
-
-// sections are the top-level maps of MSAL's cache JSON, each keyed by an
-// entry id.
-var sections = []string{"AccessToken", "RefreshToken", "IdToken", "Account", "AppMetadata"}
-
-// Merge unions two MSAL cache blobs: every entry of each section of both,
-// with ours winning on the same id; unknown top-level fields are kept (ours
-// winning). A theirs that is empty or not JSON counts as empty; an ours
-// that is not JSON is an error.
-func Merge(theirs, ours []byte) ([]byte, error) {
-	var o map[string]json.RawMessage
-	if err := json.Unmarshal(ours, &o); err != nil {
-		return nil, errors.New("our cache is not a JSON object")
-	}
-	if o == nil {
-		o = map[string]json.RawMessage{}
-	}
-	var t map[string]json.RawMessage
-	if len(theirs) > 0 {
-		_ = json.Unmarshal(theirs, &t) // a corrupt stored blob is replaced by ours
-	}
-	out := make(map[string]json.RawMessage, len(o)+len(t))
-	for k, v := range t {
-		out[k] = v
-	}
-	for k, v := range o {
-		out[k] = v
-	}
-	for _, s := range sections {
-		var ts, ows map[string]json.RawMessage
-		if raw, ok := t[s]; ok {
-			_ = json.Unmarshal(raw, &ts)
-		}
-		if raw, ok := o[s]; ok {
-			if err := json.Unmarshal(raw, &ows); err != nil {
-				return nil, fmt.Errorf("our %s section is not a JSON object", s)
-			}
-		}
-		if len(ts) == 0 && len(ows) == 0 {
-			continue
-		}
-		m := make(map[string]json.RawMessage, len(ts)+len(ows))
-		for k, v := range ts {
-			m[k] = v
-		}
-		for k, v := range ows {
-			m[k] = v
-		}
-		raw, err := json.Marshal(m)
-		if err != nil {
-			return nil, err
-		}
-		out[s] = raw
-	}
-	return json.Marshal(out)
 }
 
 func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -17,6 +17,7 @@ import (
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 	"github.com/rs/zerolog"
 
+	"github.com/credhost/credhost/internal/blobmerge"
 	"github.com/credhost/credhost/internal/clientauth"
 	"github.com/credhost/credhost/internal/msalcache"
 	"github.com/credhost/credhost/sdk"
@@ -349,7 +350,7 @@ func saveMerged(ctx context.Context, store sdk.Cache, key string, blob []byte) e
 		if err != nil {
 			return err
 		}
-		data, err := msalcache.Merge(cur.Data, blob)
+		data, err := blobmerge.Merge(cur.Data, blob)
 		if err != nil {
 			return err
 		}
