@@ -44,11 +44,13 @@ func (c *tokenCmd) validate(*globals) error {
 }
 
 func (c *tokenCmd) run(ctx context.Context, g *globals, e *env, _ []string) error {
-	s, err := openSession(ctx, g, e, canPrompt(e, c.noPrompt, false))
+	prompt := canPrompt(e, c.noPrompt, false)
+	s, err := openSession(ctx, g, e, prompt)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	s.useAgent(g, prompt)
 	tok, err := s.getToken(ctx, core.TokenRequest{Scopes: c.scopes, TenantID: c.tenant, Claims: c.claims, ForceRefresh: c.forceRefresh})
 	if err != nil {
 		return c.withClaimsHint(g, err)
