@@ -166,7 +166,9 @@ func startAgent(t *testing.T, dir string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ServerOptions{Dir: dir, Log: zerolog.Nop(), Version: "test", IdleTimeout: time.Minute}) }()
+	go func() {
+		done <- Serve(ctx, ServerOptions{Dir: dir, Log: zerolog.Nop(), Version: "test", IdleTimeout: time.Minute})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -227,7 +229,9 @@ func TestEnvironmentDiffFallsBack(t *testing.T) {
 }
 
 // versionServer answers Hello with another protocol version.
-type versionServer struct{ agentv1.UnimplementedAgentServiceServer }
+type versionServer struct {
+	agentv1.UnimplementedAgentServiceServer
+}
 
 func (versionServer) Hello(context.Context, *agentv1.HelloRequest) (*agentv1.HelloResponse, error) {
 	return &agentv1.HelloResponse{ProtocolVersion: ProtocolVersion + 1}, nil
