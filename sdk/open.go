@@ -12,6 +12,8 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/host"
+	"github.com/credhost/credhost/internal/agent"
+	"github.com/credhost/credhost/internal/binpath"
 	"github.com/credhost/credhost/internal/nodump"
 )
 
@@ -43,6 +45,13 @@ type Options struct {
 	// and cannot be undone by the Client: leave it off if the program
 	// relies on core files or on being debugged by another process.
 	ProtectMemory bool
+	// Agent gets tokens through the user's credhost agent (started on
+	// demand from credhost-cli on PATH), so that programs share warm
+	// plugins and one cache; the Client falls back to its own plugins
+	// when the agent cannot answer. Open only (New has no config path to
+	// give the agent), and only with the process environment (Getenv
+	// nil). [agent] enabled = false and CREDHOST_AGENT=off turn it off.
+	Agent bool
 }
 
 // Client is a Credential for one profile. It is safe for concurrent use;
@@ -50,6 +59,7 @@ type Options struct {
 type Client struct {
 	host        *host.Host
 	cred        core.Credential
+	ui          core.UI // nil: nobody sees prompts
 	close       func() error  // closes the store the Client opened
 	minLifetime time.Duration // of the host's cache; bound sources refresh by it
 
@@ -70,7 +80,25 @@ func Open(profile string, opts *Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newClient(file, name, o)
+	c, err := newClient(file, name, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.Agent && opts.Getenv == nil && !file.Agent.Disabled && !agent.Off(o.Getenv) {
+		exe, _ := binpath.LookPath("credhost-cli")
+		wd, _ := os.Getwd()
+		c.cred = agent.Credential(&agent.Call{Getenv: o.Getenv, Env: os.Environ(), ConfigPath: o.ConfigPath, WorkDir: wd,
+			Profile: name, PluginDir: firstDir(o.PluginDirs), UI: c.ui, Exe: exe, Log: o.Log}, c.cred)
+	}
+	return c, nil
+}
+
+// firstDir is the directory the agent searches first (it takes one).
+func firstDir(dirs []string) string {
+	if len(dirs) == 0 {
+		return ""
+	}
+	return dirs[0]
 }
 
 // New returns a Client for a config file already parsed (for instance with
@@ -113,7 +141,7 @@ func newClient(file *config.File, profile string, o Options) (*Client, error) {
 	if minLT <= 0 {
 		minLT = config.DefaultMinLifetime
 	}
-	return &Client{host: h, cred: cred, close: closeStore, minLifetime: minLT, sources: map[*TokenSource]struct{}{}}, nil
+	return &Client{host: h, cred: cred, ui: ui, close: closeStore, minLifetime: minLT, sources: map[*TokenSource]struct{}{}}, nil
 }
 
 func defaults(opts *Options) Options {
