@@ -59,7 +59,7 @@ type Options struct {
 type Client struct {
 	host        *host.Host
 	cred        core.Credential
-	ui          core.UI // nil: nobody sees prompts
+	ui          core.UI       // nil: nobody sees prompts
 	close       func() error  // closes the store the Client opened
 	minLifetime time.Duration // of the host's cache; bound sources refresh by it
 
