@@ -24,7 +24,7 @@ type agentWorld struct {
 	env      []string
 }
 
-func newAgentWorld(t *testing.T) *agentWorld {
+func newAgentWorld(t testing.TB) *agentWorld {
 	t.Helper()
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("needs Linux /proc")
@@ -50,7 +50,7 @@ func newAgentWorld(t *testing.T) *agentWorld {
 
 // run runs credhost with the agent's env (the last of a repeated
 // variable wins, so callers may override).
-func (aw *agentWorld) token(t *testing.T, scope string, extra ...string) result {
+func (aw *agentWorld) token(t testing.TB, scope string, extra ...string) result {
 	t.Helper()
 	r := aw.run(aw.env, append([]string{"token", "--config", filepath.Join(aw.dir, "config.toml"), "--scope", scope, "--log-level", "debug"}, extra...)...)
 	if r.code != 0 {
