@@ -4,6 +4,7 @@ package main
 // the emulator; processes counted over /proc.
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/credhost/credhost/emulator"
+	"github.com/credhost/credhost/internal/testkit/testbin"
+	"github.com/credhost/credhost/sdk"
 )
 
 // agentWorld is a world whose credhost calls use an agent of their own
@@ -280,5 +283,39 @@ func TestAgentDisabled(t *testing.T) {
 	r = aw.token(t, "https://storage.azure.com/.default")
 	if fromAgent(r) || len(aw.agentPIDs()) != 0 {
 		t.Fatalf("CREDHOST_AGENT=off: an agent answered (agents %v)", aw.agentPIDs())
+	}
+}
+
+// An embedder with sdk.Options.Agent gets its token from the agent
+// (started from credhost-cli on PATH) and starts no plugin itself.
+func TestSDKOptionsAgent(t *testing.T) {
+	aw := newAgentWorld(t)
+	cli := testbin.Build(t, "./cmd/credhost", "credhost-cli")
+	for k, v := range map[string]string{"PATH": filepath.Dir(cli) + ":/usr/bin:/bin", "HOME": aw.dir,
+		"CREDHOST_AGENT": "on", "CREDHOST_AGENT_DIR": aw.agentDir, "CI_SECRET": secret, "CREDHOST_LOG_LEVEL": "debug"} {
+		t.Setenv(k, v)
+	}
+	c, err := sdk.Open("p", &sdk.Options{ConfigPath: filepath.Join(aw.dir, "config.toml"), Agent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tok, err := c.GetToken(context.Background(), sdk.TokenRequest{Scopes: []string{scope}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := aw.srv.VerifyAccessToken(tok.AccessToken.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	if len(aw.agentPIDs()) != 1 {
+		t.Fatalf("agents %v, want the one the sdk started", aw.agentPIDs())
+	}
+	for _, p := range aw.plugins() {
+		if p.ppid == os.Getpid() {
+			t.Fatalf("the embedder started plugin %d itself", p.pid)
+		}
+	}
+	if starts := aw.pluginStarts(t); starts != 1 {
+		t.Fatalf("the agent started %d plugins, want 1", starts)
 	}
 }
