@@ -256,3 +256,45 @@ func TestOtherProtocolVersionFallsBack(t *testing.T) {
 		t.Fatalf("Dial to an agent of another version: %v", err)
 	}
 }
+
+// An agent without calls exits after its idle timeout and removes its
+// socket; Stop ends one at once.
+func TestIdleTimeoutAndStop(t *testing.T) {
+	dir := filepath.Join(shortDir(t), "a")
+	began := time.Now()
+	if err := Serve(context.Background(), ServerOptions{Dir: dir, Log: zerolog.Nop(), IdleTimeout: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took < 300*time.Millisecond {
+		t.Fatalf("the idle agent exited after %v, before its timeout", took)
+	}
+	if _, err := os.Lstat(Socket(dir)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket after exit: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- Serve(context.Background(), ServerOptions{Dir: dir, Log: zerolog.Nop(), IdleTimeout: time.Hour}) }()
+	deadline := time.Now().Add(5 * time.Second)
+	var c *Client
+	for {
+		var err error
+		if c, err = Dial(context.Background(), dir); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	defer c.Close()
+	if err := c.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not end the agent")
+	}
+}
