@@ -272,7 +272,9 @@ func TestIdleTimeoutAndStop(t *testing.T) {
 		t.Fatalf("socket after exit: %v", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- Serve(context.Background(), ServerOptions{Dir: dir, Log: zerolog.Nop(), IdleTimeout: time.Hour}) }()
+	go func() {
+		done <- Serve(context.Background(), ServerOptions{Dir: dir, Log: zerolog.Nop(), IdleTimeout: time.Hour})
+	}()
 	deadline := time.Now().Add(5 * time.Second)
 	var c *Client
 	for {
