@@ -172,9 +172,23 @@ func GetToken(ctx context.Context, call *Call, req core.TokenRequest) (core.Toke
 		return core.Token{}, err
 	}
 	defer c.Close()
-	return c.GetToken(ctx, &agentv1.GetTokenRequest{ConfigPath: call.ConfigPath, WorkDir: call.WorkDir, NoProject: call.NoProject,
-		Profile: call.Profile, PluginDir: call.PluginDir, Env: call.Env, CanPrompt: call.UI != nil,
+	// The agent runs in /: paths the caller gives relative to its working
+	// directory are made absolute here.
+	cfg := call.ConfigPath
+	if cfg == "" {
+		cfg = call.Getenv("CREDHOST_CONFIG")
+	}
+	return c.GetToken(ctx, &agentv1.GetTokenRequest{ConfigPath: absIn(call.WorkDir, cfg), WorkDir: call.WorkDir, NoProject: call.NoProject,
+		Profile: call.Profile, PluginDir: absIn(call.WorkDir, call.PluginDir), Env: call.Env, CanPrompt: call.UI != nil,
 		Scopes: req.Scopes, TenantId: req.TenantID, Claims: req.Claims, ForceRefresh: req.ForceRefresh}, call.UI)
+}
+
+// absIn is path, relative to dir if it is not absolute ("" stays "").
+func absIn(dir, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
 }
 
 var errVersion = errors.New("another protocol version")

@@ -60,15 +60,19 @@ func (e usageError) Unwrap() error { return e.error }
 func hostKey(req *agentv1.GetTokenRequest, file *config.File) string {
 	h := sha256.New()
 	w := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
+	// Not the working directory: only the project file it finds matters,
+	// and that is among the layers (kubectl runs from anywhere).
 	w(req.GetConfigPath())
-	w(req.GetWorkDir())
 	w(req.GetPluginDir())
 	w(fmt.Sprint(req.GetNoProject(), req.GetCanPrompt()))
 	// The files LoadLayers read, content and all: an edited config is a
 	// new host.
 	for _, l := range file.Layers {
+		if l.Missing {
+			continue
+		}
 		w(l.Path)
-		if !l.Missing && (l.Kind == config.LayerSystem || l.Kind == config.LayerUser || l.Kind == config.LayerProject) {
+		if l.Kind == config.LayerSystem || l.Kind == config.LayerUser || l.Kind == config.LayerProject {
 			b, _ := os.ReadFile(l.Path)
 			w(string(b))
 		}
