@@ -24,7 +24,7 @@ func BenchmarkTokenCacheHitProcess(b *testing.B) {
 	w.token([]string{"CI_SECRET=" + secret})
 	front := w.fastFront()
 	args := []string{"token", "--config", filepath.Join(w.dir, "config.toml"), "--scope", scope}
-	env := []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir}
+	env := []string{noAgent, "PATH=/usr/bin:/bin", "HOME=" + w.dir}
 	n := w.srv.Count("token")
 	b.ResetTimer()
 	for range b.N {

@@ -24,7 +24,7 @@ COMP_WORDS=(credhost --profile cc to); COMP_CWORD=3; _credhost; echo "verbs: ${C
 COMP_WORDS=(credhost --config f token --sc); COMP_CWORD=4; _credhost; echo "flags: ${COMPREPLY[*]}"
 COMP_WORDS=(credhost kubeconfig --); COMP_CWORD=2; _credhost; echo "kubeconfig: ${COMPREPLY[*]}"`
 	cmd := exec.Command(bash, "--norc", "-c", script)
-	cmd.Env = []string{"PATH=" + filepath.Dir(front) + ":/usr/bin:/bin", "HOME=" + w.dir, "CREDHOST=" + front}
+	cmd.Env = []string{noAgent, "PATH=" + filepath.Dir(front) + ":/usr/bin:/bin", "HOME=" + w.dir, "CREDHOST=" + front}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)

@@ -74,7 +74,7 @@ func newDefaultWorld(t *testing.T) *defaultWorld {
 func (w *defaultWorld) run(vars []string, args ...string) result {
 	w.t.Helper()
 	cmd := exec.Command(w.cli, args...)
-	base := []string{"PATH=" + w.envPath, "HOME=" + w.home, "XDG_CONFIG_HOME=" + filepath.Join(w.home, "xdg"),
+	base := []string{noAgent, "PATH=" + w.envPath, "HOME=" + w.home, "XDG_CONFIG_HOME=" + filepath.Join(w.home, "xdg"),
 		"CREDHOST_LOG_FORMAT=json", "SSL_CERT_FILE=" + w.ca}
 	// Managed identity is pointed at a loopback port that refuses
 	// connections: nothing may leave the machine. A test that redirects
@@ -288,7 +288,7 @@ client_secret = "`+secret+`"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, w.cli, "serve", "--config", cfg, "--env-file", envFile, "--resource", "https://graph.microsoft.com")
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "CREDHOST_LOG_FORMAT=json"}
+	cmd.Env = []string{noAgent, "PATH=/usr/bin:/bin", "HOME=" + w.dir, "CREDHOST_LOG_FORMAT=json"}
 	var errb syncbuf.Buffer // written by exec's copier while the test reads it
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {

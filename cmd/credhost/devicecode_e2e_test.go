@@ -66,7 +66,7 @@ func (w *world) startSignIn(args ...string) *signIn {
 	w.t.Helper()
 	s := &signIn{userCode: make(chan string, 1), gotToken: make(chan bool, 1), done: make(chan struct{})}
 	s.cmd = exec.Command(w.cli, append([]string{"token", "--config", filepath.Join(w.dir, "config.toml"), "--scope", scope}, args...)...)
-	s.cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "CREDHOST_LOG_FORMAT=json"}
+	s.cmd.Env = []string{noAgent, "PATH=/usr/bin:/bin", "HOME=" + w.dir, "CREDHOST_LOG_FORMAT=json"}
 	s.cmd.Stdout = &s.stdout
 	pipe, err := s.cmd.StderrPipe()
 	if err != nil {

@@ -89,7 +89,7 @@ type result struct {
 func (w *world) run(env []string, args ...string) result {
 	w.t.Helper()
 	cmd := exec.Command(w.cli, args...)
-	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "CREDHOST_LOG_FORMAT=json"}, env...)
+	cmd.Env = append([]string{noAgent, "PATH=/usr/bin:/bin", "HOME=" + w.dir, "CREDHOST_LOG_FORMAT=json"}, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -530,3 +530,8 @@ func TestChecksGate(t *testing.T) {
 		t.Fatalf("--help has no exit code table:\n%s", r.stderr)
 	}
 }
+
+// noAgent keeps every credhost a test starts in-process: an agent started
+// on demand would outlive the test (the agent tests start theirs on
+// purpose and stop them in t.Cleanup).
+const noAgent = "CREDHOST_AGENT=off"

@@ -31,6 +31,9 @@ import (
 	"github.com/credhost/credhost/sdk/jwtpeek"
 )
 
+// noAgent keeps the credhost this file starts in-process (e2e_test.go).
+const noAgent = "CREDHOST_AGENT=off"
+
 // runningEmulator is `credhost emulator` started as a process.
 type runningEmulator struct {
 	cli, dir string
@@ -47,7 +50,7 @@ func startEmulatorCommand(t *testing.T, extra ...string) *runningEmulator {
 	args := append([]string{"emulator", "--ca-file", filepath.Join(dir, "ca.pem"), "--url-file", filepath.Join(dir, "url"), "--print-env"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, cli, args...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir}
+	cmd.Env = []string{noAgent, "PATH=/usr/bin:/bin", "HOME=" + dir}
 	e := &runningEmulator{cli: cli, dir: dir, env: map[string]string{}, stderr: &syncbuf.Buffer{}}
 	cmd.Stderr = e.stderr
 	out, err := cmd.StdoutPipe()
@@ -195,7 +198,7 @@ type cliResult struct {
 func run(t *testing.T, cli string, env []string, args ...string) cliResult {
 	t.Helper()
 	cmd := exec.Command(cli, args...)
-	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}, env...)
+	cmd.Env = append([]string{noAgent, "PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}, env...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

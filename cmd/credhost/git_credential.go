@@ -62,7 +62,8 @@ func (c *gitCredentialCmd) run(ctx context.Context, g *globals, e *env, args []s
 		// gitcredentials(7): ignore actions we do not know.
 		return nil
 	}
-	s, err := openSession(ctx, g, e, canPrompt(e, c.noPrompt, true))
+	prompt := canPrompt(e, c.noPrompt, true)
+	s, err := openSession(ctx, g, e, prompt)
 	if err != nil {
 		return err
 	}
@@ -70,6 +71,7 @@ func (c *gitCredentialCmd) run(ctx context.Context, g *globals, e *env, args []s
 	if args[0] == "erase" {
 		return s.Host.ForgetTokens(ctx, s.Profile)
 	}
+	s.useAgent(g, prompt)
 	tok, err := s.getToken(ctx, core.TokenRequest{Scopes: []string{c.scope}})
 	if err != nil {
 		return err

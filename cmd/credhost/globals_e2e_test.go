@@ -111,7 +111,7 @@ func TestFastFrontNeverRunsFromWorkingDirectory(t *testing.T) {
 	for _, path := range []string{":/usr/bin:/bin", ".:/usr/bin", "/usr/bin::/bin", "/usr/bin:bin/..:."} {
 		cmd := exec.Command(front, "version")
 		cmd.Dir = repo
-		cmd.Env = []string{"PATH=" + path, "HOME=" + repo}
+		cmd.Env = []string{noAgent, "PATH=" + path, "HOME=" + repo}
 		var errb bytes.Buffer
 		cmd.Stderr = &errb
 		err := cmd.Run()
@@ -124,7 +124,7 @@ func TestFastFrontNeverRunsFromWorkingDirectory(t *testing.T) {
 	}
 	// An absolute PATH entry is used.
 	cmd := exec.Command(front, "version")
-	cmd.Env = []string{"PATH=" + repo + ":/usr/bin:/bin", "HOME=" + repo}
+	cmd.Env = []string{noAgent, "PATH=" + repo + ":/usr/bin:/bin", "HOME=" + repo}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("credhost-cli on an absolute PATH entry: %v\n%s", err, out)
 	}

@@ -51,7 +51,7 @@ func TestHostileFilesRefused(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, w.cli, "token", "--config", tc.config, "--scope", scope, "--profile", "p")
-			cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "CREDHOST_LOG_FORMAT=json"}
+			cmd.Env = []string{noAgent, "PATH=/usr/bin:/bin", "HOME=" + w.dir, "CREDHOST_LOG_FORMAT=json"}
 			cmd.WaitDelay = time.Second
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr

@@ -86,7 +86,7 @@ current-context: test
 	}
 	kube := func() string {
 		cmd := exec.Command(kubectl, "--kubeconfig", kc, "get", "--raw", "/version")
-		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "CI_SECRET=" + secret}
+		cmd.Env = []string{noAgent, "PATH=/usr/bin:/bin", "HOME=" + w.dir, "CI_SECRET=" + secret}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("kubectl get --raw /version: %v\n%s", err, out)
@@ -155,7 +155,7 @@ func (w *world) gitRepo(audience string, env []string) (url, caPath string, auth
 func TestGitCredentialHelper(t *testing.T) {
 	w := newWorld(t)
 	cfg := w.config(`["clientcreds"]`, `client_secret = "env:CI_SECRET"`)
-	gitEnv := []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "CI_SECRET=" + secret}
+	gitEnv := []string{noAgent, "PATH=/usr/bin:/bin", "HOME=" + w.dir, "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "CI_SECRET=" + secret}
 	const audience = "api://git"
 	url, caPath, authorized, runGit := w.gitRepo(audience, gitEnv)
 	helper := w.cli + " git-credential --config " + cfg + " --profile p --scope " + audience + "/.default"
@@ -182,7 +182,7 @@ func TestGitCredentialHelper(t *testing.T) {
 func TestGitCredentialNeverWaitsForNobody(t *testing.T) {
 	w := userWorld(t, `["devicecode"]`)
 	cfg := filepath.Join(w.dir, "config.toml")
-	gitEnv := []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1"}
+	gitEnv := []string{noAgent, "PATH=/usr/bin:/bin", "HOME=" + w.dir, "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1"}
 	const audience = "api://git"
 	url, caPath, _, runGit := w.gitRepo(audience, gitEnv)
 	helper := w.cli + " git-credential --config " + cfg + " --profile laptop --scope " + audience + "/.default"
@@ -206,7 +206,7 @@ func TestGitCredentialNeverWaitsForNobody(t *testing.T) {
 		{"git-credential", "--config", cfg, "--profile", "laptop", "get"},
 	} {
 		cmd := exec.Command(w.cli, args...)
-		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir}
+		cmd.Env = []string{noAgent, "PATH=/usr/bin:/bin", "HOME=" + w.dir}
 		cmd.Stdin = strings.NewReader("protocol=https\nhost=git.example.test\n\n")
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
@@ -298,7 +298,7 @@ clusters:
 `
 	kube := func(kc string, args ...string) string {
 		cmd := exec.Command(kubectl, append([]string{"--kubeconfig", kc}, args...)...)
-		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "CI_SECRET=" + secret}
+		cmd.Env = []string{noAgent, "PATH=/usr/bin:/bin", "HOME=" + w.dir, "CI_SECRET=" + secret}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("kubectl %v: %v\n%s", args, err, out)

@@ -75,7 +75,7 @@ func (w *projectWorld) runCmd(args ...string) result {
 	w.t.Helper()
 	cmd := exec.Command(w.cli, args...)
 	cmd.Dir = w.proj
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.home, "CI_SECRET=" + secret, "AZURE_CLIENT_SECRET=" + secret}
+	cmd.Env = []string{noAgent, "PATH=/usr/bin:/bin", "HOME=" + w.home, "CI_SECRET=" + secret, "AZURE_CLIENT_SECRET=" + secret}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

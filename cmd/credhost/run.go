@@ -25,6 +25,10 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    zerolog.Logger
+	// environ lists the environment for the agent, and exe is this
+	// binary, which starts it; both unset (tests in-process): no agent.
+	environ func() []string
+	exe     string
 }
 
 // globals are the flags every verb accepts, defined with the fast
@@ -59,6 +63,7 @@ func verbs() []verb {
 		{"plugins", "list or verify installed flow plugins (plugins list|verify)", func() command { return &pluginsCmd{} }},
 		{"config", "check or show the configuration, or trust a project (config validate | config show --effective | config trust [DIR])", func() command { return &configCmd{} }},
 		{"emulator", "run the Entra ID emulator on loopback (for demos and tests)", func() command { return &emulatorCmd{} }},
+		{"agent", "run the agent that keeps plugins warm for later calls (agent status|stop; started on demand)", func() command { return &agentCmd{} }},
 		{"serve", "serve a profile's tokens on loopback as the App Service managed-identity endpoint", func() command { return &serveCmd{} }},
 		{"version", "print the version", func() command { return &versionCmd{} }},
 		{"completion", "print a shell completion script: completion bash|zsh|fish", func() command { return &completionCmd{} }},
@@ -68,7 +73,8 @@ func verbs() []verb {
 
 // run is the whole CLI; main only adds the process around it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{getenv: os.Getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{getenv: os.Getenv, stdin: stdin, stdout: stdout, stderr: stderr, environ: os.Environ}
+	e.exe, _ = os.Executable()
 	return runEnv(ctx, e, args)
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/host"
+	"github.com/credhost/credhost/internal/agent"
 )
 
 // session is what the verbs that reach tokens share: the config, the
@@ -13,6 +14,8 @@ type session struct {
 	*host.Session // Profile is "" when the config has several and none was chosen
 	ui            *stderrUI
 	e             *env
+	// agent, if set, is how getToken asks the user's agent first.
+	agent *agent.Call
 }
 
 // openSession loads the config, picks the profile and opens the store.
@@ -48,6 +51,16 @@ func open(ctx context.Context, g *globals, e *env, prompt, anyProfile bool) (*se
 // getToken runs the profile's credential; a prompt's countdown stops when
 // it returns.
 func (s *session) getToken(ctx context.Context, req core.TokenRequest) (core.Token, error) {
+	if s.agent != nil {
+		tok, ok, err := s.viaAgent(ctx, req)
+		if ok {
+			s.ui.done()
+			if err == nil {
+				s.e.log.Info().Str("profile", s.Profile).Str("flow", tok.Flow).Time("expires_on", tok.ExpiresOn).Msg("token acquired from the agent")
+			}
+			return tok, err
+		}
+	}
 	cred, err := s.Credential()
 	if err != nil {
 		return core.Token{}, usageError{err}

@@ -34,7 +34,7 @@ func TestFIFOAtCachePaths(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, bin, "token", "--config", cfg, "--scope", scope)
-		cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + w.dir}, env...)
+		cmd.Env = append([]string{noAgent, "PATH=/usr/bin:/bin", "HOME=" + w.dir}, env...)
 		out, err := cmd.CombinedOutput()
 		if ctx.Err() != nil {
 			t.Fatalf("%s hangs on a FIFO (killed after 60s)", filepath.Base(bin))

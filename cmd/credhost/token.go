@@ -32,11 +32,13 @@ func (c *tokenCmd) validate(*globals) error {
 }
 
 func (c *tokenCmd) run(ctx context.Context, g *globals, e *env, _ []string) error {
-	s, err := openSession(ctx, g, e, canPrompt(e, c.NoPrompt, false))
+	prompt := canPrompt(e, c.NoPrompt, false)
+	s, err := openSession(ctx, g, e, prompt)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	s.useAgent(g, prompt)
 	tok, err := s.getToken(ctx, core.TokenRequest{Scopes: c.Scopes, TenantID: c.Tenant, Claims: c.Claims, ForceRefresh: c.ForceRefresh})
 	if err != nil {
 		return c.withClaimsHint(g, err)

@@ -41,6 +41,8 @@ type File struct {
 	Plugins Plugins
 	// Cache is the [cache] table.
 	Cache Cache
+	// Agent is the [agent] table.
+	Agent Agent
 	// Projects is the [projects] table: the directories whose project
 	// file LoadLayers reads.
 	Projects Projects
@@ -147,7 +149,7 @@ const (
 
 var (
 	settingKeys = []string{keyAuthority, keyClientID, keyChain, keyTimeout, keyCAFile, keyRememberWinner}
-	topKeys     = []string{"defaults", "profiles", "plugins", "cache", keyProjects}
+	topKeys     = []string{"defaults", "profiles", "plugins", "cache", "agent", keyProjects}
 	pluginKeys  = []string{"dir", "pins"}
 )
 

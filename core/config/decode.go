@@ -46,6 +46,10 @@ func (d *decoder) file(path string, root *node) *File {
 			if d.isTable(n, []string{k}, "[plugins]") {
 				f.Plugins = d.plugins(n)
 			}
+		case "agent":
+			if d.isTable(n, []string{k}, "[agent]") {
+				f.Agent = d.agent(n)
+			}
 		case "cache":
 			if d.isTable(n, []string{k}, "[cache]") {
 				f.Cache = d.cache(n)
@@ -69,10 +73,10 @@ func (d *decoder) file(path string, root *node) *File {
 				f.Policy = d.policy(n)
 			}
 		default:
-			known, takes := topKeys, "the file takes [defaults], [profiles.<name>], [plugins], [cache] and [projects]"
+			known, takes := topKeys, "the file takes [defaults], [profiles.<name>], [plugins], [cache], [agent] and [projects]"
 			if d.layer == LayerSystem {
 				known = append(known[:len(known):len(known)], keyPolicy)
-				takes = "the system file takes [defaults], [profiles.<name>], [plugins], [cache], [projects] and [policy]"
+				takes = "the system file takes [defaults], [profiles.<name>], [plugins], [cache], [agent], [projects] and [policy]"
 			}
 			d.unknown(n, []string{k}, known, takes)
 		}

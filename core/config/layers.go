@@ -387,6 +387,9 @@ func (f *File) merge(l *File, kind LayerKind, probs *problems) {
 		f.Plugins.Pins[flow] = pin
 	}
 	f.Cache.merge(&l.Cache, probs)
+	if l.Agent.IsSet() {
+		f.Agent = l.Agent
+	}
 	f.Projects.Trusted = append(f.Projects.Trusted, l.Projects.Trusted...)
 }
 

@@ -105,7 +105,7 @@ func (w *lifeWorld) cli(t *testing.T, scope string) *exec.Cmd {
 	t.Helper()
 	cli := testbin.Build(t, "./cmd/credhost", "credhost-cli")
 	cmd := exec.Command(cli, "token", "--config", w.config, "--scope", scope)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir}
+	cmd.Env = []string{"CREDHOST_AGENT=off", "PATH=/usr/bin:/bin", "HOME=" + w.dir}
 	return cmd
 }
 
@@ -172,7 +172,7 @@ func (w *lifeWorld) embedder(t *testing.T, wait bool) (*exec.Cmd, *bufio.Reader)
 		args = append(args, "wait")
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir}
+	cmd.Env = []string{"CREDHOST_AGENT=off", "PATH=/usr/bin:/bin", "HOME=" + w.dir}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +241,7 @@ func TestHostAndPluginAreNotDumpable(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(cli, "token", "--config", w.config, "--scope", "hang")
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "TMPDIR=" + tmp}
+	cmd.Env = []string{"CREDHOST_AGENT=off", "PATH=/usr/bin:/bin", "HOME=" + w.dir, "TMPDIR=" + tmp}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	start(t, cmd)
 	plugin := w.waitProcs(t, 1)[0]

@@ -50,7 +50,7 @@ func TestQuickStart(t *testing.T) {
 	script := "set -e\ntrap 'kill %1 2>/dev/null' EXIT\n" + strings.Join(lines[1:], "\n") + "\n"
 	cmd := exec.Command("bash", "--norc", "-c", script)
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir}
+	cmd.Env = []string{"CREDHOST_AGENT=off", "PATH=/usr/bin:/bin", "HOME=" + dir}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	done := make(chan error, 1)

@@ -207,6 +207,9 @@ func installed(t *testing.T, built map[string]string, cfg string) {
 	t.Setenv(config.EnvPluginDir, "")
 	os.Unsetenv(config.EnvPluginDir) // t.Setenv restores it
 	t.Setenv("PATH", filepath.Join(prefix, "bin")+":/usr/bin:/bin")
+	// The README's commands run in-process: an agent started on demand
+	// would outlive the test.
+	t.Setenv("CREDHOST_AGENT", "off")
 }
 
 // runSnippets runs the README's snippets: Embedding's token is the

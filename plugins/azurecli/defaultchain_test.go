@@ -39,7 +39,7 @@ func TestRealAzureCLIDefaultChain(t *testing.T) {
 	run := func(extra ...string) (stdout, stderr string, code int) {
 		t.Helper()
 		cmd := exec.Command(filepath.Join(os.Getenv(binDir), "credhost"), "token", "--scope", "https://management.azure.com/.default", "-o", "json")
-		cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "xdg"),
+		cmd.Env = append([]string{"CREDHOST_AGENT=off", "PATH=/usr/bin:/bin", "HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "xdg"),
 			"CREDHOST_LOG_FORMAT=json", "CREDHOST_LOG_LEVEL=info",
 			"AZURE_CONFIG_DIR=" + configDir, "REQUESTS_CA_BUNDLE=" + bundle,
 			"HTTPS_PROXY=" + os.Getenv("HTTPS_PROXY"), "HTTP_PROXY=" + os.Getenv("HTTP_PROXY"), "NO_PROXY=" + os.Getenv("NO_PROXY"),
@@ -85,7 +85,7 @@ func TestRealAzureCLIDefaultChain(t *testing.T) {
 
 	// Why the members before az gave no token.
 	cmd := exec.Command(filepath.Join(os.Getenv(binDir), "credhost"), "doctor", "-o", "json")
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "xdg"),
+	cmd.Env = []string{"CREDHOST_AGENT=off", "PATH=/usr/bin:/bin", "HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "xdg"),
 		"AZURE_CONFIG_DIR=" + configDir, "IDENTITY_ENDPOINT=http://127.0.0.1:1/msi/token", "IDENTITY_HEADER=x"}
 	cmd.Dir = home
 	docOut, _ := cmd.Output()

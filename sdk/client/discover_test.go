@@ -106,7 +106,7 @@ func TestPluginDiscoveryLikeTheCLI(t *testing.T) {
 		}
 		// The CLI finds the same plugins from its own location.
 		cli := exec.Command(filepath.Join(prefix, "bin", "credhost"), "token", "--config", cfg, "-p", "bench", "-s", graph)
-		cli.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + tmp}
+		cli.Env = []string{"CREDHOST_AGENT=off", "PATH=/usr/bin:/bin", "HOME=" + tmp}
 		if out, err := cli.CombinedOutput(); err != nil {
 			t.Fatalf("credhost after make install: %v\n%s", err, out)
 		}

@@ -20,6 +20,7 @@ package client
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"time"
 
@@ -27,6 +28,8 @@ import (
 
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/host"
+	"github.com/credhost/credhost/internal/agent"
+	"github.com/credhost/credhost/internal/binpath"
 	"github.com/credhost/credhost/internal/nodump"
 	"github.com/credhost/credhost/sdk"
 )
@@ -70,6 +73,13 @@ type Options struct {
 	// and cannot be undone by the Client: leave it off if the program
 	// relies on core files or on being debugged by another process.
 	ProtectMemory bool
+	// Agent gets tokens through the user's credhost agent (started on
+	// demand from credhost-cli on PATH), so that programs share warm
+	// plugins and one cache; the Client falls back to its own plugins
+	// when the agent cannot answer. Open only (New has no config path to
+	// give the agent), and only with the process environment (Getenv
+	// nil). [agent] enabled = false and CREDHOST_AGENT=off turn it off.
+	Agent bool
 }
 
 // Client is a Credential for one profile. It is safe for concurrent use;
@@ -77,6 +87,7 @@ type Options struct {
 type Client struct {
 	session     *host.Session
 	cred        sdk.Credential
+	ui          sdk.UI        // nil: nobody sees prompts
 	minLifetime time.Duration // of the host's cache; bound sources refresh by it
 
 	mu      sync.Mutex
@@ -89,6 +100,14 @@ type Client struct {
 // opening the token store (a Redis connection check), not the Client.
 func Open(ctx context.Context, profile string, opts *Options) (*Client, error) {
 	return open(ctx, nil, profile, opts)
+}
+
+// firstDir is the directory the agent searches first (it takes one).
+func firstDir(dirs []string) string {
+	if len(dirs) == 0 {
+		return ""
+	}
+	return dirs[0]
 }
 
 // New returns a Client for a config file already parsed (with
@@ -125,7 +144,16 @@ func open(ctx context.Context, file *config.File, profile string, opts *Options)
 	if minLT <= 0 {
 		minLT = config.DefaultMinLifetime
 	}
-	return &Client{session: s, cred: cred, minLifetime: minLT, sources: map[*TokenSource]struct{}{}}, nil
+	c := &Client{session: s, cred: cred, ui: ui, minLifetime: minLT, sources: map[*TokenSource]struct{}{}}
+	// The agent is asked only by Open's clients: it reads the config
+	// itself, from the path, so a parsed one cannot be handed over.
+	if file == nil && o.Agent && opts.Getenv == nil && !s.File.Agent.Disabled && !agent.Off(o.Getenv) {
+		exe, _ := binpath.LookPath("credhost-cli")
+		wd, _ := os.Getwd()
+		c.cred = agent.Credential(&agent.Call{Getenv: o.Getenv, Env: os.Environ(), ConfigPath: o.ConfigPath, WorkDir: wd,
+			Profile: s.Profile, PluginDir: firstDir(o.PluginDirs), UI: ui, Exe: exe, Log: o.Log}, c.cred)
+	}
+	return c, nil
 }
 
 func defaults(opts *Options) Options {
