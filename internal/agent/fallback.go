@@ -10,7 +10,7 @@ import (
 // Credential is next behind the agent: GetToken asks the agent (started
 // on demand when call.Exe is set) and, when the agent cannot answer
 // (ErrFallback), next in-process. It is the whole of what an embedder
-// needs (sdk.Options.Agent).
+// needs (client.Options.Agent).
 func Credential(call *Call, next core.Credential) core.Credential {
 	return &credential{call: call, next: next}
 }
