@@ -2,8 +2,9 @@
 # bench-compare.sh [BENCHTIME]: credhost side by side with kubelogin and a
 # hello-world Go process, in one `go test -bench` run against one emulator
 # (cmd/credhost/bench_compare_test.go says what each benchmark runs), then
-# the ratios: CLI miss / kubelogin, CLI hit / hello, CLI hit / kubelogin
-# (a miss, and kubelogin's own cache hit).
+# the ratios: CLI miss (no agent, and with the agent warm) / kubelogin,
+# CLI hit / hello, CLI hit / kubelogin (a miss, and kubelogin's own cache
+# hit).
 #
 # kubelogin is built from the module proxy into a temporary GOBIN (it needs
 # Go 1.27, fetched by GOTOOLCHAIN) and removed afterwards; nothing is
@@ -41,8 +42,9 @@ awk '
 	END {
 		print ""
 		ratio("CLI miss / kubelogin", "CLIMissProcess", "KubeloginGetToken")
+		ratio("CLI miss, agent warm / kubelogin", "CLIMissAgentWarm", "KubeloginGetToken")
+		ratio("CLI miss, agent warm / no agent", "CLIMissAgentWarm", "CLIMissNoAgent")
 		ratio("CLI hit / hello", "CLIHitProcess", "HelloProcess")
 		ratio("CLI hit / kubelogin", "CLIHitProcess", "KubeloginGetToken")
 		ratio("CLI hit / kubelogin cached", "CLIHitProcess", "KubeloginGetTokenCached")
-		for (k in sum) if (k ~ /Agent/) ratio(k " / hello", k, "HelloProcess")
 	}' "$tmp/bench.txt"

@@ -147,10 +147,12 @@ func open(ctx context.Context, file *config.File, profile string, opts *Options)
 	c := &Client{session: s, cred: cred, ui: ui, minLifetime: minLT, sources: map[*TokenSource]struct{}{}}
 	// The agent is asked only by Open's clients: it reads the config
 	// itself, from the path, so a parsed one cannot be handed over.
-	if file == nil && o.Agent && opts.Getenv == nil && !s.File.Agent.Disabled && !agent.Off(o.Getenv) {
+	// The agent sees the process environment, so only a Client reading
+	// that environment too (Getenv nil) may use it.
+	if file == nil && o.Agent && o.Getenv == nil && !s.File.Agent.Disabled && !agent.Off(os.Getenv) {
 		exe, _ := binpath.LookPath("credhost-cli")
 		wd, _ := os.Getwd()
-		c.cred = agent.Credential(&agent.Call{Getenv: o.Getenv, Env: os.Environ(), ConfigPath: o.ConfigPath, WorkDir: wd,
+		c.cred = agent.Credential(&agent.Call{Getenv: os.Getenv, Env: os.Environ(), ConfigPath: o.ConfigPath, WorkDir: wd,
 			Profile: s.Profile, PluginDir: firstDir(o.PluginDirs), UI: ui, Exe: exe, Log: o.Log}, c.cred)
 	}
 	return c, nil
