@@ -11,6 +11,7 @@ import (
 
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/agent"
+	"github.com/credhost/credhost/internal/agent/server"
 )
 
 // agentCmd runs the agent in the foreground, or asks a running one for
@@ -40,13 +41,12 @@ func (c *agentCmd) run(ctx context.Context, _ *globals, e *env, args []string) e
 				}
 			}
 		}
-		return agent.Serve(ctx, agent.ServerOptions{Dir: dir, IdleTimeout: idle, Log: e.log, Version: version})
+		return server.Serve(ctx, server.Options{Dir: dir, IdleTimeout: idle, Log: e.log, Version: version})
 	case len(args) == 1 && (args[0] == "status" || args[0] == "stop"):
 		cl, err := agent.Dial(ctx, dir)
 		if err != nil {
 			return fmt.Errorf("no agent running in %s: %w", dir, errors.Unwrap(err))
 		}
-		defer cl.Close()
 		if args[0] == "stop" {
 			return cl.Stop(ctx)
 		}
@@ -55,9 +55,9 @@ func (c *agentCmd) run(ctx context.Context, _ *globals, e *env, args []string) e
 			return err
 		}
 		fmt.Fprintf(e.stdout, "pid %d, version %s, protocol %d\nsocket %s\nup %s, idle timeout %s\nhosts %d, requests %d, rss %d MiB\n",
-			st.GetPid(), st.GetVersion(), st.GetProtocolVersion(), st.GetSocket(),
-			time.Since(st.GetStarted().AsTime()).Round(time.Second), st.GetIdleTimeout().AsDuration(),
-			st.GetHosts(), st.GetRequests(), st.GetRssBytes()>>20)
+			st.PID, st.Version, agent.ProtocolVersion, st.Socket,
+			time.Since(st.Started).Round(time.Second), st.IdleTimeout,
+			st.Hosts, st.Requests, st.RSSBytes>>20)
 		return nil
 	}
 	return usageError{fmt.Errorf("unknown arguments %q: use credhost agent, agent status or agent stop", args)}

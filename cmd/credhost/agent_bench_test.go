@@ -17,7 +17,6 @@ import (
 	"strings"
 	"testing"
 
-	agentv1 "github.com/credhost/credhost/core/proto/credhost/agent/v1"
 	"github.com/credhost/credhost/internal/agent"
 )
 
@@ -80,9 +79,8 @@ func TestAgentRSSWithManyTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	get := func(i int) {
-		_, err := c.GetToken(context.Background(), &agentv1.GetTokenRequest{ConfigPath: filepath.Join(aw.dir, "config.toml"),
+		_, err := c.GetToken(context.Background(), &agent.TokenRequest{ConfigPath: filepath.Join(aw.dir, "config.toml"),
 			WorkDir: wd, Profile: "p", Env: env, Scopes: []string{fmt.Sprintf("api://r%d/.default", i)}}, nil)
 		if err != nil {
 			t.Fatalf("token %d: %v", i, err)

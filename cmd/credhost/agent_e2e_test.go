@@ -319,3 +319,81 @@ func TestSDKOptionsAgent(t *testing.T) {
 		t.Fatalf("the agent started %d plugins, want 1", starts)
 	}
 }
+
+// With an agent running, the fast front answers a miss through it
+// without starting the full CLI (removed here once the agent is up), and
+// an error the agent answers with comes out as the full CLI's, with its
+// exit code and no second request. A call that would prompt is handed
+// back to the full CLI (which draws prompts); one that must not prompt
+// is answered at once.
+func TestFastFrontAsksTheAgent(t *testing.T) {
+	aw := newAgentWorld(t)
+	testbin.Build(t, "./plugins/devicecode", "credhost-plugin-devicecode")
+	cfg := filepath.Join(aw.dir, "config.toml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, []byte(`
+[profiles.d]
+authority = "`+aw.srv.Authority(tenantID)+`"
+client_id = "`+emulator.DefaultPublicClientID+`"
+chain = ["devicecode"]
+ca_file = "ca.pem"
+`)...)
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	front := aw.fastFront()
+	aw.cli = front
+	// Quiet, as kubectl runs it: at debug the front leaves every call to
+	// the full CLI.
+	env := append(aw.env, "CREDHOST_LOG_LEVEL=warn", "CREDHOST_PLUGIN_DIR="+testbin.Dir())
+	tokenArgs := func(scope string, extra ...string) []string {
+		return append([]string{"token", "--config", cfg, "--profile", "p", "--scope", scope}, extra...)
+	}
+	// No agent yet: the front hands the miss to the full CLI, which
+	// starts the agent.
+	if r := aw.run(env, tokenArgs(scope)...); r.code != 0 || len(aw.agentPIDs()) != 1 {
+		t.Fatalf("first miss: exit %d, agents %v\n%s", r.code, aw.agentPIDs(), r.stderr)
+	}
+	if err := os.Remove(filepath.Join(filepath.Dir(front), "credhost-cli")); err != nil {
+		t.Fatal(err)
+	}
+	starts := aw.pluginStarts(t)
+	for _, args := range [][]string{tokenArgs("https://storage.azure.com/.default"), tokenArgs(scope, "--force-refresh")} {
+		n := aw.srv.Count("token")
+		r := aw.run(env, args...)
+		if r.code != 0 || aw.srv.Count("token") != n+1 {
+			t.Fatalf("%v without the full CLI: exit %d, token requests %d → %d\n%s", args, r.code, n, aw.srv.Count("token"), r.stderr)
+		}
+		if _, err := aw.srv.VerifyAccessToken(strings.TrimSpace(r.stdout)); err != nil {
+			t.Fatalf("%v printed no token the emulator issued: %v", args, err)
+		}
+	}
+	if got := aw.pluginStarts(t); got != starts {
+		t.Fatalf("the agent started %d more plugins", got-starts)
+	}
+	// The IdP refuses (a wrong secret: the agent opens a host for that
+	// environment): one request, the full CLI's words and exit code.
+	n := aw.srv.Count("token")
+	r := aw.run(append(env, "CI_SECRET=wrong"), tokenArgs("https://vault.azure.net/.default")...)
+	if r.code != exitFailed || !strings.HasPrefix(r.stderr, `credhost token: profile "p": no token (failed)`) ||
+		!strings.Contains(r.stderr, "AADSTS7000215") || aw.srv.Count("token") != n+1 {
+		t.Fatalf("refused: exit %d, token requests %d → %d\n%s", r.code, n, aw.srv.Count("token"), r.stderr)
+	}
+	// Device code, nobody to see it (--no-prompt): unavailable at once,
+	// from the agent, without a device code request.
+	codes := aw.srv.Count("devicecode")
+	r = aw.run(env, append(tokenArgs(scope, "--no-prompt"), "--profile", "d")...)
+	if r.code != exitUnavailable || !strings.Contains(r.stderr, "credhost login") || aw.srv.Count("devicecode") != codes {
+		t.Fatalf("--no-prompt device code: exit %d, device codes %d → %d\n%s", r.code, codes, aw.srv.Count("devicecode"), r.stderr)
+	}
+	// Device code that may prompt: the agent hands the call back and the
+	// front execs the full CLI to draw the prompt (missing here, so the
+	// error says so); the front showed no code itself.
+	r = aw.run(env, append(tokenArgs(scope), "--profile", "d")...)
+	if r.code != exitFailed || !strings.Contains(r.stderr, "credhost-cli is not installed") || userCodeRE.MatchString(r.stderr) {
+		t.Fatalf("device code through the front: exit %d\n%s", r.code, r.stderr)
+	}
+}

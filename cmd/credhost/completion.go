@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/credhost/credhost/cmd/credhost/internal/cliflags"
 )
 
 // completionCmd prints a shell completion script, and manCmd a man page,
@@ -166,7 +168,7 @@ func (t table) zsh(w io.Writer) error {
 	b.WriteString("      if [[ ${words[CURRENT]} != -* ]]; then\n")
 	b.WriteString("        local -a verbs=(\n")
 	for _, v := range t.verbs {
-		fmt.Fprintf(&b, "          %s\n", shellQuote(v.name+":"+v.summary))
+		fmt.Fprintf(&b, "          %s\n", cliflags.ShellQuote(v.name+":"+v.summary))
 	}
 	b.WriteString("        )\n")
 	b.WriteString("        _describe command verbs; return\n")
@@ -192,7 +194,7 @@ func (t table) fish(w io.Writer) error {
 			b.WriteString(fishFlag(name, "", f))
 		}
 		for _, v := range t.verbs {
-			fmt.Fprintf(&b, "complete -c %s -n 'not __fish_seen_subcommand_from %s' -a %s -d %s\n", name, verbs, v.name, shellQuote(v.summary))
+			fmt.Fprintf(&b, "complete -c %s -n 'not __fish_seen_subcommand_from %s' -a %s -d %s\n", name, verbs, v.name, cliflags.ShellQuote(v.summary))
 			for _, f := range v.flags {
 				b.WriteString(fishFlag(name, "__fish_seen_subcommand_from "+v.name, f))
 			}
@@ -205,7 +207,7 @@ func (t table) fish(w io.Writer) error {
 func fishFlag(name, cond string, f *pflag.Flag) string {
 	s := "complete -c " + name
 	if cond != "" {
-		s += " -n " + shellQuote(cond)
+		s += " -n " + cliflags.ShellQuote(cond)
 	}
 	s += " -l " + f.Name
 	if f.Shorthand != "" {
@@ -214,7 +216,7 @@ func fishFlag(name, cond string, f *pflag.Flag) string {
 	if takesValue(f) {
 		s += " -r"
 	}
-	return s + " -d " + shellQuote(firstSentence(f.Usage)) + "\n"
+	return s + " -d " + cliflags.ShellQuote(firstSentence(f.Usage)) + "\n"
 }
 
 func firstSentence(s string) string {
@@ -222,11 +224,6 @@ func firstSentence(s string) string {
 		s = s[:i]
 	}
 	return strings.TrimSpace(s)
-}
-
-// shellQuote quotes s for bash, zsh and fish alike.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // manCmd prints credhost(1) in roff, from the same table.

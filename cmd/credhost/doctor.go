@@ -11,6 +11,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/pflag"
 
+	"github.com/credhost/credhost/cmd/credhost/internal/cliflags"
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/host"
 )
@@ -68,7 +69,7 @@ type doctorCacheRow struct {
 }
 
 func (c *doctorCmd) run(ctx context.Context, g *globals, e *env, _ []string) error {
-	s, err := openSession(ctx, g, e, !kubectlNonInteractive(e.getenv))
+	s, err := openSession(ctx, g, e, !cliflags.KubectlNonInteractive(e.getenv))
 	if err != nil {
 		return err
 	}

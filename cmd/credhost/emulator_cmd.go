@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/credhost/credhost/cmd/credhost/internal/cliflags"
 	"github.com/credhost/credhost/emulator"
 )
 
@@ -330,7 +331,7 @@ func printEnv(w io.Writer, srv *emulator.Server, cfg emulator.Config, caFile str
 		}
 	}
 	for _, v := range vars {
-		if _, err := fmt.Fprintf(w, "export %s=%s\n", v[0], shellQuote(v[1])); err != nil {
+		if _, err := fmt.Fprintf(w, "export %s=%s\n", v[0], cliflags.ShellQuote(v[1])); err != nil {
 			return err
 		}
 	}

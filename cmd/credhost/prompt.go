@@ -11,6 +11,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/credhost/credhost/cmd/credhost/internal/cliflags"
 	"github.com/credhost/credhost/core"
 )
 
@@ -23,7 +24,7 @@ import (
 // prompt goes, is a terminal. Otherwise flows that need a person are
 // Unavailable at once and the error says to run credhost login.
 func canPrompt(e *env, noPrompt, helper bool) bool {
-	if noPrompt || kubectlNonInteractive(e.getenv) || e.getenv("GIT_TERMINAL_PROMPT") == "0" {
+	if cliflags.Unattended(noPrompt, e.getenv) {
 		return false
 	}
 	if helper {

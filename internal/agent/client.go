@@ -2,22 +2,19 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
 	"github.com/credhost/credhost/core"
-	agentv1 "github.com/credhost/credhost/core/proto/credhost/agent/v1"
 )
 
 // ErrFallback marks every error after which the caller should get the
@@ -31,17 +28,17 @@ func fallback(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrFallback, fmt.Sprintf(format, args...))
 }
 
-// Client is a connection to a running agent.
+// Client talks to the agent of one directory; every call is a
+// connection of its own.
 type Client struct {
-	conn *grpc.ClientConn
-	c    agentv1.AgentServiceClient
-	// Version is the agent's binary version (Hello).
+	sock string
+	// Version is the agent's binary version (its hello).
 	Version string
 }
 
-// Dial connects to the agent of dir and says hello. It checks the
-// directory and the socket are this user's and private first. An agent of
-// another protocol version is an error wrapping ErrFallback that says so.
+// Dial checks that dir and its socket are this user's and private, then
+// says hello to the agent there. Not finding an agent, or one of another
+// protocol version, is an error wrapping ErrFallback that says so.
 func Dial(ctx context.Context, dir string) (*Client, error) {
 	if !Supported {
 		return nil, fallback("not supported on this OS")
@@ -49,90 +46,117 @@ func Dial(ctx context.Context, dir string) (*Client, error) {
 	if err := checkPrivate(dir, true); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrFallback, err)
 	}
-	sock := Socket(dir)
-	if err := checkPrivate(sock, false); err != nil {
+	c := &Client{sock: Socket(dir)}
+	if err := checkPrivate(c.sock, false); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrFallback, err)
 	}
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrFallback, err)
-	}
-	c := &Client{conn: conn, c: agentv1.NewAgentServiceClient(conn)}
 	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	h, err := c.c.Hello(hctx, &agentv1.HelloRequest{ProtocolVersion: ProtocolVersion}, grpc.WaitForReady(false))
+	err := c.call(hctx, Request{Op: OpHello}, func(r *Reply) (bool, error) {
+		if r.Hello == nil {
+			return true, fallback("the agent did not answer hello")
+		}
+		c.Version = r.Hello.Version
+		return true, nil
+	})
 	if err != nil {
-		conn.Close()
-		return nil, fallback("no agent answers on %s: %v", sock, status.Convert(err).Message())
+		return nil, err
 	}
-	if h.GetProtocolVersion() != ProtocolVersion {
-		conn.Close()
-		return nil, fmt.Errorf("%w: %w: the running agent speaks protocol %d and this client %d; stop it (credhost agent stop) to get one of this version",
-			ErrFallback, errVersion, h.GetProtocolVersion(), ProtocolVersion)
-	}
-	c.Version = h.GetVersion()
 	return c, nil
 }
 
-// Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
-
 // Status describes the agent.
-func (c *Client) Status(ctx context.Context) (*agentv1.StatusResponse, error) {
-	return c.c.Status(ctx, &agentv1.StatusRequest{})
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var st *Status
+	err := c.call(ctx, Request{Op: OpStatus}, func(r *Reply) (bool, error) {
+		if st = r.Status; st == nil {
+			return true, errors.New("agent: the agent sent no status")
+		}
+		return true, nil
+	})
+	return st, err
 }
 
 // Stop asks the agent to stop its plugins and exit.
 func (c *Client) Stop(ctx context.Context) error {
-	_, err := c.c.Stop(ctx, &agentv1.StopRequest{})
-	return err
+	return c.call(ctx, Request{Op: OpStop}, func(*Reply) (bool, error) { return true, nil })
 }
 
 // GetToken asks the agent for a token; prompts go to ui.
-func (c *Client) GetToken(ctx context.Context, req *agentv1.GetTokenRequest, ui core.UI) (core.Token, error) {
-	req.ProtocolVersion = ProtocolVersion
-	stream, err := c.c.GetToken(ctx, req)
-	if err != nil {
-		return core.Token{}, c.streamError(ctx, err)
-	}
-	for {
-		ev, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return core.Token{}, fallback("the agent ended the call without an answer")
-		}
-		if err != nil {
-			return core.Token{}, c.streamError(ctx, err)
-		}
-		switch e := ev.GetEvent().(type) {
-		case *agentv1.GetTokenEvent_Prompt:
+func (c *Client) GetToken(ctx context.Context, req *TokenRequest, ui core.UI) (core.Token, error) {
+	var tok core.Token
+	err := c.call(ctx, Request{Op: OpToken, Token: req}, func(r *Reply) (bool, error) {
+		switch {
+		case r.Prompt != nil:
 			if ui == nil {
-				return core.Token{}, errors.New("agent: the flow prompted, but this call cannot show prompts")
+				return true, errors.New("agent: the flow prompted, but this call cannot show prompts")
 			}
-			if err := ui.Prompt(ctx, promptFromProto(e.Prompt)); err != nil {
-				return core.Token{}, fmt.Errorf("showing the prompt: %w", err)
+			if err := ui.Prompt(ctx, r.Prompt.core()); err != nil {
+				return true, fmt.Errorf("showing the prompt: %w", err)
 			}
-		case *agentv1.GetTokenEvent_Token:
-			return tokenFromProto(e.Token), nil
-		case *agentv1.GetTokenEvent_Error:
-			return core.Token{}, errorFromProto(e.Error)
-		default:
-			return core.Token{}, fallback("the agent sent an event this client does not know")
+			return false, nil
+		case r.Token != nil:
+			tok = r.Token.core()
+			return true, nil
+		case r.Error != nil:
+			return true, r.Error.err()
+		}
+		return true, fallback("the agent sent a reply this client does not know")
+	})
+	return tok, err
+}
+
+// call makes one call: it sends req and hands each reply to handle until
+// handle says the call is done. Failures of the agent, and replies of
+// another protocol, wrap ErrFallback; ctx ending is a core.Error.
+func (c *Client) call(ctx context.Context, req Request, handle func(*Reply) (done bool, err error)) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.sock)
+	if err != nil {
+		return fallback("no agent answers on %s: %v", c.sock, err)
+	}
+	defer conn.Close()
+	// A cancelled call hangs up, which cancels it in the agent too.
+	defer context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })()
+	req.Protocol = ProtocolVersion
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return c.lost(ctx, err)
+	}
+	dec := json.NewDecoder(io.LimitReader(conn, maxReplies))
+	for {
+		var r Reply
+		if err := dec.Decode(&r); err != nil {
+			var syn *json.SyntaxError
+			var typ *json.UnmarshalTypeError
+			if ctx.Err() == nil && (errors.As(err, &syn) || errors.As(err, &typ)) {
+				return fmt.Errorf("%w: %w: what answers on %s does not speak agent protocol %d (an agent of an older credhost?); it exits when idle, or end it with: pkill -f 'credhost-cli agent'",
+					ErrFallback, errVersion, c.sock, ProtocolVersion)
+			}
+			return c.lost(ctx, err)
+		}
+		if r.Protocol != ProtocolVersion {
+			return fmt.Errorf("%w: %w: the running agent speaks protocol %d and this client %d; stop it (credhost agent stop) to get one of this version",
+				ErrFallback, errVersion, r.Protocol, ProtocolVersion)
+		}
+		if r.Refused != "" {
+			return fallback("%s", r.Refused)
+		}
+		if done, err := handle(&r); done || err != nil {
+			return err
 		}
 	}
 }
 
-func (c *Client) streamError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return &core.Error{Kind: core.KindFailed, Err: fmt.Errorf("agent call: %w", ctx.Err())}
+// lost is the error of a call whose connection failed: ctx's end, else
+// the agent went away.
+func (c *Client) lost(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return &core.Error{Kind: core.KindFailed, Err: fmt.Errorf("agent call: %w", cerr)}
 	}
-	st := status.Convert(err)
-	switch st.Code() {
-	case codes.FailedPrecondition:
-		return fallback("%s", st.Message())
-	case codes.Unavailable, codes.Canceled, codes.Unknown, codes.Internal:
-		return fallback("the agent went away during the call (%s)", st.Message())
+	if errors.Is(err, io.EOF) {
+		return fallback("the agent ended the call without an answer")
 	}
-	return fallback("agent: %s", st.Message())
+	return fallback("the agent went away during the call (%v)", err)
 }
 
 // Call is one caller's request, as GetToken needs it.
@@ -147,6 +171,10 @@ type Call struct {
 	NoProject                               bool
 	// UI shows prompts; nil: nobody can answer one.
 	UI core.UI
+	// HandOverPrompts: with no UI, a call that would prompt is handed
+	// back (ErrFallback) to be made again by a client that can show
+	// the prompt, instead of running as if nobody could see it.
+	HandOverPrompts bool
 	// Exe is a binary whose `agent` verb runs an agent (credhost-cli);
 	// empty: use a running agent, never start one.
 	Exe string
@@ -171,16 +199,16 @@ func GetToken(ctx context.Context, call *Call, req core.TokenRequest) (core.Toke
 	if err != nil {
 		return core.Token{}, err
 	}
-	defer c.Close()
 	// The agent runs in /: paths the caller gives relative to its working
 	// directory are made absolute here.
 	cfg := call.ConfigPath
 	if cfg == "" {
 		cfg = call.Getenv("CREDHOST_CONFIG")
 	}
-	return c.GetToken(ctx, &agentv1.GetTokenRequest{ConfigPath: absIn(call.WorkDir, cfg), WorkDir: call.WorkDir, NoProject: call.NoProject,
-		Profile: call.Profile, PluginDir: absIn(call.WorkDir, call.PluginDir), Env: call.Env, CanPrompt: call.UI != nil,
-		Scopes: req.Scopes, TenantId: req.TenantID, Claims: req.Claims, ForceRefresh: req.ForceRefresh}, call.UI)
+	return c.GetToken(ctx, &TokenRequest{ConfigPath: absIn(call.WorkDir, cfg), WorkDir: call.WorkDir, NoProject: call.NoProject,
+		Profile: call.Profile, PluginDir: absIn(call.WorkDir, call.PluginDir), Env: call.Env,
+		CanPrompt: call.UI != nil || call.HandOverPrompts, HandOverPrompts: call.UI == nil && call.HandOverPrompts,
+		Scopes: req.Scopes, TenantID: req.TenantID, Claims: req.Claims, ForceRefresh: req.ForceRefresh}, call.UI)
 }
 
 // absIn is path, relative to dir if it is not absolute ("" stays "").
@@ -196,7 +224,7 @@ var errVersion = errors.New("another protocol version")
 // start runs `<exe> agent` detached (its own session, output to the log
 // file in dir) and waits until it answers.
 func start(ctx context.Context, call *Call, dir string) (*Client, error) {
-	if err := ensureDir(dir); err != nil {
+	if err := EnsureDir(dir); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrFallback, err)
 	}
 	logf, err := os.OpenFile(filepath.Join(dir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

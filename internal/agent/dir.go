@@ -51,8 +51,8 @@ func Dir(getenv func(string) string) (string, error) {
 // Socket is the socket's path in dir.
 func Socket(dir string) string { return filepath.Join(dir, "agent.sock") }
 
-// ensureDir creates dir 0700 (and its parents) and checks it is private.
-func ensureDir(dir string) error {
+// EnsureDir creates dir 0700 (and its parents) and checks it is private.
+func EnsureDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("agent: runtime directory: %w", err)
 	}

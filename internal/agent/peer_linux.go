@@ -20,8 +20,8 @@ func ownerUID(fi os.FileInfo) (int, bool) {
 	return int(st.Uid), true
 }
 
-// peerUID is the uid of the process at the other end of c.
-func peerUID(c net.Conn) (int, error) {
+// PeerUID is the uid of the process at the other end of c.
+func PeerUID(c net.Conn) (int, error) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return 0, fmt.Errorf("not a unix connection (%T)", c)
@@ -43,9 +43,9 @@ func peerUID(c net.Conn) (int, error) {
 	return int(cred.Uid), nil
 }
 
-// lockDir takes dir's start lock, so that two agents started at once do
+// LockDir takes dir's start lock, so that two agents started at once do
 // not both listen: the second one fails here.
-func lockDir(dir string) (func(), error) {
+func LockDir(dir string) (func(), error) {
 	f, err := os.OpenFile(dir+"/agent.lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)

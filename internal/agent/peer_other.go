@@ -15,10 +15,10 @@ const Supported = false
 
 func ownerUID(os.FileInfo) (int, bool) { return 0, false }
 
-func peerUID(net.Conn) (int, error) {
+func PeerUID(net.Conn) (int, error) {
 	return 0, errors.New("agent: peer credentials are not supported here")
 }
 
-func lockDir(string) (func(), error) { return nil, errors.New("agent: not supported on this OS") }
+func LockDir(string) (func(), error) { return nil, errors.New("agent: not supported on this OS") }
 
 func detach(*exec.Cmd) {}

@@ -13,15 +13,19 @@
 //
 // It answers only when it is sure to answer exactly what credhost-cli
 // would: the file backend, a token for the chosen profile with enough
-// lifetime left, and no flag it does not know. For anything else
-// (a miss, --force-refresh, --claims, info or debug logging, a flag value
-// to refuse, Redis, an error of any kind) it execs credhost-cli, which
-// says what is wrong. Global flags may stand before or after the verb, as
-// in the full CLI.
+// lifetime left, and no flag it does not know. A miss (or --force-refresh,
+// --claims, another backend) it asks the user's running agent, as
+// credhost-cli would, in the agent's own small protocol: this spares a
+// miss the full CLI's start, most of its cost when the agent is warm. For
+// anything else (no agent running, a call that would prompt, info or
+// debug logging, a flag value to refuse, an error of its own) it execs
+// credhost-cli, which starts agents, prompts and says what is wrong.
+// Global flags may stand before or after the verb, as in the full CLI.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,14 +34,17 @@ import (
 	"syscall"
 
 	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
 	"github.com/credhost/credhost/cmd/credhost/internal/cliflags"
+	"github.com/credhost/credhost/cmd/credhost/internal/exitcode"
 	"github.com/credhost/credhost/cmd/credhost/internal/tokenout"
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/store"
 	"github.com/credhost/credhost/core/store/file"
+	"github.com/credhost/credhost/internal/agent"
 	"github.com/credhost/credhost/internal/binpath"
 	"github.com/credhost/credhost/internal/nodump"
 )
@@ -54,11 +61,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "credhost: warning:", err)
 	}
 	args := os.Args[1:]
-	if tok, format, ok := fromCache(args, os.Getenv); ok {
-		if err := tokenout.Write(os.Stdout, tok, format, os.Getenv("KUBERNETES_EXEC_INFO")); err == nil {
-			os.Exit(0)
+	if c, ok := parse(args, os.Getenv); ok {
+		if tok, ok := c.fromCache(); ok {
+			if err := c.write(tok); err == nil {
+				os.Exit(exitcode.OK)
+			}
+			// Writing failed (a closed pipe, say): let the full CLI
+			// report it.
+		} else if tok, ok, err := c.fromAgent(context.Background()); ok {
+			if err == nil {
+				err = c.write(tok)
+			}
+			if err == nil {
+				os.Exit(exitcode.OK)
+			}
+			var re *agent.RemoteError
+			fmt.Fprintf(os.Stderr, "credhost token: %v\n", c.t.WithClaimsHint(&c.g, err))
+			os.Exit(exitcode.Of(err, errors.As(err, &re) && re.Usage))
 		}
-		// Writing failed (a closed pipe, say): let the full CLI report it.
 	}
 	delegate(args)
 }
@@ -85,9 +105,22 @@ func delegate(args []string) {
 	os.Exit(1)
 }
 
-// fromCache returns the cached token `credhost token args` would print,
-// and the output format, if it is sure of it.
-func fromCache(args []string, getenv func(string) string) (core.Token, string, bool) {
+// call is a `credhost token` command line the front can answer: flags it
+// knows, a log level at which the full CLI would log nothing, the config
+// loaded and the profile chosen as the full CLI would.
+type call struct {
+	g       cliflags.Globals
+	t       cliflags.Token
+	getenv  func(string) string
+	file    *config.File
+	profile *config.Profile
+}
+
+// parse reads args as the full CLI would; ok false means: leave it to the
+// full CLI (another verb, a flag or value to refuse, debug logging to
+// show, a config error to report).
+func parse(args []string, getenv func(string) string) (*call, bool) {
+	c := &call{getenv: getenv}
 	fs := pflag.NewFlagSet("credhost", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -95,72 +128,106 @@ func fromCache(args []string, getenv func(string) string) (core.Token, string, b
 	// the full CLI's in cliflags; anything else makes the parse fail. As
 	// in the full CLI, global flags may stand before the verb or after
 	// it, the token flags only after it.
-	var g cliflags.Globals
-	var t cliflags.Token
 	pre := pflag.NewFlagSet("credhost", pflag.ContinueOnError)
 	pre.SetOutput(io.Discard)
 	pre.Usage = func() {}
 	pre.SetInterspersed(false)
-	g.Register(pre)
+	c.g.Register(pre)
 	if err := pre.Parse(args); err != nil || pre.NArg() == 0 || pre.Arg(0) != "token" {
-		return core.Token{}, "", false
+		return nil, false
 	}
 	at := len(args) - pre.NArg()
 	args = append(append([]string{}, args[:at]...), args[at+1:]...)
-	g = cliflags.Globals{}
-	g.Register(fs)
-	t.Register(fs)
+	c.g = cliflags.Globals{}
+	c.g.Register(fs)
+	c.t.Register(fs)
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-		return core.Token{}, "", false
+		return nil, false
 	}
-	g.FromEnv(getenv)
-	if len(t.Scopes) == 0 || t.Claims != "" || t.ForceRefresh || !knownFormat(t.Output) {
-		return core.Token{}, "", false
+	c.g.FromEnv(getenv)
+	if len(c.t.Scopes) == 0 || !knownFormat(c.t.Output) {
+		return nil, false
 	}
 	// Only the levels at which the full CLI logs nothing on a hit, and
 	// the formats it knows: anything else (debug logging to show, or a
 	// value to reject) is the full CLI's to answer.
-	if !quietLevel(g.LogLevel) || !knownLogFormat(g.LogFormat) {
-		return core.Token{}, "", false
+	if !quietLevel(c.g.LogLevel) || !knownLogFormat(c.g.LogFormat) {
+		return nil, false
 	}
-	f, err := config.LoadLayers(&config.LoadOptions{UserPath: g.Config, Getenv: config.Env(getenv)})
-	if err != nil || f.Cache.Name() != file.Name {
-		return core.Token{}, "", false
-	}
-	choice, err := f.Choose(g.Profile, config.Environment{Getenv: config.Env(getenv), Stat: os.Stat, IsTTY: isTTY})
+	f, err := config.LoadLayers(&config.LoadOptions{UserPath: c.g.Config, Getenv: config.Env(getenv)})
 	if err != nil {
-		return core.Token{}, "", false
+		return nil, false
 	}
-	p, err := f.Profile(choice.Name)
+	choice, err := f.Choose(c.g.Profile, config.Environment{Getenv: config.Env(getenv), Stat: os.Stat, IsTTY: isTTY})
 	if err != nil {
-		return core.Token{}, "", false
+		return nil, false
+	}
+	if c.profile, err = f.Profile(choice.Name); err != nil {
+		return nil, false
+	}
+	c.file = f
+	return c, true
+}
+
+// write prints tok as the command line asks.
+func (c *call) write(tok core.Token) error {
+	return tokenout.Write(os.Stdout, tok, c.t.Output, c.getenv(config.EnvKubernetesExecInfo))
+}
+
+// fromCache returns the cached token the full CLI would print, if it is
+// sure of it: the file backend, a token with enough lifetime left, and no
+// flag that skips the cache.
+func (c *call) fromCache() (core.Token, bool) {
+	if c.t.Claims != "" || c.t.ForceRefresh || c.file.Cache.Name() != file.Name {
+		return core.Token{}, false
 	}
 	// The file backend's settings, decoded as the host decodes them;
 	// linking only this backend keeps the front small.
-	fc, err := store.Decode[file.Settings](f.StoreInput(config.Env(getenv)))
+	fc, err := store.Decode[file.Settings](c.file.StoreInput(config.Env(c.getenv)))
 	if err != nil {
-		return core.Token{}, "", false
+		return core.Token{}, false
 	}
 	path := fc.Path
 	if path == "" {
 		if path, err = file.DefaultPath(); err != nil {
-			return core.Token{}, "", false
+			return core.Token{}, false
 		}
 	}
 	if !isFile(path) {
-		return core.Token{}, "", false // no cache yet: nothing to create here
+		return core.Token{}, false // no cache yet: nothing to create here
 	}
 	// Read-only: a damaged file is the full CLI's to set aside and warn
 	// about.
 	s, err := file.Open(path, &file.Options{Key: fc.Key, Passphrase: fc.Passphrase, KeyFile: fc.KeyFile, ReadOnly: true})
 	if err != nil {
-		return core.Token{}, "", false
+		return core.Token{}, false
 	}
 	defer s.Close()
-	l1 := core.NewTokenCache(s, &core.TokenCacheOptions{MinLifetime: f.Cache.MinLifetime})
-	key := p.TokenKey()
-	tok, ok := l1.Lookup(context.Background(), &key, &core.TokenRequest{Scopes: t.Scopes, TenantID: t.Tenant})
-	return tok, t.Output, ok
+	l1 := core.NewTokenCache(s, &core.TokenCacheOptions{MinLifetime: c.file.Cache.MinLifetime})
+	key := c.profile.TokenKey()
+	return l1.Lookup(context.Background(), &key, &core.TokenRequest{Scopes: c.t.Scopes, TenantID: c.t.Tenant})
+}
+
+// fromAgent asks the user's running agent, as the full CLI would ask it,
+// and says whether the answer is final (ok): a token, or an error the
+// agent answered with. Without a running agent, or when the call would
+// show a prompt (which the front does not draw: the agent hands such a
+// call back), the full CLI takes over: it starts agents, and prompts.
+// This spares a miss the full CLI's start, most of its cost when the
+// agent is warm.
+func (c *call) fromAgent(ctx context.Context) (tok core.Token, ok bool, err error) {
+	if c.file.Agent.Disabled || agent.Off(c.getenv) {
+		return core.Token{}, false, nil
+	}
+	wd, _ := os.Getwd()
+	req := core.TokenRequest{Scopes: c.t.Scopes, TenantID: c.t.Tenant, Claims: c.t.Claims, ForceRefresh: c.t.ForceRefresh}
+	tok, err = agent.GetToken(ctx, &agent.Call{Getenv: c.getenv, Env: os.Environ(), ConfigPath: c.g.Config, WorkDir: wd,
+		Profile: c.profile.Name, PluginDir: c.g.PluginDir, HandOverPrompts: !cliflags.Unattended(c.t.NoPrompt, c.getenv),
+		Log: zerolog.Nop()}, req)
+	if errors.Is(err, agent.ErrFallback) {
+		return core.Token{}, false, nil
+	}
+	return tok, true, err
 }
 
 func knownFormat(f string) bool {

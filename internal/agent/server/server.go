@@ -1,36 +1,29 @@
-// Package agent is `credhost agent`: one long-lived host per user on a
-// Unix socket, so that the plugin boundary (start, handshake, configure)
-// is paid once per machine instead of once per command, and its client,
-// which callers use through GetToken and fall back from to an in-process
-// host whenever the agent cannot answer exactly as that host would.
-package agent
+// Package server is `credhost agent`: one long-lived host per user on a
+// Unix socket (internal/agent says where, and speaks its protocol as a
+// client), so that the plugin boundary (start, handshake, configure) is
+// paid once per machine instead of once per command.
+package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/credhost/credhost/core"
-	agentv1 "github.com/credhost/credhost/core/proto/credhost/agent/v1"
+	"github.com/credhost/credhost/internal/agent"
 )
-
-// ProtocolVersion is the agent protocol this build speaks. Client and
-// agent must speak the same one; otherwise the client goes in-process.
-const ProtocolVersion = 1
 
 // DefaultIdleTimeout is how long an agent without calls lives.
 const DefaultIdleTimeout = 15 * time.Minute
@@ -39,36 +32,36 @@ const DefaultIdleTimeout = 15 * time.Minute
 // least recently used idle one is closed to make room.
 const maxHosts = 8
 
-// ServerOptions tunes Serve.
-type ServerOptions struct {
-	// Dir is the runtime directory (Dir); it is created 0700.
+// Options tunes Serve.
+type Options struct {
+	// Dir is the runtime directory (agent.Dir); it is created 0700.
 	Dir string
 	// IdleTimeout ends the agent after this long without a call;
 	// default DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	Log         zerolog.Logger
-	// Version is the binary's version, for Status.
+	// Version is the binary's version, for hello and status.
 	Version string
 }
 
 // Serve runs an agent until ctx ends, Stop is called or it has been idle
 // for IdleTimeout. It stops every plugin it started before returning.
-func Serve(ctx context.Context, opts ServerOptions) error {
-	if !Supported {
+func Serve(ctx context.Context, opts Options) error {
+	if !agent.Supported {
 		return errors.New("agent: not supported on this OS (it needs SO_PEERCRED)")
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
-	if err := ensureDir(opts.Dir); err != nil {
+	if err := agent.EnsureDir(opts.Dir); err != nil {
 		return err
 	}
-	unlock, err := lockDir(opts.Dir)
+	unlock, err := agent.LockDir(opts.Dir)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	sock := Socket(opts.Dir)
+	sock := agent.Socket(opts.Dir)
 	// The lock is ours, so a socket left here is a dead agent's.
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("agent: removing a stale socket: %w", err)
@@ -82,12 +75,14 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 		l.Close()
 		return fmt.Errorf("agent: %w", err)
 	}
+	// calls is the context of every call: cancelled when the agent stops
+	// waiting for calls in progress.
+	calls, cancelCalls := context.WithCancel(context.Background())
+	defer cancelCalls()
 	s := &server{opts: opts, started: time.Now(), last: time.Now(), hosts: map[string]*openedHost{},
-		stop: make(chan struct{}), sock: sock}
-	g := grpc.NewServer()
-	agentv1.RegisterAgentServiceServer(g, s)
+		stop: make(chan struct{}), sock: sock, calls: calls}
 	done := make(chan error, 1)
-	go func() { done <- g.Serve(newOwnerListener(l, opts.Log)) }()
+	go func() { done <- s.accept(newOwnerListener(l, opts.Log)) }()
 	opts.Log.Info().Str("socket", sock).Dur("idle_timeout", opts.IdleTimeout).Int("pid", os.Getpid()).Msg("agent listening")
 
 	tick := time.NewTicker(min(opts.IdleTimeout/4, time.Second))
@@ -103,6 +98,8 @@ loop:
 			why = "stop requested"
 			break loop
 		case err := <-done:
+			cancelCalls()
+			s.conns.Wait()
 			s.closeHosts()
 			return fmt.Errorf("agent: serving: %w", err)
 		case <-tick.C:
@@ -113,23 +110,27 @@ loop:
 		}
 	}
 	opts.Log.Info().Str("why", why).Msg("agent stopping")
+	l.Close()
+	<-done
 	// Calls in progress may finish (a prompt may take minutes: bounded).
 	stopped := make(chan struct{})
-	go func() { g.GracefulStop(); close(stopped) }()
+	go func() { s.conns.Wait(); close(stopped) }()
 	select {
 	case <-stopped:
 	case <-time.After(5 * time.Second):
-		g.Stop()
+		cancelCalls()
+		<-stopped
 	}
 	s.closeHosts()
 	return nil
 }
 
 type server struct {
-	agentv1.UnimplementedAgentServiceServer
-	opts    ServerOptions
+	opts    Options
 	started time.Time
 	sock    string
+	calls   context.Context
+	conns   sync.WaitGroup
 
 	mu       sync.Mutex
 	hosts    map[string]*openedHost
@@ -139,6 +140,82 @@ type server struct {
 	requests int64
 	stop     chan struct{}
 	stopOnce sync.Once
+}
+
+// accept serves each connection in a goroutine of its own until l is
+// closed (nil) or fails.
+func (s *server) accept(l net.Listener) error {
+	for {
+		c, err := l.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s.conns.Add(1)
+		go func() {
+			defer s.conns.Done()
+			defer c.Close()
+			s.serve(c)
+		}()
+	}
+}
+
+// Bounds on a peer that does not keep up: the request must come at once,
+// and a reply that cannot be written in this long ends the call.
+const (
+	requestTimeout = 5 * time.Second
+	replyTimeout   = 10 * time.Second
+)
+
+// serve makes the one call of connection c.
+func (s *server) serve(c net.Conn) {
+	var req agent.Request
+	_ = c.SetReadDeadline(time.Now().Add(requestTimeout))
+	if err := json.NewDecoder(io.LimitReader(c, agent.MaxRequest)).Decode(&req); err != nil {
+		s.opts.Log.Debug().Err(err).Msg("agent: unreadable request")
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	enc := json.NewEncoder(c)
+	var sendMu sync.Mutex
+	send := func(r agent.Reply) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		r.Protocol = agent.ProtocolVersion
+		_ = c.SetWriteDeadline(time.Now().Add(replyTimeout))
+		return enc.Encode(r)
+	}
+	if req.Protocol != agent.ProtocolVersion {
+		_ = send(agent.Reply{Refused: fmt.Sprintf("the agent speaks protocol %d, the client %d", agent.ProtocolVersion, req.Protocol)})
+		return
+	}
+	switch req.Op {
+	case agent.OpHello:
+		_ = send(agent.Reply{Hello: &agent.Hello{Version: s.opts.Version}})
+	case agent.OpStatus:
+		_ = send(agent.Reply{Status: s.status()})
+	case agent.OpStop:
+		_ = send(agent.Reply{})
+		s.stopOnce.Do(func() { close(s.stop) })
+	case agent.OpToken:
+		if req.Token == nil {
+			_ = send(agent.Reply{Refused: "a token call without its request"})
+			return
+		}
+		// The caller hanging up (it was cancelled, or killed) cancels
+		// the call: it sends nothing after its request.
+		ctx, cancel := context.WithCancel(s.calls)
+		defer cancel()
+		go func() {
+			_, _ = io.Copy(io.Discard, c)
+			cancel()
+		}()
+		_ = send(s.token(ctx, req.Token, send))
+	default:
+		_ = send(agent.Reply{Refused: fmt.Sprintf("unknown operation %q", req.Op)})
+	}
 }
 
 func (s *server) idleFor() time.Duration {
@@ -174,56 +251,55 @@ func (s *server) closeHosts() {
 	}
 }
 
-func (s *server) Hello(context.Context, *agentv1.HelloRequest) (*agentv1.HelloResponse, error) {
-	return &agentv1.HelloResponse{ProtocolVersion: ProtocolVersion, Version: s.opts.Version}, nil
-}
-
-func (s *server) Status(context.Context, *agentv1.StatusRequest) (*agentv1.StatusResponse, error) {
+func (s *server) status() *agent.Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &agentv1.StatusResponse{ProtocolVersion: ProtocolVersion, Version: s.opts.Version, Pid: int32(os.Getpid()),
-		Started: timestamppb.New(s.started), IdleTimeout: durationpb.New(s.opts.IdleTimeout),
-		Hosts: int32(len(s.hosts)), Requests: s.requests, RssBytes: RSS(), Socket: s.sock}, nil
+	return &agent.Status{Version: s.opts.Version, PID: os.Getpid(), Started: s.started, IdleTimeout: s.opts.IdleTimeout,
+		Hosts: len(s.hosts), Requests: s.requests, RSSBytes: RSS(), Socket: s.sock}
 }
 
-func (s *server) Stop(context.Context, *agentv1.StopRequest) (*agentv1.StopResponse, error) {
-	s.stopOnce.Do(func() { close(s.stop) })
-	return &agentv1.StopResponse{}, nil
-}
+// errHandedOver ends a call whose prompt goes back to the caller's
+// hand-over client.
+var errHandedOver = errors.New("agent: the call needs a prompt; handed back to the caller")
 
-func (s *server) GetToken(req *agentv1.GetTokenRequest, stream agentv1.AgentService_GetTokenServer) error {
+// token makes a token call; prompts go out through send as they come, the
+// answer is returned.
+func (s *server) token(ctx context.Context, req *agent.TokenRequest, send func(agent.Reply) error) agent.Reply {
 	s.begin()
 	defer s.end()
-	if v := req.GetProtocolVersion(); v != ProtocolVersion {
-		return status.Errorf(codes.FailedPrecondition, "agent speaks protocol %d, the client %d", ProtocolVersion, v)
+	if d := envDiff(req.Env, os.Environ()); d != "" {
+		return agent.Reply{Refused: "the caller's environment differs from the agent's in " + d}
 	}
-	if d := envDiff(req.GetEnv(), os.Environ()); d != "" {
-		return status.Errorf(codes.FailedPrecondition, "the caller's environment differs from the agent's in %s", d)
-	}
-	var sendMu sync.Mutex
-	send := func(ev *agentv1.GetTokenEvent) error {
-		sendMu.Lock()
-		defer sendMu.Unlock()
-		return stream.Send(ev)
-	}
-	tok, err := s.getToken(stream.Context(), req, func(p core.Prompt) error {
-		return send(&agentv1.GetTokenEvent{Event: &agentv1.GetTokenEvent_Prompt{Prompt: promptToProto(p)}})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var handedOver atomic.Bool
+	tok, err := s.getToken(ctx, req, func(p core.Prompt) error {
+		if req.HandOverPrompts {
+			handedOver.Store(true)
+			cancel()
+			return errHandedOver
+		}
+		return send(agent.Reply{Prompt: agent.PromptOf(p)})
 	})
-	if err != nil {
-		return send(&agentv1.GetTokenEvent{Event: &agentv1.GetTokenEvent_Error{Error: errorToProto(err)}})
+	switch {
+	case handedOver.Load():
+		return agent.Reply{Refused: errHandedOver.Error()}
+	case err != nil:
+		var u usageError
+		return agent.Reply{Error: agent.ErrorOf(err, errors.As(err, &u))}
 	}
-	return send(&agentv1.GetTokenEvent{Event: &agentv1.GetTokenEvent_Token{Token: tokenToProto(tok)}})
+	return agent.Reply{Token: agent.TokenOf(tok)}
 }
 
-func (s *server) getToken(ctx context.Context, req *agentv1.GetTokenRequest, prompt func(core.Prompt) error) (core.Token, error) {
-	getenv := envFunc(req.GetEnv())
+func (s *server) getToken(ctx context.Context, req *agent.TokenRequest, prompt func(core.Prompt) error) (core.Token, error) {
+	getenv := envFunc(req.Env)
 	file, err := loadConfig(req, getenv)
 	if err != nil {
 		return core.Token{}, err
 	}
 	oh, err := s.host(ctx, hostKey(req, file), func() (*openedHost, error) {
 		var ui core.UI
-		if req.GetCanPrompt() {
+		if req.CanPrompt {
 			ui = streamUI{log: s.opts.Log}
 		}
 		return openHost(ctx, file, req, getenv, ui, s.opts.Log)
@@ -232,12 +308,12 @@ func (s *server) getToken(ctx context.Context, req *agentv1.GetTokenRequest, pro
 		return core.Token{}, err
 	}
 	defer s.release(oh)
-	cred, err := oh.Host.Credential(req.GetProfile())
+	cred, err := oh.Host.Credential(req.Profile)
 	if err != nil {
 		return core.Token{}, usageError{err}
 	}
-	return cred.GetToken(context.WithValue(ctx, promptKey{}, prompt), core.TokenRequest{Scopes: req.GetScopes(),
-		TenantID: req.GetTenantId(), Claims: req.GetClaims(), ForceRefresh: req.GetForceRefresh()})
+	return cred.GetToken(context.WithValue(ctx, promptKey{}, prompt), core.TokenRequest{Scopes: req.Scopes,
+		TenantID: req.TenantID, Claims: req.Claims, ForceRefresh: req.ForceRefresh})
 }
 
 // host returns the open host for key, opening it if needed, and holds it

@@ -1,7 +1,9 @@
-package agent
+package server
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -14,17 +16,16 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"google.golang.org/grpc"
 
-	agentv1 "github.com/credhost/credhost/core/proto/credhost/agent/v1"
+	"github.com/credhost/credhost/internal/agent"
 )
 
 // nobody is the uid the refusal tests connect as.
 const nobody = 65534
 
 // TestMain doubles as the peer the refusal test runs as nobody: with
-// AGENT_TEST_DIAL set it connects to that socket and prints what the
-// server sent before closing ("" if it closed at once).
+// AGENT_TEST_DIAL set it connects to that socket, says hello and prints
+// what the server sent before closing ("" if it closed at once).
 func TestMain(m *testing.M) {
 	if sock := os.Getenv("AGENT_TEST_DIAL"); sock != "" {
 		c, err := net.Dial("unix", sock)
@@ -32,9 +33,9 @@ func TestMain(m *testing.M) {
 			os.Stdout.WriteString("dial: " + err.Error())
 			os.Exit(0)
 		}
-		// A gRPC server speaks first (its HTTP/2 SETTINGS frame).
+		_, _ = io.WriteString(c, `{"protocol":2,"op":"hello"}`+"\n")
 		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-		b, _ := io.ReadAll(io.LimitReader(c, 9))
+		b, _ := io.ReadAll(io.LimitReader(c, 1<<10))
 		os.Stdout.Write(b)
 		os.Exit(0)
 	}
@@ -85,7 +86,7 @@ func dialAs(t *testing.T, uid int, sock string) string {
 
 // A peer of another uid is refused by SO_PEERCRED even when it can reach
 // the socket (here a world-writable one, which the agent itself never
-// makes): the same peer as the owner gets the server's first frame.
+// makes): the same peer as the owner gets the agent's hello.
 func TestPeerOfAnotherUIDRefused(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to run a peer as nobody")
@@ -102,13 +103,12 @@ func TestPeerOfAnotherUIDRefused(t *testing.T) {
 	if err := os.Chmod(sock, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer()
-	agentv1.RegisterAgentServiceServer(g, &server{})
-	go func() { _ = g.Serve(newOwnerListener(l, zerolog.Nop())) }()
-	t.Cleanup(g.Stop)
+	s := &server{opts: Options{Version: "test"}, hosts: map[string]*openedHost{}, stop: make(chan struct{}), calls: context.Background()}
+	go func() { _ = s.accept(newOwnerListener(l, zerolog.Nop())) }()
+	t.Cleanup(func() { l.Close(); s.conns.Wait() })
 
-	if got := dialAs(t, os.Getuid(), sock); len(got) == 0 {
-		t.Fatalf("the owner's peer got nothing: the check would pass vacuously")
+	if got := dialAs(t, os.Getuid(), sock); !strings.Contains(got, `"version":"test"`) {
+		t.Fatalf("the owner's peer got %q, want the hello: the check would pass vacuously", got)
 	}
 	if got := dialAs(t, nobody, sock); got != "" {
 		t.Fatalf("a peer running as nobody got %q, want the connection closed at once", got)
@@ -128,10 +128,10 @@ func TestForeignDirRefused(t *testing.T) {
 	if err := os.Chown(dir, nobody, nobody); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Dial(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+	if _, err := agent.Dial(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 		t.Fatalf("Dial: %v, want a refusal naming the owner", err)
 	}
-	err := Serve(context.Background(), ServerOptions{Dir: dir, Log: zerolog.Nop()})
+	err := Serve(context.Background(), Options{Dir: dir, Log: zerolog.Nop()})
 	if err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 		t.Fatalf("Serve: %v, want a refusal naming the owner", err)
 	}
@@ -141,22 +141,22 @@ func TestForeignDirRefused(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Dial(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "must be 0700") {
+	if _, err := agent.Dial(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "must be 0700") {
 		t.Fatalf("Dial on a 0755 directory: %v", err)
 	}
 	// A socket another uid planted in a private directory.
 	if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("unix", Socket(dir))
+	l, err := net.Listen("unix", agent.Socket(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if err := os.Chown(Socket(dir), nobody, nobody); err != nil {
+	if err := os.Chown(agent.Socket(dir), nobody, nobody); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Dial(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+	if _, err := agent.Dial(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 		t.Fatalf("Dial to a foreign socket: %v", err)
 	}
 }
@@ -167,7 +167,7 @@ func startAgent(t *testing.T, dir string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, ServerOptions{Dir: dir, Log: zerolog.Nop(), Version: "test", IdleTimeout: time.Minute})
+		done <- Serve(ctx, Options{Dir: dir, Log: zerolog.Nop(), Version: "test", IdleTimeout: time.Minute})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -177,12 +177,9 @@ func startAgent(t *testing.T, dir string) {
 	})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, err := Dial(ctx, dir)
-		if err == nil {
-			c.Close()
+		if _, err := agent.Dial(ctx, dir); err == nil {
 			return
-		}
-		if time.Now().After(deadline) {
+		} else if time.Now().After(deadline) {
 			t.Fatalf("agent did not come up: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -192,20 +189,19 @@ func startAgent(t *testing.T, dir string) {
 func TestStatusStopAndSecondAgent(t *testing.T) {
 	dir := filepath.Join(shortDir(t), "a")
 	startAgent(t, dir)
-	c, err := Dial(context.Background(), dir)
+	c, err := agent.Dial(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	st, err := c.Status(context.Background())
-	if err != nil || st.GetPid() != int32(os.Getpid()) || st.GetProtocolVersion() != ProtocolVersion || st.GetRssBytes() == 0 {
+	if err != nil || st.PID != os.Getpid() || st.Version != "test" || st.RSSBytes == 0 || st.Socket != agent.Socket(dir) {
 		t.Fatalf("Status = %v, %v", st, err)
 	}
 	// A second agent on the same directory refuses to start.
-	if err := Serve(context.Background(), ServerOptions{Dir: dir, Log: zerolog.Nop()}); err == nil || !strings.Contains(err.Error(), "another agent") {
+	if err := Serve(context.Background(), Options{Dir: dir, Log: zerolog.Nop()}); err == nil || !strings.Contains(err.Error(), "another agent") {
 		t.Fatalf("second Serve: %v", err)
 	}
-	fi, err := os.Lstat(Socket(dir))
+	fi, err := os.Lstat(agent.Socket(dir))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket mode: %v, %v", fi.Mode(), err)
 	}
@@ -216,44 +212,102 @@ func TestStatusStopAndSecondAgent(t *testing.T) {
 func TestEnvironmentDiffFallsBack(t *testing.T) {
 	dir := filepath.Join(shortDir(t), "a")
 	startAgent(t, dir)
-	c, err := Dial(context.Background(), dir)
+	c, err := agent.Dial(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	env := append(os.Environ(), "SSL_CERT_FILE=/elsewhere.pem", "AZURE_TENANT_ID=other")
-	_, err = c.GetToken(context.Background(), &agentv1.GetTokenRequest{Env: env, Scopes: []string{"s"}}, nil)
-	if !errors.Is(err, ErrFallback) || !strings.Contains(err.Error(), "AZURE_TENANT_ID, SSL_CERT_FILE") {
+	_, err = c.GetToken(context.Background(), &agent.TokenRequest{Env: env, Scopes: []string{"s"}}, nil)
+	if !errors.Is(err, agent.ErrFallback) || !strings.Contains(err.Error(), "AZURE_TENANT_ID, SSL_CERT_FILE") {
 		t.Fatalf("GetToken with another environment: %v, want a fallback naming the variables", err)
 	}
 }
 
-// versionServer answers Hello with another protocol version.
-type versionServer struct {
-	agentv1.UnimplementedAgentServiceServer
-}
-
-func (versionServer) Hello(context.Context, *agentv1.HelloRequest) (*agentv1.HelloResponse, error) {
-	return &agentv1.HelloResponse{ProtocolVersion: ProtocolVersion + 1}, nil
-}
-
-func TestOtherProtocolVersionFallsBack(t *testing.T) {
-	dir := filepath.Join(shortDir(t), "a")
-	if err := ensureDir(dir); err != nil {
+// fakeAgent listens on dir's socket and answers every connection with
+// reply (after reading the request line).
+func fakeAgent(t *testing.T, dir, reply string) {
+	t.Helper()
+	if err := agent.EnsureDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("unix", Socket(dir))
+	l, err := net.Listen("unix", agent.Socket(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = os.Chmod(Socket(dir), 0o600)
-	g := grpc.NewServer()
-	agentv1.RegisterAgentServiceServer(g, versionServer{})
-	go func() { _ = g.Serve(l) }()
-	t.Cleanup(g.Stop)
-	_, err = Dial(context.Background(), dir)
-	if !errors.Is(err, ErrFallback) || !strings.Contains(err.Error(), "speaks protocol 2 and this client 1") {
-		t.Fatalf("Dial to an agent of another version: %v", err)
+	_ = os.Chmod(agent.Socket(dir), 0o600)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = bufio.NewReader(c).ReadString('\n')
+			_, _ = io.WriteString(c, reply)
+			c.Close()
+		}
+	}()
+}
+
+// An agent of another protocol version, or something that does not
+// speak the protocol at all (protocol 1 was gRPC: an HTTP/2 frame), is a
+// fallback that says what to do.
+func TestOtherProtocolVersionFallsBack(t *testing.T) {
+	for _, tc := range []struct{ name, reply, want string }{
+		{"newer", `{"protocol":3,"refused":"the agent speaks protocol 3, the client 2"}` + "\n", "speaks protocol 3 and this client 2; stop it (credhost agent stop)"},
+		{"grpc", "\x00\x00\x12\x04\x00\x00\x00\x00\x00", "does not speak agent protocol 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(shortDir(t), "a")
+			fakeAgent(t, dir, tc.reply)
+			_, err := agent.Dial(context.Background(), dir)
+			if !errors.Is(err, agent.ErrFallback) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Dial: %v, want a fallback saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A client of another protocol version is refused with the agent's.
+func TestAgentRefusesOtherClientVersion(t *testing.T) {
+	dir := filepath.Join(shortDir(t), "a")
+	startAgent(t, dir)
+	c, err := net.Dial("unix", agent.Socket(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, `{"protocol":1,"op":"hello"}`+"\n")
+	var r agent.Reply
+	if err := json.NewDecoder(c).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Protocol != agent.ProtocolVersion || !strings.Contains(r.Refused, "the client 1") || r.Hello != nil {
+		t.Fatalf("reply %+v, want a refusal with protocol %d", r, agent.ProtocolVersion)
+	}
+}
+
+// A peer that connects and sends nothing, or garbage, neither blocks the
+// agent nor gets an answer; the next call is served.
+func TestBadPeersDoNotBlock(t *testing.T) {
+	dir := filepath.Join(shortDir(t), "a")
+	startAgent(t, dir)
+	silent, err := net.Dial("unix", agent.Socket(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	junk, err := net.Dial("unix", agent.Socket(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(junk, "not json\n")
+	if b, _ := io.ReadAll(junk); len(b) != 0 {
+		t.Fatalf("the agent answered garbage with %q", b)
+	}
+	junk.Close()
+	if _, err := agent.Dial(context.Background(), dir); err != nil {
+		t.Fatalf("hello after bad peers: %v", err)
 	}
 }
 
@@ -262,24 +316,24 @@ func TestOtherProtocolVersionFallsBack(t *testing.T) {
 func TestIdleTimeoutAndStop(t *testing.T) {
 	dir := filepath.Join(shortDir(t), "a")
 	began := time.Now()
-	if err := Serve(context.Background(), ServerOptions{Dir: dir, Log: zerolog.Nop(), IdleTimeout: 300 * time.Millisecond}); err != nil {
+	if err := Serve(context.Background(), Options{Dir: dir, Log: zerolog.Nop(), IdleTimeout: 300 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(began); took < 300*time.Millisecond {
 		t.Fatalf("the idle agent exited after %v, before its timeout", took)
 	}
-	if _, err := os.Lstat(Socket(dir)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(agent.Socket(dir)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("socket after exit: %v", err)
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(context.Background(), ServerOptions{Dir: dir, Log: zerolog.Nop(), IdleTimeout: time.Hour})
+		done <- Serve(context.Background(), Options{Dir: dir, Log: zerolog.Nop(), IdleTimeout: time.Hour})
 	}()
 	deadline := time.Now().Add(5 * time.Second)
-	var c *Client
+	var c *agent.Client
 	for {
 		var err error
-		if c, err = Dial(context.Background(), dir); err == nil {
+		if c, err = agent.Dial(context.Background(), dir); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -287,7 +341,6 @@ func TestIdleTimeoutAndStop(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	defer c.Close()
 	if err := c.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package agent
+package server
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/core/config"
 	"github.com/credhost/credhost/core/host"
-	agentv1 "github.com/credhost/credhost/core/proto/credhost/agent/v1"
+	"github.com/credhost/credhost/internal/agent"
 )
 
 // openedHost is a host the agent keeps for one caller setting: a config
@@ -31,10 +31,10 @@ func (o *openedHost) close() { _ = o.Session.Close() }
 // openHost opens a host over the caller's config (loaded with the
 // caller's environment) as the CLI does in-process: host.Open, for every
 // profile of the file (the request names one per call).
-func openHost(ctx context.Context, file *config.File, req *agentv1.GetTokenRequest, getenv func(string) string, ui core.UI, log zerolog.Logger) (*openedHost, error) {
+func openHost(ctx context.Context, file *config.File, req *agent.TokenRequest, getenv func(string) string, ui core.UI, log zerolog.Logger) (*openedHost, error) {
 	var dirs []string
-	if req.GetPluginDir() != "" {
-		dirs = []string{req.GetPluginDir()}
+	if req.PluginDir != "" {
+		dirs = []string{req.PluginDir}
 	}
 	s, err := host.Open(ctx, &host.OpenOptions{Config: file, AnyProfile: true, Getenv: getenv, PluginDirs: dirs, UI: ui, Log: log})
 	if err != nil {
@@ -51,14 +51,14 @@ func (e usageError) Unwrap() error { return e.error }
 // hostKey names what makes two callers' hosts interchangeable: the
 // config files' bytes, the environment (less what never matters to a
 // token), the plugin directory and whether a person can see prompts.
-func hostKey(req *agentv1.GetTokenRequest, file *config.File) string {
+func hostKey(req *agent.TokenRequest, file *config.File) string {
 	h := sha256.New()
 	w := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
 	// Not the working directory: only the project file it finds matters,
 	// and that is among the layers (kubectl runs from anywhere).
-	w(req.GetConfigPath())
-	w(req.GetPluginDir())
-	w(fmt.Sprint(req.GetNoProject(), req.GetCanPrompt()))
+	w(req.ConfigPath)
+	w(req.PluginDir)
+	w(fmt.Sprint(req.NoProject, req.CanPrompt))
 	// The files LoadLayers read, content and all: an edited config is a
 	// new host.
 	for _, l := range file.Layers {
@@ -71,7 +71,7 @@ func hostKey(req *agentv1.GetTokenRequest, file *config.File) string {
 			w(string(b))
 		}
 	}
-	env := slices.Clone(req.GetEnv())
+	env := slices.Clone(req.Env)
 	env = slices.DeleteFunc(env, func(kv string) bool {
 		k, _, _ := strings.Cut(kv, "=")
 		return volatile(k)
@@ -85,9 +85,9 @@ func hostKey(req *agentv1.GetTokenRequest, file *config.File) string {
 
 // loadConfig loads the caller's config as the CLI does, with the caller's
 // working directory and environment.
-func loadConfig(req *agentv1.GetTokenRequest, getenv func(string) string) (*config.File, error) {
-	file, err := config.LoadLayers(&config.LoadOptions{UserPath: req.GetConfigPath(), WorkDir: req.GetWorkDir(),
-		NoProject: req.GetNoProject(), Getenv: config.Env(getenv)})
+func loadConfig(req *agent.TokenRequest, getenv func(string) string) (*config.File, error) {
+	file, err := config.LoadLayers(&config.LoadOptions{UserPath: req.ConfigPath, WorkDir: req.WorkDir,
+		NoProject: req.NoProject, Getenv: config.Env(getenv)})
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -99,7 +99,7 @@ func loadConfig(req *agentv1.GetTokenRequest, getenv func(string) string) (*conf
 func volatile(k string) bool {
 	switch k {
 	case "PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES", "TERM", "KUBERNETES_EXEC_INFO",
-		"CREDHOST_LOG_LEVEL", "CREDHOST_LOG_FORMAT", "CREDHOST_PROFILE", EnvAgent, EnvIdleTimeout, EnvDir:
+		"CREDHOST_LOG_LEVEL", "CREDHOST_LOG_FORMAT", "CREDHOST_PROFILE", agent.EnvAgent, agent.EnvIdleTimeout, agent.EnvDir:
 		return true
 	}
 	return strings.HasPrefix(k, "GIT_") || strings.HasPrefix(k, "TERM_")

@@ -1,4 +1,4 @@
-package agent
+package server
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/rs/zerolog"
+
+	"github.com/credhost/credhost/internal/agent"
 )
 
 // ownerListener accepts only connections from this process's uid: the
@@ -23,7 +25,7 @@ func (l ownerListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		uid, err := peerUID(c)
+		uid, err := agent.PeerUID(c)
 		if err == nil && uid == l.uid {
 			return c, nil
 		}
