@@ -43,7 +43,7 @@ awk '
 		print ""
 		ratio("CLI miss / kubelogin", "CLIMissProcess", "KubeloginGetToken")
 		ratio("CLI miss, agent warm / kubelogin", "CLIMissAgentWarm", "KubeloginGetToken")
-		ratio("CLI miss, agent warm / no agent", "CLIMissAgentWarm", "CLIMissNoAgent")
+		ratio("CLI miss, agent warm / no agent", "CLIMissAgentWarm", "CLIMissProcess")
 		ratio("CLI hit / hello", "CLIHitProcess", "HelloProcess")
 		ratio("CLI hit / kubelogin", "CLIHitProcess", "KubeloginGetToken")
 		ratio("CLI hit / kubelogin cached", "CLIHitProcess", "KubeloginGetTokenCached")
