@@ -12,13 +12,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/credhost/credhost/core"
+	"github.com/credhost/credhost/emulator"
 	"github.com/credhost/credhost/internal/agent"
 	"github.com/credhost/credhost/internal/testkit/testbin"
 )
@@ -49,19 +54,8 @@ func BenchmarkCLIMissAgentWarm(b *testing.B) {
 
 // rss is pid's resident set size in bytes.
 func rss(t testing.TB, pid int) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
+	r, _ := memory(t, pid)
+	return r
 }
 
 // The agent with 1,000 distinct cached tokens answers hits without
@@ -118,4 +112,131 @@ func TestAgentRSSWithManyTokens(t *testing.T) {
 	if hits > 150<<20 {
 		t.Fatalf("agent RSS %d MiB, goal < 150", hits>>20)
 	}
+}
+
+// acceptUI takes every prompt (nobody answers it: the call runs until its
+// context ends).
+type acceptUI struct{}
+
+func (acceptUI) Prompt(context.Context, core.Prompt) error { return nil }
+func (acceptUI) Progress(context.Context, string)          {}
+
+// The agent with the six flows warm (each plugin started, configured and
+// asked once: clientcreds and ropc get tokens, devicecode and authcode
+// wait for a person until the call's deadline, iwa finds no Kerberos
+// ticket, obo no assertion) stays under 150 MB, agent and plugins
+// together.
+func TestAgentRSSAllFlowsWarm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts six plugins and waits for two sign-ins to time out")
+	}
+	flows := []string{"clientcreds", "ropc", "devicecode", "authcode", "iwa", "obo"}
+	for _, f := range flows {
+		testbin.Build(t, "./plugins/"+f, "credhost-plugin-"+f)
+	}
+	aw := newAgentWorld(t)
+	aw.token(t, scope)
+	pids := aw.agentPIDs()
+	if len(pids) != 1 {
+		t.Fatalf("agents %v", pids)
+	}
+	cfg := filepath.Join(aw.dir, "config.toml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority := aw.srv.Authority(tenantID)
+	for _, p := range []struct{ name, client, extra string }{
+		{"ropc", emulator.DefaultPublicClientID, "username = \"" + emulator.DefaultUsername + "\"\npassword = \"env:ROPC_PASSWORD\"\n"},
+		{"devicecode", emulator.DefaultPublicClientID, ""},
+		{"authcode", emulator.DefaultPublicClientID, "browser = \"true\"\n"},
+		{"iwa", emulator.DefaultPublicClientID, ""},
+		{"obo", emulator.DefaultAPIClientID, "client_secret = \"env:CI_SECRET\"\n"},
+	} {
+		b = fmt.Appendf(b, "\n[profiles.%[1]s]\nauthority = %[2]q\nclient_id = %[3]q\nchain = [%[1]q]\nca_file = \"ca.pem\"\n[profiles.%[1]s.%[1]s]\n%[4]s",
+			p.name, authority, p.client, p.extra)
+	}
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := agent.Dial(t.Context(), aw.agentDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append([]string{"PATH=/usr/bin:/bin", "HOME=" + aw.dir, "CREDHOST_LOG_FORMAT=json", "ROPC_PASSWORD=" + emulator.DefaultPassword}, aw.env...)
+	wd, _ := os.Getwd()
+	// The sign-ins wait for a person while the memory is measured (a
+	// cancelled call stops its plugin).
+	waiting, cancel := context.WithCancel(t.Context())
+	var calls sync.WaitGroup
+	defer calls.Wait()
+	defer cancel()
+	for _, f := range flows {
+		profile := f
+		if f == "clientcreds" {
+			profile = "p"
+		}
+		get := func(ctx context.Context) error {
+			_, err := c.GetToken(ctx, &agent.TokenRequest{ConfigPath: cfg, WorkDir: wd, Profile: profile, Env: env, CanPrompt: true,
+				Scopes: []string{scope}}, acceptUI{})
+			return err
+		}
+		switch f {
+		case "clientcreds", "ropc":
+			if err := get(t.Context()); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+		case "devicecode", "authcode":
+			calls.Go(func() { _ = get(waiting) })
+		default:
+			if err := get(t.Context()); err == nil {
+				t.Fatalf("%s got a token with no ticket or assertion", f)
+			}
+		}
+	}
+	running := func() map[string]int {
+		m := map[string]int{}
+		for _, p := range aw.plugins() {
+			m[strings.TrimPrefix(filepath.Base(p.cmdline[0]), "credhost-plugin-")] = p.pid
+		}
+		return m
+	}
+	waitFor(t, "every flow's plugin to run", func() bool { return len(running()) == len(flows) })
+	agentRSS, _ := memory(t, pids[0])
+	var total, anon int64
+	for _, pid := range append(slices.Collect(maps.Values(running())), pids[0]) {
+		r, a := memory(t, pid)
+		total, anon = total+r, anon+a
+	}
+	// Most of a plugin's resident set is its binary's code (file pages
+	// shared with the page cache, which the kernel may drop); what the
+	// processes own is the anonymous part.
+	t.Logf("agent %d MiB; agent and its %d plugins: resident %d MiB, of which anonymous %d MiB", agentRSS>>20, len(flows), total>>20, anon>>20)
+	if agentRSS > 150<<20 || anon > 150<<20 {
+		t.Fatalf("agent %d MiB, its plugins' and its own anonymous memory %d MiB: goal < 150", agentRSS>>20, anon>>20)
+	}
+}
+
+// memory is pid's resident set size and the anonymous part of it, in
+// bytes.
+func memory(t testing.TB, pid int) (rss, anon int64) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		name, rest, _ := strings.Cut(line, ":")
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		switch name {
+		case "VmRSS":
+			rss = kb << 10
+		case "RssAnon":
+			anon = kb << 10
+		}
+	}
+	if rss == 0 {
+		t.Fatalf("no VmRSS for %d", pid)
+	}
+	return rss, anon
 }
