@@ -131,8 +131,11 @@ func TestAgentRSSAllFlowsWarm(t *testing.T) {
 		t.Skip("starts six plugins and waits for two sign-ins to time out")
 	}
 	flows := []string{"clientcreds", "ropc", "devicecode", "authcode", "iwa", "obo"}
+	// In a directory of their own: other tests count on flows missing
+	// from the shared one.
+	pluginDir := t.TempDir()
 	for _, f := range flows {
-		testbin.Build(t, "./plugins/"+f, "credhost-plugin-"+f)
+		testbin.CopyAs(t, testbin.Build(t, "./plugins/"+f, "rss-plugin-"+f), pluginDir, "credhost-plugin-"+f)
 	}
 	aw := newAgentWorld(t)
 	aw.token(t, scope)
@@ -178,7 +181,7 @@ func TestAgentRSSAllFlowsWarm(t *testing.T) {
 		}
 		get := func(ctx context.Context) error {
 			_, err := c.GetToken(ctx, &agent.TokenRequest{ConfigPath: cfg, WorkDir: wd, Profile: profile, Env: env, CanPrompt: true,
-				Scopes: []string{scope}}, acceptUI{})
+				PluginDir: pluginDir, Scopes: []string{scope}}, acceptUI{})
 			return err
 		}
 		switch f {
