@@ -17,7 +17,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -167,4 +170,94 @@ func BenchmarkWarmSDKPlugin(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkColdSDKAgent is the cold path the design intends: a new client
+// for every token, with client.Options.Agent, against one agent started
+// before the timer (its plugin is started once, by the warm-up). Each
+// iteration asks for a new scope, so that the agent makes a real token
+// request, as the other cold benchmarks do. The agent is a child of the
+// benchmark, stopped (SIGTERM) and waited for at the end, and no process
+// of its private copy of the plugin may be left.
+func BenchmarkColdSDKAgent(b *testing.B) {
+	if _, err := os.Stat("/proc/self/exe"); err != nil {
+		b.Skip("needs Linux /proc")
+	}
+	_, file, pluginDir := benchSetup(b)
+	cfg := file.Path // the agent reads the config from its path
+	cli := testbin.Build(b, "./cmd/credhost", "credhost-cli")
+	// A private copy of the plugin: any process running it is the agent's.
+	plugins := b.TempDir()
+	plug := testbin.Copy(b, filepath.Join(pluginDir, "credhost-plugin-clientcreds"), plugins)
+	// Short: a socket path has at most 107 bytes.
+	base, err := os.MkdirTemp("", "chb")
+	if err != nil {
+		b.Fatal(err)
+	}
+	agentDir := filepath.Join(base, "a")
+	b.Setenv("CREDHOST_AGENT", "on")
+	b.Setenv("CREDHOST_AGENT_DIR", agentDir)
+	b.Setenv("HOME", base)
+	b.Setenv("PATH", filepath.Dir(cli)+":/usr/bin:/bin")
+	cmd := exec.Command(cli, "agent")
+	cmd.Dir = "/"
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		// The agent's plugins die with it (parent-death signal); give
+		// them a moment, then fail if one is left.
+		deadline := time.Now().Add(5 * time.Second)
+		for runningExe(plug) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if runningExe(plug) {
+			b.Errorf("a plugin of the agent outlived it")
+		}
+		os.RemoveAll(base)
+	})
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, err := os.Stat(filepath.Join(agentDir, "agent.sock")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the agent did not listen within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx := context.Background()
+	get := func(scope string) {
+		c, err := client.Open(ctx, "bench", &client.Options{ConfigPath: cfg, PluginDirs: []string{plugins}, Agent: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.GetToken(ctx, sdk.TokenRequest{Scopes: []string{scope}}); err != nil {
+			b.Fatal(err)
+		}
+		_ = c.Close()
+	}
+	get("api://cold-warmup/.default") // the agent starts its plugin
+	if !runningExe(plug) {
+		b.Fatal("the agent runs no plugin after the warm-up: the token did not come from it")
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		get(fmt.Sprintf("api://cold-%d/.default", i))
+	}
+	b.StopTimer()
+}
+
+// runningExe reports whether a live process runs the binary at path.
+func runningExe(path string) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == path {
+			if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && !strings.Contains(string(st), ") Z ") {
+				return true
+			}
+		}
+	}
+	return false
 }
