@@ -46,9 +46,9 @@ type Options struct {
 // that MSAL makes of it.
 //
 // The store used by a call is the one put in its context with WithStore,
-// else the one given to New. With neither, Replace and Export leave MSAL's
-// in-memory cache alone, so tokens are cached for the life of the process
-// only.
+// else the one given to New. With neither, tokens are cached in MSAL's
+// memory for the life of the process only, and Replace touches that memory
+// only to honour WithoutAccessTokens and to trim it (see Trim).
 //
 // Persistence is best effort: a token the IdP has issued is never lost
 // because the cache could not be read or written. Store failures and
