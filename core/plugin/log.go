@@ -17,7 +17,7 @@ import (
 func hclogFor(log zerolog.Logger, flow string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Name:       "plugin",
-		Level:      hclogLevel(log.GetLevel()),
+		Level:      hclogLevel(pluginLevel(log)),
 		JSONFormat: true,
 		Output:     &zerologWriter{log: log.With().Str("flow", flow).Logger()},
 	})

@@ -361,9 +361,21 @@ func pluginEnv(log zerolog.Logger) []string {
 			env = append(env, k+"="+v)
 		}
 	}
-	lvl := log.GetLevel()
-	if lvl == zerolog.NoLevel || lvl < zerolog.TraceLevel {
-		lvl = zerolog.InfoLevel
+	return append(env, logLevelEnv+"="+pluginLevel(log).String())
+}
+
+// pluginLevel is the level the plugin logs at: the lowest at which log
+// writes. It is not log.GetLevel(): the zero Logger (an sdk Options.Log
+// left unset) writes nothing yet reads as debug, and a plugin told to log
+// at debug sends lines on every call that the host parses and drops.
+func pluginLevel(log zerolog.Logger) zerolog.Level {
+	for lvl := zerolog.TraceLevel; lvl <= zerolog.PanicLevel; lvl++ {
+		e := log.WithLevel(lvl)
+		enabled := e.Enabled()
+		e.Discard()
+		if enabled {
+			return lvl
+		}
 	}
-	return append(env, logLevelEnv+"="+lvl.String())
+	return zerolog.Disabled
 }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/rs/zerolog"
 
 	"github.com/credhost/credhost/core"
 	"github.com/credhost/credhost/internal/testkit/testbin"
@@ -271,5 +273,33 @@ func BenchmarkOpenVerified(b *testing.B) {
 				v.release()
 			}
 		})
+	}
+}
+
+// TestPluginLevel: a plugin logs at the lowest level the host's logger
+// writes; the zero Logger (which reads as debug but writes nothing) asks
+// for no plugin logs at all.
+func TestPluginLevel(t *testing.T) {
+	var buf bytes.Buffer
+	tests := []struct {
+		name string
+		log  zerolog.Logger
+		want zerolog.Level
+	}{
+		{"zero Logger", zerolog.Logger{}, zerolog.Disabled},
+		{"Nop", zerolog.Nop(), zerolog.Disabled},
+		{"debug", zerolog.New(&buf).Level(zerolog.DebugLevel), zerolog.DebugLevel},
+		{"warn", zerolog.New(&buf).Level(zerolog.WarnLevel), zerolog.WarnLevel},
+	}
+	for _, tt := range tests {
+		if got := pluginLevel(tt.log); got != tt.want {
+			t.Errorf("%s: pluginLevel = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if env := pluginEnv(zerolog.Logger{}); env[len(env)-1] != logLevelEnv+"=disabled" {
+		t.Errorf("pluginEnv(zero Logger) ends with %q", env[len(env)-1])
+	}
+	if buf.Len() != 0 {
+		t.Errorf("probing the level wrote %q", buf.String())
 	}
 }

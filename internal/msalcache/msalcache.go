@@ -46,9 +46,9 @@ type Options struct {
 // that MSAL makes of it.
 //
 // The store used by a call is the one put in its context with WithStore,
-// else the one given to New. With neither, Replace and Export leave MSAL's
-// in-memory cache alone, so tokens are cached for the life of the process
-// only.
+// else the one given to New. With neither, tokens are cached in MSAL's
+// memory for the life of the process only, and Replace touches that memory
+// only to honour WithoutAccessTokens and to trim it (see Trim).
 //
 // Persistence is best effort: a token the IdP has issued is never lost
 // because the cache could not be read or written. Store failures and
@@ -62,12 +62,19 @@ type Adapter struct {
 
 	mu      sync.Mutex
 	version uint64 // version of the blob last loaded into MSAL
+
+	// Without a store (see memory.go):
+	trimEvery int  // saves between trims
+	maxMemory int  // access tokens kept by a trim
+	saves     int  // since the last scheduled trim
+	trimDue   bool // the next Replace trims MSAL's in-memory cache
 }
 
 // New returns an Adapter over key in store. store may be nil when every
 // call brings its own through WithStore; opts may be nil.
 func New(store core.Cache, key string, opts *Options) *Adapter {
-	a := &Adapter{store: store, key: key, maxRetries: DefaultMaxRetries}
+	a := &Adapter{store: store, key: key, maxRetries: DefaultMaxRetries,
+		trimEvery: trimEvery, maxMemory: maxMemoryTokens}
 	if opts != nil {
 		if opts.MaxRetries > 0 {
 			a.maxRetries = opts.MaxRetries
@@ -150,6 +157,7 @@ func (a *Adapter) Export(ctx context.Context, m cache.Marshaler, _ cache.ExportH
 	defer a.mu.Unlock()
 	store := a.storeFor(ctx)
 	if store == nil {
+		a.noteSave()
 		return nil
 	}
 	ours, err := m.Marshal()
@@ -225,23 +233,35 @@ func (a *Adapter) storeFor(ctx context.Context) core.Cache {
 	return a.store
 }
 
-// filterInMemory applies a WithoutAccessTokens filter to MSAL's in-memory
-// cache when there is no store to reload from.
+// filterInMemory applies a WithoutAccessTokens filter, and a trim when
+// one is due, to MSAL's in-memory cache when there is no store to reload
+// from. Otherwise it leaves MSAL alone: no marshalling on a plain call.
+// a.mu is held.
 func (a *Adapter) filterInMemory(ctx context.Context, u cache.Unmarshaler) error {
 	drop := dropFrom(ctx)
 	m, ok := u.(cache.Marshaler)
-	if drop == nil || !ok {
+	if (drop == nil && !a.trimDue) || !ok {
 		return nil
 	}
 	data, err := m.Marshal()
 	if err != nil {
 		return fmt.Errorf("msalcache: marshal: %w", err)
 	}
-	filtered, err := dropAccessTokens(data, drop)
-	if err != nil {
-		return nil
+	if drop != nil {
+		if data, err = dropAccessTokens(data, drop); err != nil {
+			return nil
+		}
 	}
-	return u.Unmarshal(filtered)
+	if a.trimDue {
+		a.trimDue = false
+		trimmed, err := trimAccessTokens(data, time.Now(), a.maxMemory)
+		if err != nil {
+			a.logger(ctx).Warn().Str("cache", a.key).Str("error", err.Error()).Msg("msalcache: cannot trim the in-memory token cache")
+		} else {
+			data = trimmed
+		}
+	}
+	return u.Unmarshal(data)
 }
 
 func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -23,8 +23,13 @@ const (
 	flowVersion = "0.1.0"
 )
 
-// cacheKey is the flow's one cache partition: app-only tokens of every
-// tenant live in one MSAL cache blob.
+// cacheKey names the flow's MSAL cache in log lines. The flow keeps no
+// state in the host's cache partition: an app-only token needs nothing
+// but the credential, and the host's own token cache already keeps every
+// token it returned (by profile, authority, client, scopes and tenant) and
+// answers from it before asking the flow. So MSAL's cache lives in the
+// plugin's memory only, and a call ships no cache blob to the plugin and
+// back.
 const cacheKey = ""
 
 // newFlow returns the client credentials flow, unconfigured.
@@ -77,11 +82,11 @@ func (f *flow) Configure(ctx context.Context, cfg sdk.FlowConfig) error {
 	return nil
 }
 
-// GetToken implements sdk.Flow. A token cached by MSAL (in the host's
-// cache) is returned while it is valid, unless req.ForceRefresh or
-// req.Claims asks for a new one. Errors are *sdk.Error; an unconfigured
-// flow is Unavailable.
-func (f *flow) GetToken(ctx context.Context, req sdk.TokenRequest, host sdk.Services) (sdk.Token, error) {
+// GetToken implements sdk.Flow. A token cached by MSAL (in this process's
+// memory) is returned while it is valid, unless req.ForceRefresh or
+// req.Claims asks for a new one. host.Cache is not used (see cacheKey).
+// Errors are *sdk.Error; an unconfigured flow is Unavailable.
+func (f *flow) GetToken(ctx context.Context, req sdk.TokenRequest, _ sdk.Services) (sdk.Token, error) {
 	f.mu.Lock()
 	st := f.state
 	f.mu.Unlock()
@@ -99,7 +104,6 @@ func (f *flow) GetToken(ctx context.Context, req sdk.TokenRequest, host sdk.Serv
 		return sdk.Token{}, msalerr.Classify(flowName, err)
 	}
 
-	ctx = msalcache.WithStore(ctx, host.Cache)
 	var opts []confidential.AcquireByCredentialOption
 	if req.Claims != "" {
 		// With claims MSAL skips its cache and asks the IdP.
@@ -121,6 +125,11 @@ func (f *flow) GetToken(ctx context.Context, req sdk.TokenRequest, host sdk.Serv
 	zerolog.Ctx(ctx).Debug().Str("flow", flowName).Str("tenant", req.TenantID).
 		Strs("scopes", scopes).Bool("cache", res.Metadata.TokenSource == confidential.TokenSourceCache).
 		Int64("duration_ms", time.Since(start).Milliseconds()).Msg("token acquired")
+	if res.ExpiresOn.After(time.Now().Add(sdk.MaxTokenLifetime)) {
+		// The host caps what it keeps; MSAL's memory must not go on
+		// serving the token past that cap either.
+		st.adapter.Trim()
+	}
 	return sdk.Token{
 		AccessToken: sdk.NewSecret(res.AccessToken),
 		TokenType:   "Bearer",

@@ -10,6 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/credhost/credhost/core/host"
 	"github.com/credhost/credhost/sdk"
 	"github.com/credhost/credhost/sdk/client"
 )
@@ -48,6 +49,44 @@ func TestOneRequestForManyCallers(t *testing.T) {
 	}
 	if n := srv.Count("token:client_credentials"); n != 1 {
 		t.Fatalf("the emulator saw %d token requests for 1000 identical calls, want 1", n)
+	}
+}
+
+// TestRestartedPluginHitsHostCache: clientcreds keeps no state in the
+// host's cache partition, so what spares the IdP for a second process
+// (its own host and plugin) is the host's token cache in the shared
+// store: a hit with no token request, and no flow state in the store.
+func TestRestartedPluginHitsHostCache(t *testing.T) {
+	srv, file, dir := benchSetup(t)
+	store := &sdk.MemoryCache{}
+	open := func() *client.Client {
+		c, err := client.New(t.Context(), file, "bench", &client.Options{PluginDirs: []string{dir}, Store: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	first, err := open().GetToken(t.Context(), sdk.TokenRequest{Scopes: []string{graph}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.ResetCounts()
+	second := open()
+	tok, err := second.GetToken(t.Context(), sdk.TokenRequest{Scopes: []string{graph}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.AccessToken.Reveal() != first.AccessToken.Reveal() || srv.Count("token") != 0 {
+		t.Errorf("second process: same token %v, %d token requests; want the cached token and none",
+			tok.AccessToken.Reveal() == first.AccessToken.Reveal(), srv.Count("token"))
+	}
+	if _, err := second.GetToken(t.Context(), sdk.TokenRequest{Scopes: []string{graph}, ForceRefresh: true}); err != nil || srv.Count("token") != 1 {
+		t.Errorf("force refresh: %v, %d token requests, want 1", err, srv.Count("token"))
+	}
+	keys, err := store.Keys(t.Context(), host.StateKeyPrefix)
+	if err != nil || len(keys) != 0 {
+		t.Errorf("flow state in the store: %q (%v), want none", keys, err)
 	}
 }
 
